@@ -1,0 +1,355 @@
+"""The narrow seam between the engine and every platform.
+
+The engine sees faults, probes, recovery steps and ledgers only through the four abstract classes
+here, and finds them by name in a :class:`Registry`. A backend is a module whose ``register``
+function adds its names; backends are found through the ``drillbook.backends`` entry-point group,
+so a third party can add one without touching the core. Nothing here imports an SDK: a backend's
+factories import boto3, kubernetes or docker when first called, so ``import drillbook`` stays fast.
+
+Crash safety shapes the Fault contract: after ``inject`` the engine stores ``state()`` in the
+fsynced intent ledger. If the harness dies, ``drillbook rollback`` rebuilds the fault from its
+type, params, target names and that state (``load_state``) in a new process and calls ``revert``.
+So a fault must keep everything revert needs in ``state()``, never only in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from drillbook.clock import Clock, get_clock
+from drillbook.errors import ConfigError
+from drillbook.model import ProbeResult, TargetSpec
+
+__all__ = [
+    "BUILTIN_BACKENDS",
+    "BackendInfo",
+    "Context",
+    "Fault",
+    "Ledger",
+    "LedgerMeasure",
+    "Prepare",
+    "Probe",
+    "RecoveryStep",
+    "Registration",
+    "Registry",
+    "Selection",
+    "get_registry",
+]
+
+log = logging.getLogger("drillbook")
+
+#: Backends shipped with drillbook, loaded even when the package's entry points are not installed
+#: (running from a source tree).
+BUILTIN_BACKENDS: Mapping[str, str] = {
+    "local": "drillbook.backends.local:register",
+    "postgres": "drillbook.backends.postgres:register",
+    "docker": "drillbook.backends.docker:register",
+    "kubernetes": "drillbook.backends.kubernetes:register",
+    "aws": "drillbook.backends.aws:register",
+}
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything a fault, probe, step or ledger may use. Built by the engine (or the reaper)."""
+
+    params: Mapping[str, Any]
+    targets: tuple[TargetSpec, ...] = ()
+    environment: str = "sandbox"
+    #: The config's ``backends.<name>`` section for this backend (allowlists, identity, opt-in).
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    clock: Clock = field(default_factory=get_clock)
+    #: Project root: relative paths in params and targets resolve against it.
+    workdir: Path = field(default_factory=Path.cwd)
+    #: drillbook's own state folder (intent ledger, sandbox state): ``<workdir>/.drillbook``.
+    state_dir: Path = field(default_factory=lambda: Path.cwd() / ".drillbook")
+    #: The drill's deadline on the monotonic clock, when there is one; waits must not outlive it.
+    deadline: float | None = None
+
+    def target(self) -> TargetSpec:
+        """The single target, for faults and probes that act on exactly one."""
+        if len(self.targets) != 1:
+            names = ", ".join(t.name for t in self.targets) or "none"
+            raise ConfigError(f"expected exactly one target, got {names}", field="targets")
+        return self.targets[0]
+
+    def param(self, name: str, default: Any = None) -> Any:
+        return self.params.get(name, default)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a fault resolved its selector to, for the blast-radius caps."""
+
+    chosen: tuple[str, ...]
+    candidates: int  # how many matched before any count/percent was applied
+
+
+class Fault(ABC):
+    """One injected failure. ``revert`` must be idempotent and safe to call from another process."""
+
+    #: Destructive faults need a selector and respect max_targets/max_percent.
+    destructive: bool = True
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def resolve(self) -> Selection:
+        """Resolve the targets this fault will touch. Default: the configured target names."""
+        names = tuple(t.name for t in self.ctx.targets)
+        return Selection(chosen=names, candidates=len(names))
+
+    def preflight(self) -> None:
+        """Re-check identity and opt-in right before injecting; raise SafetyError to refuse."""
+
+    def plan(self) -> str:
+        """One line saying what will be done where (dry run, journal, report)."""
+        where = ", ".join(t.name for t in self.ctx.targets)
+        return f"{type(self).__name__} on {where}"
+
+    @abstractmethod
+    def inject(self) -> None:
+        """Cause the failure. Record in ``state()`` what revert will need."""
+
+    @abstractmethod
+    def verify_injected(self) -> bool:
+        """True once the failure is observable on the target."""
+
+    @abstractmethod
+    def revert(self) -> None:
+        """Undo the failure; idempotent; must work after ``load_state`` in a fresh process."""
+
+    def verify_reverted(self) -> bool:
+        """True when nothing of the fault remains (the reaper and the engine both check)."""
+        return True
+
+    def state(self) -> Mapping[str, Any]:
+        """JSON-serialisable facts revert needs (pids, previous image, cordoned node...)."""
+        return {}
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        """Restore ``state()`` in a new process before ``revert``."""
+
+
+class Probe(ABC):
+    """One health check. ``check`` never raises for an unhealthy target: it returns not-ok."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    @abstractmethod
+    def check(self) -> ProbeResult: ...
+
+    async def acheck(self) -> ProbeResult:
+        """Asynchronous form used by the probe scheduler; override for native async I/O."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, self.safe_check)
+
+    def safe_check(self) -> ProbeResult:
+        """``check`` with any exception turned into a not-ok result (a probe must not crash a drill)."""
+        start = time.perf_counter()
+        try:
+            return self.check()
+        except Exception as exc:  # noqa: BLE001 - a probe reports, it does not raise
+            return ProbeResult(False, time.perf_counter() - start, f"{type(exc).__name__}: {exc}")
+
+    def close(self) -> None:
+        """Release connections; called when the drill ends."""
+
+
+class RecoveryStep(ABC):
+    """A scripted recovery action, run and timed by the engine. Raise RecoveryError on failure."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    @abstractmethod
+    def run(self) -> str:
+        """Do the step; return a one-line detail for the timeline. Respect ``ctx.deadline``."""
+
+
+@dataclass(frozen=True)
+class LedgerMeasure:
+    """What the RPO ledger found after recovery."""
+
+    rpa_s: float | None  # t_inject − commit time of the newest surviving write acknowledged by then
+    lost_writes: int  # acknowledged writes that are gone
+    acknowledged: int
+    survived: int
+    detail: str = ""
+
+
+class Ledger(ABC):
+    """The RPO writer/reader: commits sequence-numbered rows before and during the fault."""
+
+    def __init__(self, ctx: Context, rate_per_s: float) -> None:
+        self.ctx = ctx
+        self.rate_per_s = rate_per_s
+
+    @abstractmethod
+    def start(self) -> None:
+        """Create the ledger table if needed and start writing in the background."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Stop writing (idempotent)."""
+
+    @abstractmethod
+    def measure(self, t_inject_wall_epoch: float) -> LedgerMeasure:
+        """Read back what survived; compare with what was acknowledged."""
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Registration(Generic[T]):
+    name: str
+    backend: str
+    factory: Callable[[Context], T]
+    help: str = ""
+    destructive: bool = False
+    #: JSON Schema for ``params``; ``drillbook validate`` checks scenarios against it.
+    params_schema: Mapping[str, Any] | None = None
+
+
+#: A backend's session set-up: given a Context whose ``targets`` are every target the collected
+#: drills use, bring up what they need (the sandbox, a demo service, images) and tear it down on
+#: exit. Entered once per pytest session, only when a selected drill needs the backend.
+Prepare = Callable[[Context], AbstractContextManager[None]]
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    name: str
+    #: Returns None when the platform is reachable, else a one-line reason. Must be cheap-ish and
+    #: must not import the SDK at registration time.
+    available: Callable[[Mapping[str, Any]], str | None]
+    help: str = ""
+    prepare: Prepare | None = None
+
+
+class Registry:
+    """Names → factories, filled by each backend's ``register(registry)``."""
+
+    def __init__(self) -> None:
+        self.backends: dict[str, BackendInfo] = {}
+        self.faults: dict[str, Registration[Fault]] = {}
+        self.probes: dict[str, Registration[Probe]] = {}
+        self.recoveries: dict[str, Registration[RecoveryStep]] = {}
+        self.ledgers: dict[str, Registration[Ledger]] = {}
+        self.broken: dict[str, str] = {}  # backend name -> why it failed to load
+
+    def add_backend(
+        self,
+        name: str,
+        available: Callable[[Mapping[str, Any]], str | None],
+        help: str = "",
+        *,
+        prepare: Prepare | None = None,
+    ) -> None:
+        self.backends[name] = BackendInfo(name, available, help, prepare)
+
+    def add_fault(
+        self,
+        name: str,
+        backend: str,
+        factory: Callable[[Context], Fault],
+        *,
+        help: str = "",
+        destructive: bool = True,
+        params_schema: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.faults[name] = Registration(name, backend, factory, help, destructive, params_schema)
+
+    def add_probe(
+        self,
+        name: str,
+        backend: str,
+        factory: Callable[[Context], Probe],
+        *,
+        help: str = "",
+        params_schema: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.probes[name] = Registration(name, backend, factory, help, False, params_schema)
+
+    def add_recovery(
+        self,
+        name: str,
+        backend: str,
+        factory: Callable[[Context], RecoveryStep],
+        *,
+        help: str = "",
+        params_schema: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.recoveries[name] = Registration(name, backend, factory, help, False, params_schema)
+
+    def add_ledger(
+        self,
+        name: str,
+        backend: str,
+        factory: Callable[[Context], Ledger],
+        *,
+        help: str = "",
+    ) -> None:
+        # The ledger factory receives the Context; rate comes from ctx.params["rate_per_s"].
+        self.ledgers[name] = Registration(name, backend, factory, help)
+
+    def _lookup(self, kind: str, table: Mapping[str, Registration[T]], name: str) -> Registration[T]:
+        try:
+            return table[name]
+        except KeyError:
+            known = ", ".join(sorted(table)) or "none"
+            raise ConfigError(f"unknown {kind} {name!r}; known: {known}") from None
+
+    def fault(self, name: str) -> Registration[Fault]:
+        return self._lookup("fault", self.faults, name)
+
+    def probe(self, name: str) -> Registration[Probe]:
+        return self._lookup("probe", self.probes, name)
+
+    def recovery(self, name: str) -> Registration[RecoveryStep]:
+        return self._lookup("recovery step", self.recoveries, name)
+
+    def ledger(self, name: str) -> Registration[Ledger]:
+        return self._lookup("ledger", self.ledgers, name)
+
+    def load(self, spec: str, name: str) -> None:
+        """Import ``module:function`` and call it with this registry; remember failures."""
+        module_name, _, func_name = spec.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+            register: Callable[[Registry], None] = getattr(module, func_name or "register")
+            register(self)
+        except Exception as exc:  # noqa: BLE001 - a broken third-party backend must not break the rest
+            self.broken[name] = f"{type(exc).__name__}: {exc}"
+            log.debug("backend %s failed to load: %s", name, exc)
+
+
+_registry: Registry | None = None
+
+
+def get_registry() -> Registry:
+    """The process-wide registry: built-in backends plus the ``drillbook.backends`` entry points."""
+    global _registry
+    if _registry is None:
+        registry = Registry()
+        seen: set[str] = set()
+        for ep in entry_points(group="drillbook.backends"):
+            seen.add(ep.name)
+            registry.load(ep.value, ep.name)
+        for name, spec in BUILTIN_BACKENDS.items():
+            if name not in seen:
+                registry.load(spec, name)
+        _registry = registry
+    return _registry

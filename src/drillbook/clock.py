@@ -1,0 +1,90 @@
+"""The one clock.
+
+All time in drillbook goes through a :class:`Clock`: wall time (UTC, for people and auditors) and
+monotonic time (for every duration, because wall clocks jump). Tests swap in :class:`FakeClock` so
+timing logic can be checked exactly without sleeping.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+__all__ = ["Clock", "FakeClock", "SystemClock", "get_clock", "set_clock", "utc_iso"]
+
+
+class Clock(Protocol):
+    """What the engine needs from time."""
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes backwards."""
+        ...
+
+    def wall(self) -> datetime:
+        """The current UTC time, timezone-aware."""
+        ...
+
+    def sleep(self, seconds: float) -> None:
+        """Wait; the fake clock advances instead."""
+        ...
+
+
+class SystemClock:
+    """The real clock: ``time.monotonic`` and ``datetime.now(UTC)``."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def wall(self) -> datetime:
+        return datetime.now(UTC)
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+
+class FakeClock:
+    """A clock that moves only when told (or when something sleeps on it)."""
+
+    def __init__(self, start: datetime | None = None, monotonic: float = 1000.0) -> None:
+        self._wall0 = start or datetime(2026, 1, 1, tzinfo=UTC)
+        self._mono0 = monotonic
+        self._now = monotonic
+        self._lock = threading.Lock()
+
+    def monotonic(self) -> float:
+        with self._lock:
+            return self._now
+
+    def wall(self) -> datetime:
+        with self._lock:
+            return self._wall0 + timedelta(seconds=self._now - self._mono0)
+
+    def sleep(self, seconds: float) -> None:
+        self.advance(max(0.0, seconds))
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now += seconds
+
+
+_clock: Clock = SystemClock()
+
+
+def get_clock() -> Clock:
+    """The process-wide clock."""
+    return _clock
+
+
+def set_clock(clock: Clock) -> Clock:
+    """Replace the process-wide clock; returns the previous one so tests can restore it."""
+    global _clock
+    previous, _clock = _clock, clock
+    return previous
+
+
+def utc_iso(moment: datetime) -> str:
+    """ISO 8601 with milliseconds and a ``Z``: the one format every journal uses."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

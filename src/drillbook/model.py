@@ -1,0 +1,159 @@
+"""The nouns of a drill, as frozen dataclasses.
+
+Scenarios (YAML) and Python drills both end up as these objects, so the engine has one input
+shape. They are frozen because a drill's definition must not change while it runs: what the
+journal says was planned is what ran.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "DEFAULT_RESPONSE_TARGETS_S",
+    "FaultSpec",
+    "GuardSpec",
+    "LedgerSpec",
+    "Objectives",
+    "ProbeResult",
+    "ProbeSpec",
+    "RecoveryKind",
+    "RecoverySpec",
+    "Scenario",
+    "Severity",
+    "TargetSpec",
+    "Verdict",
+]
+
+
+class Verdict(enum.StrEnum):
+    """How a drill ended (DESIGN.md, Measures)."""
+
+    PASSED = "passed"  # RTA <= RTO, RPA <= RPO, every check held
+    FAILED = "failed"  # an objective was missed
+    ABORTED = "aborted"  # a guard tripped or a signal arrived; reverted
+    ERROR = "error"  # harness/setup broke, or the target was unhealthy before injection
+
+
+class Severity(enum.StrEnum):
+    P0 = "P0"
+    P1 = "P1"
+    P2 = "P2"
+    P3 = "P3"
+
+
+#: Time-to-detect targets per severity, overridable in drillbook.yaml (defaults.response_targets).
+DEFAULT_RESPONSE_TARGETS_S: Mapping[str, float] = {
+    "P0": 15 * 60.0,
+    "P1": 3600.0,
+    "P2": 4 * 3600.0,
+    "P3": 24 * 3600.0,
+}
+
+
+class RecoveryKind(enum.StrEnum):
+    AUTOMATIC = "automatic"  # the platform recovers; drillbook only waits
+    SCRIPTED = "scripted"  # drillbook runs the step and times it
+    MANUAL = "manual"  # an operator does it; drillbook prompts and times it
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """A named thing under drill, as configured in drillbook.yaml ``targets:``."""
+
+    name: str
+    backend: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Objectives:
+    """What the drill must achieve. ``None`` means "not judged"."""
+
+    rto_s: float | None = None
+    rpo_s: float | None = None
+    severity: Severity = Severity.P2
+    response_target_s: float | None = None  # TTD must be <= this; from severity unless given
+    controls: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    type: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    targets: tuple[str, ...] = ()  # target names from the config
+    ttl_s: float | None = None
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    type: str
+    name: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    targets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RecoverySpec:
+    kind: RecoveryKind
+    type: str | None = None  # registered step name; None for automatic/manual
+    name: str = ""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    targets: tuple[str, ...] = ()
+    instruction: str = ""  # what the operator must do (manual)
+    timeout_s: float | None = None
+
+
+@dataclass(frozen=True)
+class GuardSpec:
+    """A stop condition: a probe that must keep passing while the drill runs."""
+
+    probe: ProbeSpec
+    max_failures: int = 1
+
+
+@dataclass(frozen=True)
+class LedgerSpec:
+    """The RPO writer: which backend, which target, how fast."""
+
+    type: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    targets: tuple[str, ...] = ()
+    rate_per_s: float = 50.0
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One declarative drill (scenarios/*.yaml) or the plan a Python drill builds."""
+
+    id: str
+    description: str = ""
+    runbook: str = ""
+    source: str = ""  # file it came from, for error messages and the journal
+    backends: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()
+    fault: FaultSpec | None = None
+    probes: tuple[ProbeSpec, ...] = ()
+    steady_state: tuple[ProbeSpec, ...] = ()  # empty: use probes
+    recovery: tuple[RecoverySpec, ...] = ()
+    verify: tuple[ProbeSpec, ...] = ()
+    guards: tuple[GuardSpec, ...] = ()
+    ledger: LedgerSpec | None = None
+    objectives: Objectives = field(default_factory=Objectives)
+    probe_interval_s: float | None = None
+    stable_for_s: float | None = None
+    timeout_s: float | None = None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """One health check. Probes return this; they never raise for an unhealthy target."""
+
+    ok: bool
+    latency_s: float = 0.0
+    detail: str = ""
+    value: Any = None
