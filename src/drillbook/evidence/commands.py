@@ -1,0 +1,265 @@
+"""`drillbook evidence ...`: bundle, verify, keygen, sign-off, controls."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from drillbook.errors import ConfigError, DrillbookError
+
+__all__ = ["register"]
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _guard(fn: Handler) -> Handler:
+    """Map deliberate errors to the CLI contract's exit codes with one line, no traceback."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return fn(args)
+        except ConfigError as exc:
+            print(f"drillbook evidence: {exc}", file=sys.stderr)
+            return 2
+        except DrillbookError as exc:
+            print(f"drillbook evidence: {exc}", file=sys.stderr)
+            return 4
+
+    run.__doc__ = fn.__doc__
+    return run
+
+
+def _reports_dir(args: argparse.Namespace) -> Path:
+    return Path(getattr(args, "reports_dir", None) or "reports")
+
+
+def _load_yaml(path: Path, what: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text("utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read ({exc.strerror})", source=str(path), field=what) from None
+    except yaml.YAMLError as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        raise ConfigError(
+            "expected valid YAML",
+            source=str(path),
+            line=None if line is None else line + 1,
+            field=what,
+        ) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError("expected a mapping", source=str(path), field=what)
+    return data
+
+
+def _cmd_bundle(args: argparse.Namespace) -> int:
+    from drillbook.evidence.archive import archive_path
+    from drillbook.evidence.bundle import build_bundle, resolve_run_dir
+
+    run_dir = resolve_run_dir(_reports_dir(args), args.run)
+    config_path = Path(getattr(args, "config", None) or "drillbook.yaml")
+    config = _load_yaml(config_path, "config") if config_path.is_file() else None
+    notes = _load_yaml(Path(args.notes), "notes") if args.notes else None
+    folder = build_bundle(
+        run_dir,
+        out_dir=Path(args.out) if args.out else None,
+        key=Path(args.key) if args.key else None,
+        config_snapshot=config,
+        notes=notes,
+    )
+    archive = archive_path(folder)
+    print(f"bundle: {folder}")
+    print(f"archive: {archive}")
+    if args.upload:
+        from drillbook.evidence.upload import upload_bundle
+
+        result = upload_bundle(
+            archive,
+            args.upload,
+            retain_days=args.retain_days,
+            endpoint_url=args.s3_endpoint_url,
+            region=args.s3_region,
+        )
+        print(
+            f"uploaded: s3://{result.bucket}/{result.key} version {result.version_id} "
+            f"COMPLIANCE lock until {result.retain_until:%Y-%m-%d}"
+        )
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from drillbook.evidence.keys import load_public_key
+    from drillbook.evidence.verify import verify_bundle, verify_bundle_chain
+
+    trusted = [load_public_key(Path(p)) for p in args.public_key or []]
+    results = [verify_bundle(Path(b), trusted) for b in args.bundles]
+    failed = False
+    for result in results:
+        if result.ok:
+            print(f"OK {result.bundle}")
+            for line in result.info:
+                print(f"  {line}")
+            for s in result.signoffs:
+                print(
+                    f"  sign-off: {s['name']} ({s['role']}) at {s['signed_at']}, "
+                    f"keyid {s['keyid'][:16]}…"
+                )
+        else:
+            failed = True
+            print(f"FAILED {result.bundle}")
+            for problem in result.problems:
+                print(f"  {problem}")
+    if len(results) > 1:
+        for problem in verify_bundle_chain(results):
+            failed = True
+            print(f"CHAIN {problem}")
+    return 1 if failed else 0
+
+
+def _cmd_keygen(args: argparse.Namespace) -> int:
+    from drillbook.evidence.keys import (
+        ENV_KEY_FILE,
+        generate_key,
+        key_id,
+        private_key_pem,
+        public_key_pem,
+    )
+
+    private = Path(args.out)
+    public = private.with_name(private.name + ".pub")
+    for path in (private, public):
+        if path.exists() and not args.force:
+            raise ConfigError(
+                "exists; pass --force to replace it", source=str(path), field="keygen"
+            )
+    key = generate_key()
+    private.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(private_key_pem(key))
+    os.chmod(private, 0o600)
+    public.write_bytes(public_key_pem(key))
+    print(f"private key: {private} (mode 0600; keep it secret)")
+    print(f"public key:  {public} (give this to auditors)")
+    print(f"keyid:       {key_id(key)}")
+    print(f"use it:      export {ENV_KEY_FILE}={private}")
+    return 0
+
+
+def _cmd_signoff(args: argparse.Namespace) -> int:
+    from drillbook.evidence.signoff import sign_off
+
+    written = sign_off(
+        Path(args.bundle),
+        name=args.name,
+        role=args.role,
+        key=Path(args.key) if args.key else None,
+        note=args.note,
+    )
+    print(f"signed off by {args.name} ({args.role}): {written}")
+    return 0
+
+
+def _cmd_controls(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from drillbook.clock import get_clock
+    from drillbook.evidence.controls import coverage
+    from drillbook.evidence.coverage import collect_records, parse_time
+
+    now: datetime = get_clock().wall()
+    if args.at:
+        parsed = parse_time(args.at)
+        if parsed is None:
+            raise ConfigError("expected an ISO time like 2026-11-22T00:00:00Z", field="--at")
+        now = parsed
+    records = collect_records(_reports_dir(args))
+    rows = []
+    for cov in coverage(records, now):
+        last = cov.last
+        rows.append(
+            [
+                cov.control.id,
+                cov.control.title,
+                cov.control.frequency,
+                f"{last.at:%Y-%m-%d}" if last else "never",
+                f"{last.verdict} ({last.scenario})" if last else "",
+                cov.count_12m,
+                f"{cov.due:%Y-%m-%d}" if cov.due else "now",
+                cov.status.upper() if cov.status != "ok" else "ok",
+                ("bundled" if last.bundle else "NOT BUNDLED") if last else "",
+            ]
+        )
+    print(
+        tabulate(
+            rows,
+            headers=[
+                "control",
+                "title",
+                "every",
+                "last tested",
+                "last result",
+                "tests 12m",
+                "next due",
+                "status",
+                "evidence",
+            ],
+        )
+    )
+    from drillbook.evidence.controls import known_controls
+
+    unknown = sorted({r.control for r in records} - set(known_controls()))
+    if unknown:
+        print(f"\ncontrols declared by drills but not in the catalog: {', '.join(unknown)}")
+    covered = sum(1 for r in rows if r[7] == "ok")
+    print(f"\n{covered}/{len(rows)} controls have current evidence as of {now:%Y-%m-%d}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``evidence`` and its subcommands to the drillbook CLI."""
+    evidence = subparsers.add_parser(
+        "evidence", help="signed, tamper-evident evidence bundles and control coverage"
+    )
+    sub = evidence.add_subparsers(dest="evidence_command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("bundle", help="bundle a run (default: latest) into signed evidence")
+    p.add_argument("run", nargs="?", default="latest", help="run id, run folder, or 'latest'")
+    p.add_argument("--out", help="output folder (default: <reports-dir>/evidence)")
+    p.add_argument("--key", help="private key file (else $DRILLBOOK_SIGNING_KEY[_FILE])")
+    p.add_argument("--notes", help="YAML: participants, issues, remediation, owner, scope")
+    p.add_argument("--upload", metavar="S3_URL", help="s3://bucket/prefix with Object Lock")
+    p.add_argument("--retain-days", type=int, default=2557, help="COMPLIANCE retention (7 years)")
+    p.add_argument("--s3-endpoint-url", help="S3 endpoint (tests, S3-compatible stores)")
+    p.add_argument("--s3-region", help="S3 region")
+    p.set_defaults(handler=_guard(_cmd_bundle))
+
+    p = sub.add_parser("verify", help="check manifest, event chain, signature and sign-offs")
+    p.add_argument("bundles", nargs="+", metavar="bundle", help="folder or .tar.gz, oldest first")
+    p.add_argument("--public-key", action="append", help="trusted public key (repeatable)")
+    p.set_defaults(handler=_guard(_cmd_verify))
+
+    p = sub.add_parser("keygen", help="create an Ed25519 signing key pair")
+    p.add_argument("--out", default="drillbook-signing.key", help="private key path")
+    p.add_argument("--force", action="store_true", help="replace existing files")
+    p.set_defaults(handler=_guard(_cmd_keygen))
+
+    p = sub.add_parser("sign-off", help="append a signed sign-off to a bundle")
+    p.add_argument("bundle")
+    p.add_argument("--name", required=True)
+    p.add_argument("--role", required=True)
+    p.add_argument("--note")
+    p.add_argument("--key", help="the signer's private key file")
+    p.set_defaults(handler=_guard(_cmd_signoff))
+
+    p = sub.add_parser("controls", help="per-control coverage from bundles and runs")
+    p.add_argument("--at", help="evaluate coverage as of this UTC time (default: now)")
+    p.set_defaults(handler=_guard(_cmd_controls))

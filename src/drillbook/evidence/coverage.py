@@ -1,0 +1,82 @@
+"""Gather evidence records for control coverage from bundles (the index) and run journals.
+
+Why both: a bundled run is evidence an auditor can verify; a run that was never bundled still
+shows the control was exercised, and the report marks it "not bundled" so the gap is visible.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from drillbook.evidence.controls import EvidenceRecord
+from drillbook.evidence.index import read_index
+
+__all__ = ["collect_records", "parse_time"]
+
+
+def parse_time(value: Any) -> datetime | None:
+    """Parse the journal's ``...Z`` timestamps; None for anything else."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def _records(
+    run_id: str, at: datetime, drills: Iterable[Mapping[str, Any]], bundle: str | None
+) -> list[EvidenceRecord]:
+    out: list[EvidenceRecord] = []
+    for drill in drills:
+        for control in drill.get("controls", []) or []:
+            out.append(
+                EvidenceRecord(
+                    control=str(control),
+                    at=at,
+                    run_id=run_id,
+                    scenario=str(drill.get("scenario") or drill.get("id")),
+                    verdict=str(drill.get("verdict")),
+                    bundle=bundle,
+                )
+            )
+    return out
+
+
+def collect_records(reports_dir: Path) -> list[EvidenceRecord]:
+    """Records from ``<reports_dir>/evidence/index.jsonl`` plus unbundled ``*/journal.json``."""
+    records: list[EvidenceRecord] = []
+    bundled: set[str] = set()
+    for entry in read_index(reports_dir):
+        at = parse_time(entry.get("started_at")) or parse_time(entry.get("created_at"))
+        run_id = str(entry.get("run_id"))
+        if at is None or run_id in bundled:
+            continue
+        bundle = entry.get("bundle")
+        if bundle and not Path(str(bundle)).exists():
+            continue  # deleted bundle: no longer evidence
+        bundled.add(run_id)
+        drills = [d for d in entry.get("drills", []) or [] if isinstance(d, Mapping)]
+        records.extend(_records(run_id, at, drills, str(bundle) if bundle else None))
+    if reports_dir.is_dir():
+        for journal_path in sorted(reports_dir.glob("*/journal.json")):
+            if journal_path.parent.is_symlink():
+                continue
+            try:
+                journal = json.loads(journal_path.read_text("utf-8"))
+            except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+                continue
+            if not isinstance(journal, dict):
+                continue
+            run_id = str(journal.get("run_id") or journal_path.parent.name)
+            at = parse_time(journal.get("started_at"))
+            if run_id in bundled or at is None:
+                continue
+            drills = [d for d in journal.get("drills", []) or [] if isinstance(d, Mapping)]
+            records.extend(_records(run_id, at, drills, None))
+    return records
