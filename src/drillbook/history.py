@@ -1,0 +1,506 @@
+"""The history: every recorded run in one SQLite file, and the MTTR/MTTD trend queries over it.
+
+One row per run and one per drill, with the measures the trend and quarterly reports need in plain
+columns under a covering index, so ``drillbook trend`` over 10,000 runs reads one index and never
+parses a journal. The full journal is kept too (zlib-compressed, in its own table) so reports can
+be re-rendered and history rebuilt from the database alone. Recording is idempotent per run id.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import zlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from drillbook.errors import ConfigError
+from drillbook.report.journal import (
+    drill_target_key,
+    load_journal,
+    num,
+    parse_time,
+    quarter_of,
+    seq,
+    validate_journal,
+)
+
+__all__ = [
+    "DEFAULT_HISTORY_NAME",
+    "DrillRow",
+    "ImportResult",
+    "QuarterStats",
+    "Stats",
+    "TrendSeries",
+    "default_history_path",
+    "drill_rows",
+    "import_files",
+    "load_run_journal",
+    "percentile",
+    "quarter_bounds",
+    "record_run",
+    "record_runs",
+    "recorded_run_ids",
+    "stats",
+    "sync_reports_dir",
+    "trend",
+]
+
+DEFAULT_HISTORY_NAME = "history.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    started_at TEXT,
+    ended_at TEXT,
+    environment TEXT,
+    host TEXT,
+    git_commit TEXT,
+    exit_status INTEGER,
+    drillbook_version TEXT,
+    source TEXT,
+    recorded_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS journals (
+    run_id TEXT PRIMARY KEY REFERENCES runs(run_id),
+    body BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS drills (
+    run_id TEXT NOT NULL REFERENCES runs(run_id),
+    drill_id TEXT NOT NULL,
+    scenario TEXT NOT NULL,
+    target TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    quarter TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    ttd_s REAL,
+    rta_s REAL,
+    rpa_s REAL,
+    rto_s REAL,
+    rpo_s REAL,
+    response_target_s REAL,
+    lost_writes INTEGER,
+    severity TEXT,
+    fault TEXT,
+    reasons TEXT NOT NULL,
+    PRIMARY KEY (run_id, drill_id)
+) WITHOUT ROWID;
+-- Covering index for the trend query: it is read in order, never the table.
+CREATE INDEX IF NOT EXISTS drills_trend
+    ON drills (scenario, target, started_at, quarter, verdict, ttd_s, rta_s, rto_s);
+CREATE INDEX IF NOT EXISTS drills_quarter ON drills (quarter, started_at);
+"""
+
+
+def default_history_path(reports_dir: Path) -> Path:
+    """``reports/history.sqlite``: beside the runs it indexes."""
+    return reports_dir / DEFAULT_HISTORY_NAME
+
+
+@contextmanager
+def _connect(db_path: Path, *, create: bool = True) -> Iterator[sqlite3.Connection]:
+    if not create and not db_path.exists():
+        raise ConfigError(
+            "expected a history database (run drills or import journals first)", source=str(db_path)
+        )
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    with closing(sqlite3.connect(db_path, timeout=30)) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(_SCHEMA)
+        yield conn
+
+
+def _iso(when: datetime | None) -> str:
+    """Fixed-width UTC ISO text, so SQL string order is time order."""
+    if when is None:
+        return ""
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+def _insert(conn: sqlite3.Connection, journal: Mapping[str, Any], source: str) -> bool:
+    validate_journal(journal, source=source)
+    run_id = str(journal["run_id"])
+    if conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone():
+        return False
+    env = journal.get("environment")
+    env = env if isinstance(env, Mapping) else {}
+    run_start = parse_time(journal.get("started_at"))
+    exit_status = journal.get("exit_status")
+    conn.execute(
+        "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?)",
+        (
+            run_id,
+            _iso(run_start),
+            _iso(parse_time(journal.get("ended_at"))),
+            str(env.get("name") or ""),
+            str(env.get("host") or ""),
+            env.get("git_commit") if isinstance(env.get("git_commit"), str) else None,
+            exit_status if isinstance(exit_status, int) else None,
+            str(journal.get("drillbook_version") or ""),
+            source,
+            _iso(datetime.now().astimezone()),
+        ),
+    )
+    body = json.dumps(journal, separators=(",", ":"), sort_keys=True).encode()
+    conn.execute("INSERT INTO journals VALUES (?, ?)", (run_id, zlib.compress(body, 6)))
+    rows = []
+    for drill in seq(journal.get("drills")):
+        started = parse_time(drill.get("started_at")) or run_start
+        if started is None:
+            raise ConfigError("expected a start time", source=source, field="started_at")
+        measures = drill.get("measures") if isinstance(drill.get("measures"), Mapping) else {}
+        objectives = drill.get("objectives") if isinstance(drill.get("objectives"), Mapping) else {}
+        fault = drill.get("fault") if isinstance(drill.get("fault"), Mapping) else {}
+        lost = measures.get("lost_writes")
+        verdict = drill.get("verdict")
+        rows.append(
+            (
+                run_id,
+                str(drill["id"]),
+                str(drill.get("scenario") or drill["id"]),
+                drill_target_key(drill),
+                _iso(started),
+                quarter_of(started),
+                verdict if isinstance(verdict, str) and verdict else "error",
+                num(measures.get("ttd_s")),
+                num(measures.get("rta_s")),
+                num(measures.get("rpa_s")),
+                num(objectives.get("rto_s")),
+                num(objectives.get("rpo_s")),
+                num(objectives.get("response_target_s")),
+                lost if isinstance(lost, int) and not isinstance(lost, bool) else None,
+                str(drill.get("severity") or objectives.get("severity") or ""),
+                str(fault.get("type") or ""),
+                json.dumps(_reasons(drill)),
+            )
+        )
+    conn.executemany(
+        "INSERT OR REPLACE INTO drills VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
+    )
+    return True
+
+
+def _reasons(drill: Mapping[str, Any]) -> list[str]:
+    """Why a drill did not pass: its reasons, else its failed checks."""
+    reasons = [str(r) for r in seq(drill.get("reasons")) if r]
+    if not reasons:
+        for check in seq(drill.get("checks")):
+            if isinstance(check, Mapping) and check.get("ok") is False:
+                reasons.append(f"{check.get('name')}: {check.get('detail') or 'failed'}")
+    return reasons
+
+
+def record_run(db_path: Path, journal: Mapping[str, Any], *, source: str = "") -> bool:
+    """Record one run; ``False`` when its run id was already there (recording is idempotent)."""
+    with _connect(db_path) as conn, conn:
+        return _insert(conn, journal, source or "journal")
+
+
+def record_runs(db_path: Path, journals: Iterable[tuple[Mapping[str, Any], str]]) -> int:
+    """Record many ``(journal, source)`` pairs in one transaction; returns how many were new."""
+    with _connect(db_path) as conn, conn:
+        return sum(_insert(conn, journal, source) for journal, source in journals)
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an import did, for the one line the CLI prints."""
+
+    imported: list[str] = field(default_factory=list)
+    already: list[str] = field(default_factory=list)
+
+
+def import_files(db_path: Path, paths: Sequence[Path]) -> ImportResult:
+    """Import journal.json files (or run folders) recorded elsewhere, e.g. CI artifacts.
+
+    All files are read and checked first, so one bad file imports nothing.
+    """
+    journals = []
+    for path in paths:
+        journal = load_journal(path)
+        journals.append((journal, str(path)))
+    result = ImportResult()
+    with _connect(db_path) as conn, conn:
+        for journal, source in journals:
+            target = result.imported if _insert(conn, journal, source) else result.already
+            target.append(str(journal["run_id"]))
+    return result
+
+
+def recorded_run_ids(db_path: Path) -> set[str]:
+    """Run ids already in the history."""
+    if not db_path.exists():
+        return set()
+    with _connect(db_path) as conn:
+        return {row[0] for row in conn.execute("SELECT run_id FROM runs")}
+
+
+def sync_reports_dir(db_path: Path, reports_dir: Path) -> int:
+    """Record every ``reports/<run>/journal.json`` not yet in the history; returns how many.
+
+    Trend and quarterly reports call this first, so they are right even for runs whose recording
+    step did not happen (a crashed session, reports copied in by hand). Unreadable journals are
+    skipped here: the run folder may still be being written.
+    """
+    if not reports_dir.is_dir():
+        return 0
+    known = recorded_run_ids(db_path)
+    fresh = []
+    for path in sorted(reports_dir.glob("*/journal.json")):
+        if path.parent.is_symlink() or path.parent.name in known:
+            continue
+        try:
+            journal = load_journal(path)
+        except ConfigError:
+            continue
+        if journal["run_id"] not in known:
+            fresh.append((journal, str(path)))
+    return record_runs(db_path, fresh) if fresh else 0
+
+
+def load_run_journal(db_path: Path, run_id: str) -> dict[str, Any] | None:
+    """The full journal of a recorded run, or None."""
+    if not db_path.exists():
+        return None
+    with _connect(db_path) as conn:
+        row = conn.execute("SELECT body FROM journals WHERE run_id = ?", (run_id,)).fetchone()
+    if row is None:
+        return None
+    data = json.loads(zlib.decompress(row[0]))
+    assert isinstance(data, dict)
+    return data
+
+
+# ---------------------------------------------------------------------------------------------
+# Queries
+
+
+@dataclass(frozen=True)
+class DrillRow:
+    """One recorded drill, as the trend and quarterly reports see it."""
+
+    run_id: str
+    drill_id: str
+    scenario: str
+    target: str
+    started_at: str
+    quarter: str
+    verdict: str
+    ttd_s: float | None
+    rta_s: float | None
+    rpa_s: float | None
+    rto_s: float | None
+    rpo_s: float | None
+    lost_writes: int | None = None
+    severity: str = ""
+    fault: str = ""
+    reasons: tuple[str, ...] = ()
+
+
+def quarter_bounds(quarter: str) -> tuple[str, str]:
+    """``2026Q4`` → ISO start (inclusive) and end (exclusive) strings."""
+    q = quarter.strip().upper()
+    if len(q) != 6 or q[4] != "Q" or not q[:4].isdigit() or q[5] not in "1234":
+        raise ConfigError("expected a quarter like 2026Q4", source="--quarter", field=quarter)
+    year, n = int(q[:4]), int(q[5])
+    start = f"{year:04d}-{3 * (n - 1) + 1:02d}-01"
+    end = f"{year + 1:04d}-01-01" if n == 4 else f"{year:04d}-{3 * n + 1:02d}-01"
+    return start, end
+
+
+def drill_rows(
+    db_path: Path,
+    *,
+    scenario: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    with_details: bool = False,
+) -> list[DrillRow]:
+    """Recorded drills by scenario, target and time; ``since``/``until`` are ISO date prefixes."""
+    cols = "run_id, drill_id, scenario, target, started_at, quarter, verdict, ttd_s, rta_s, rpa_s"
+    cols += ", rto_s, rpo_s"
+    if with_details:
+        cols += ", lost_writes, severity, fault, reasons"
+    where, params = [], []
+    if scenario:
+        where.append("scenario = ?")
+        params.append(scenario)
+    if since:
+        where.append("started_at >= ?")
+        params.append(since)
+    if until:
+        where.append("started_at < ?")
+        params.append(until)
+    sql = f"SELECT {cols} FROM drills"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY scenario, target, started_at"
+    with _connect(db_path, create=False) as conn:
+        raw = conn.execute(sql, params).fetchall()
+    return [_drill_row(r, with_details) for r in raw]
+
+
+def _drill_row(r: Sequence[Any], details: bool) -> DrillRow:
+    return DrillRow(
+        run_id=r[0],
+        drill_id=r[1],
+        scenario=r[2],
+        target=r[3],
+        started_at=r[4],
+        quarter=r[5],
+        verdict=r[6],
+        ttd_s=r[7],
+        rta_s=r[8],
+        rpa_s=r[9],
+        rto_s=r[10],
+        rpo_s=r[11],
+        lost_writes=r[12] if details else None,
+        severity=r[13] if details else "",
+        fault=r[14] if details else "",
+        reasons=tuple(json.loads(r[15])) if details else (),
+    )
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Mean beside p50 and p90: means alone mislead on heavy-tailed recovery times."""
+
+    n: int
+    mean: float | None
+    p50: float | None
+    p90: float | None
+
+
+def percentile(ordered: Sequence[float], p: float) -> float | None:
+    """Linear interpolation between closest ranks (numpy's default); ``ordered`` is sorted."""
+    if not ordered:
+        return None
+    k = (len(ordered) - 1) * p / 100.0
+    lo, hi = math.floor(k), math.ceil(k)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def stats(values: Iterable[float | None]) -> Stats:
+    """Count, mean, p50 and p90 of the values that were measured."""
+    ordered = sorted(v for v in values if v is not None)
+    if not ordered:
+        return Stats(0, None, None, None)
+    return Stats(
+        len(ordered), sum(ordered) / len(ordered), percentile(ordered, 50), percentile(ordered, 90)
+    )
+
+
+@dataclass(frozen=True)
+class QuarterStats:
+    """One scenario/target in one quarter."""
+
+    quarter: str
+    count: int
+    passed: int
+    mttd: Stats
+    mttr: Stats
+    rto_s: float | None
+    over_rto: int
+    not_recovered: int
+
+    @property
+    def pass_rate(self) -> float:
+        return self.passed / self.count if self.count else 0.0
+
+
+@dataclass(frozen=True)
+class TrendSeries:
+    """The trend of one scenario on one target."""
+
+    scenario: str
+    target: str
+    quarters: list[QuarterStats]
+    points: list[tuple[str, float | None, str]]  # (started_at, rta_s, verdict), oldest first
+    rto_s: float | None
+    latest_rta_s: float | None
+    latest_at: str
+    regression: bool
+    regression_reason: str
+
+    @property
+    def count(self) -> int:
+        return sum(q.count for q in self.quarters)
+
+
+def _quarter_stats(quarter: str, rows: Sequence[DrillRow]) -> QuarterStats:
+    rto = next((r.rto_s for r in reversed(rows) if r.rto_s is not None), None)
+    return QuarterStats(
+        quarter=quarter,
+        count=len(rows),
+        passed=sum(r.verdict == "passed" for r in rows),
+        mttd=stats(r.ttd_s for r in rows),
+        mttr=stats(r.rta_s for r in rows),
+        rto_s=rto,
+        over_rto=sum(
+            1 for r in rows if r.rta_s is not None and r.rto_s is not None and r.rta_s > r.rto_s
+        ),
+        not_recovered=sum(r.rta_s is None for r in rows),
+    )
+
+
+def _series(scenario: str, target: str, rows: Sequence[DrillRow]) -> TrendSeries:
+    by_quarter: dict[str, list[DrillRow]] = {}
+    for row in rows:
+        by_quarter.setdefault(row.quarter, []).append(row)
+    quarters = [_quarter_stats(q, by_quarter[q]) for q in sorted(by_quarter)]
+    recovered = [r for r in rows if r.rta_s is not None]
+    rto = next((r.rto_s for r in reversed(rows) if r.rto_s is not None), None)
+    regression, reason = False, ""
+    latest_rta, latest_at = None, rows[-1].started_at if rows else ""
+    if recovered:
+        latest = recovered[-1]
+        latest_rta, latest_at = latest.rta_s, latest.started_at
+        assert latest_rta is not None
+        reasons = []
+        if latest.rto_s is not None and latest_rta > latest.rto_s:
+            reasons.append(f"latest RTA {latest_rta:.2f}s > RTO {latest.rto_s:.2f}s")
+        earlier = [q for q in quarters if q.quarter < latest.quarter and q.mttr.p90 is not None]
+        if earlier and earlier[-1].mttr.p90 is not None and latest_rta > earlier[-1].mttr.p90:
+            prev = earlier[-1]
+            reasons.append(
+                f"latest RTA {latest_rta:.2f}s > {prev.quarter} p90 {prev.mttr.p90:.2f}s"
+            )
+        regression, reason = bool(reasons), "; ".join(reasons)
+    return TrendSeries(
+        scenario,
+        target,
+        quarters,
+        [(r.started_at, r.rta_s, r.verdict) for r in rows],
+        rto,
+        latest_rta,
+        latest_at,
+        regression,
+        reason,
+    )
+
+
+def trend(
+    db_path: Path, *, scenario: str | None = None, since: str | None = None
+) -> list[TrendSeries]:
+    """Per scenario and target: counts, pass rate, MTTD/MTTR by quarter, and the regression flag.
+
+    "Previous quarter" is the latest earlier quarter with a measured RTA, so a skipped quarter
+    does not hide a regression.
+    """
+    rows = drill_rows(db_path, scenario=scenario, since=since)
+    out: list[TrendSeries] = []
+    start = 0
+    for i in range(1, len(rows) + 1):
+        if i == len(rows) or (rows[i].scenario, rows[i].target) != (
+            rows[start].scenario,
+            rows[start].target,
+        ):
+            out.append(_series(rows[start].scenario, rows[start].target, rows[start:i]))
+            start = i
+    return out
