@@ -1,0 +1,319 @@
+"""PostgreSQL faults: kill, destroy data, accidental drop/delete, lose a whole region.
+
+Each records in ``state()`` what its revert needs (pids, the quarantine copy's name, the delete's
+xid) and nothing secret; revert re-reads the DSN from the config. On sandbox targets revert also
+puts the canonical topology back (``sandbox.reconcile``) so the next drill starts from the same
+shape; on real targets it only undoes its own change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from drillbook.backends.base import Context, Fault
+from drillbook.backends.postgres.restore import (
+    RecoveryTarget,
+    restore_base_backup,
+    safe_remove_data_dir,
+    write_mark,
+)
+from drillbook.backends.postgres.target import PgTarget, pg_target
+from drillbook.errors import ConfigError, FaultError, SafetyError
+
+__all__ = ["DeleteRows", "DestroyData", "DropTable", "KillPostgres", "RegionKill"]
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie counts as gone: it holds no lock and serves nothing)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[-1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _ready(target: PgTarget) -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(target.dsn(timeout_s=1), autocommit=True) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error:
+        return False
+    return True
+
+
+def _reconcile(target: PgTarget) -> None:
+    if target.is_sandbox:
+        from drillbook.sandbox.topology import reconcile
+
+        assert target.root is not None
+        reconcile(target.root)
+
+
+class _PgFault(Fault):
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self.target = pg_target(ctx)
+        self._state: dict[str, Any] = {}
+
+    def state(self) -> Mapping[str, Any]:
+        return dict(self._state)
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        self._state = dict(state)
+
+    def _ident(self, key: str) -> str:
+        value = str(self.ctx.param(key) or "")
+        if not _IDENT.match(value):
+            raise ConfigError(
+                f"`{key}` must be a table name like accounts or app.accounts", field=key
+            )
+        return value
+
+
+class KillPostgres(_PgFault):
+    """SIGKILL the postmaster: a crash, recovered by restarting (crash recovery from local WAL)."""
+
+    def plan(self) -> str:
+        return f"SIGKILL the postmaster of {self.target.name}"
+
+    def preflight(self) -> None:
+        if self.target.postmaster_pid() is None:
+            raise FaultError(f"{self.target.name}: no running postmaster to kill")
+
+    def inject(self) -> None:
+        pid = self.target.postmaster_pid()
+        if pid is None:
+            raise FaultError(f"{self.target.name}: no running postmaster")
+        self._state = {"pid": pid, "at": datetime.now(UTC).isoformat()}
+        os.kill(pid, signal.SIGKILL)
+
+    def verify_injected(self) -> bool:
+        return not _alive(int(self._state["pid"])) and not _ready(self.target)
+
+    def revert(self) -> None:
+        if not _ready(self.target):
+            self.target.start_server()
+        _reconcile(self.target)
+
+    def verify_reverted(self) -> bool:
+        return _ready(self.target)
+
+
+class DestroyData(_PgFault):
+    """Kill the server, then delete its data folder: only a restore from backup brings it back."""
+
+    def plan(self) -> str:
+        return f"SIGKILL {self.target.name} and delete its data folder {self.target.data_dir()}"
+
+    def preflight(self) -> None:
+        data_dir = self.target.data_dir().resolve()
+        allowed = self.target.allowed_root()
+        if allowed is not None and not data_dir.is_relative_to(allowed.resolve()):
+            raise SafetyError(f"{data_dir} is outside the sandbox {allowed}")
+        if allowed is None and not self.target.params.get("data_dir"):
+            raise SafetyError(f"{self.target.name}: destroy_data needs an explicit data_dir")
+        if not (data_dir / "PG_VERSION").exists():
+            raise FaultError(f"{data_dir} is not a PostgreSQL data folder")
+
+    def inject(self) -> None:
+        self.preflight()
+        data_dir = self.target.data_dir()
+        pid = self.target.postmaster_pid()
+        self._state = {"pid": pid, "data_dir": str(data_dir), "at": datetime.now(UTC).isoformat()}
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.01)
+        safe_remove_data_dir(self.target, data_dir)
+
+    def verify_injected(self) -> bool:
+        return not (Path(self._state["data_dir"]) / "PG_VERSION").exists() and not _ready(
+            self.target
+        )
+
+    def revert(self) -> None:
+        """If the drill's recovery did not bring the data back, restore to the end of the WAL."""
+        if not _ready(self.target):
+            if self.target.is_sandbox or self.target.params.get("backup_dir"):
+                restore_base_backup(self.target, RecoveryTarget())
+            else:
+                raise FaultError(f"{self.target.name}: data destroyed and no backup_dir to restore")
+        _reconcile(self.target)
+
+    def verify_reverted(self) -> bool:
+        return _ready(self.target)
+
+
+class _LogicalFault(_PgFault):
+    """Shared by drop/delete: keep a quarantine copy first, so revert can always undo the damage."""
+
+    destructive = True
+
+    def _copy_name(self, table: str) -> str:
+        return f"drillbook_quarantine_{table.replace('.', '_')}_{int(time.time())}"
+
+    def _snapshot_and_run(self, statement: str, table: str, where: str | None) -> None:
+        import psycopg
+
+        keep = bool(self.ctx.param("keep_copy", True))
+        copy = self._copy_name(table) if keep else None
+        with psycopg.connect(self.target.dsn(), autocommit=True) as conn:
+            selector = f"SELECT * FROM {table}" + (f" WHERE {where}" if where else "")
+            count_row = conn.execute(f"SELECT count(*) FROM ({selector}) AS s").fetchone()
+            affected = int(count_row[0]) if count_row else 0
+            if copy:
+                conn.execute(f"CREATE TABLE {copy} AS {selector}")
+            with conn.transaction():
+                row = conn.execute("SELECT txid_current()::text, clock_timestamp()").fetchone()
+                assert row is not None
+                xid, before = str(row[0]), row[1]
+                conn.execute(statement)
+        self._state = {
+            "table": table,
+            "where": where,
+            "copy": copy,
+            "rows": affected,
+            "xid": xid,
+            "before": before.astimezone(UTC).isoformat(),
+        }
+        write_mark(self.ctx.state_dir, self.target.name, dict(self._state))
+
+    def _count(self, table: str, where: str | None) -> int | None:
+        import psycopg
+
+        try:
+            with psycopg.connect(self.target.dsn(), autocommit=True) as conn:
+                sql = f"SELECT count(*) FROM {table}" + (f" WHERE {where}" if where else "")
+                row = conn.execute(sql).fetchone()
+        except psycopg.errors.UndefinedTable:
+            return None
+        return int(row[0]) if row else 0
+
+    def revert(self) -> None:
+        import psycopg
+
+        table, where, copy = self._state["table"], self._state.get("where"), self._state["copy"]
+        if not _ready(self.target):
+            self.target.start_server()
+        with psycopg.connect(self.target.dsn(), autocommit=True) as conn:
+            exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (copy or "",)).fetchone()
+            have_copy = bool(copy and exists and exists[0])
+            current = self._count(table, where)
+            if have_copy and (current is None or current < int(self._state["rows"])):
+                with conn.transaction():
+                    if current is None:
+                        conn.execute(f"CREATE TABLE {table} AS SELECT * FROM {copy} WITH NO DATA")
+                    elif where:
+                        conn.execute(f"DELETE FROM {table} WHERE {where}")
+                    else:
+                        conn.execute(f"DELETE FROM {table}")
+                    conn.execute(f"INSERT INTO {table} SELECT * FROM {copy}")
+            if have_copy:
+                conn.execute(f"DROP TABLE IF EXISTS {copy}")
+        _reconcile(self.target)
+
+    def verify_reverted(self) -> bool:
+        current = self._count(self._state["table"], self._state.get("where"))
+        return current is not None and current >= int(self._state["rows"])
+
+
+class DropTable(_LogicalFault):
+    """``DROP TABLE``: the classic accident. The xid is recorded for a restore to just before."""
+
+    def plan(self) -> str:
+        return f"DROP TABLE {self._ident('table')} on {self.target.name}"
+
+    def inject(self) -> None:
+        table = self._ident("table")
+        self._snapshot_and_run(f"DROP TABLE {table}", table, None)
+
+    def verify_injected(self) -> bool:
+        return self._count(self._state["table"], None) is None
+
+
+class DeleteRows(_LogicalFault):
+    """``DELETE FROM table [WHERE ...]``: rows gone, table still there."""
+
+    def _where(self) -> str | None:
+        where = self.ctx.param("where")
+        if where is not None and (";" in str(where) or "--" in str(where)):
+            raise ConfigError("`where` must be one SQL condition", field="where")
+        return str(where) if where else None
+
+    def plan(self) -> str:
+        where = self._where()
+        cond = f" WHERE {where}" if where else ""
+        return f"DELETE FROM {self._ident('table')}{cond} on {self.target.name}"
+
+    def inject(self) -> None:
+        table, where = self._ident("table"), self._where()
+        cond = f" WHERE {where}" if where else ""
+        self._snapshot_and_run(f"DELETE FROM {table}{cond}", table, where)
+
+    def verify_injected(self) -> bool:
+        return self._count(self._state["table"], self._state.get("where")) == 0
+
+
+class RegionKill(_PgFault):
+    """SIGKILL every process of a region: the postmaster and all its children at once."""
+
+    def plan(self) -> str:
+        return f"SIGKILL every process of {self.target.name}"
+
+    def preflight(self) -> None:
+        if self.target.postmaster_pid() is None:
+            raise FaultError(f"{self.target.name}: region has no running server")
+
+    def inject(self) -> None:
+        pid = self.target.postmaster_pid()
+        if pid is None:
+            raise FaultError(f"{self.target.name}: region has no running server")
+        pids = [pid, *_children(pid)]
+        self._state = {"pids": pids, "at": datetime.now(UTC).isoformat()}
+        os.kill(pid, signal.SIGSTOP)  # freeze first, so no child outlives its siblings' deaths
+        for each in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(each, signal.SIGKILL)
+
+    def verify_injected(self) -> bool:
+        return not any(_alive(p) for p in self._state["pids"]) and not _ready(self.target)
+
+    def revert(self) -> None:
+        if self.target.is_sandbox:
+            _reconcile(self.target)
+        elif not _ready(self.target):
+            self.target.start_server()
+
+    def verify_reverted(self) -> bool:
+        if self.target.is_sandbox:
+            from drillbook.sandbox.state import read_router
+
+            assert self.target.root is not None
+            return _ready(self.target) and read_router(self.target.root) == self.target.region()
+        return _ready(self.target)

@@ -1,0 +1,167 @@
+"""The RPO ledger on PostgreSQL: a writer thread commits sequence-numbered rows at a fixed rate,
+and after recovery a reader counts which acknowledged writes survived.
+
+Acknowledged means the COMMIT returned to the writer: a write whose connection broke before the
+answer is "in doubt" and is never counted as lost (it may or may not have survived). RPA is
+``t_inject`` minus the acknowledgement time of the newest surviving write acknowledged by then;
+acknowledgement times come from the harness's own clock, so a server with a skewed clock cannot
+distort the measure. Works against any DSN: the target is re-resolved at every reconnect, so a
+``serving`` sandbox target follows the router through a failover.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+from drillbook.backends.base import Context, Ledger, LedgerMeasure
+from drillbook.backends.postgres.target import pg_target
+from drillbook.errors import ConfigError, RecoveryError
+
+__all__ = ["Ack", "PostgresLedger"]
+
+_TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Ack:
+    seq: int
+    at: float  # wall epoch seconds when COMMIT returned
+
+
+class PostgresLedger(Ledger):
+    def __init__(self, ctx: Context, rate_per_s: float | None = None) -> None:
+        rate = rate_per_s or float(ctx.param("rate_per_s", ctx.param("rate", 50.0)))
+        super().__init__(ctx, rate)
+        self.target = pg_target(ctx)
+        self.table = str(ctx.param("table", "drillbook_ledger"))
+        if not _TABLE.match(self.table):
+            raise ConfigError("ledger `table` must be a plain identifier", field="table")
+        self.run_id = uuid.uuid4().hex[:16]
+        self.acks: list[Ack] = []
+        self.in_doubt = 0
+        self.errors = 0
+        self.started_at: float | None = None
+        self._next_seq = 1
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- writing ----------------------------------------------------------------------------
+    def _ddl(self) -> str:
+        return (
+            f"CREATE TABLE IF NOT EXISTS {self.table} (run_id text NOT NULL, seq bigint NOT NULL,"
+            " committed_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
+            " PRIMARY KEY (run_id, seq))"
+        )
+
+    def start(self) -> None:
+        """Create the table and start writing. After ``stop`` it resumes with the next seq."""
+        import psycopg
+
+        if self._thread is not None and self._thread.is_alive():
+            return
+        with psycopg.connect(self.target.dsn(timeout_s=5), autocommit=True) as conn:
+            conn.execute(self._ddl())
+        if self.started_at is None:
+            self.started_at = time.time()
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._write_loop, name="drillbook-ledger", daemon=True
+        )
+        self._thread.start()
+
+    def _write_loop(self) -> None:
+        import psycopg
+
+        interval = 1.0 / self.rate_per_s
+        conn: psycopg.Connection[tuple[object, ...]] | None = None
+        due = time.monotonic()
+        sql = f"INSERT INTO {self.table} (run_id, seq) VALUES (%s, %s)"
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if due > now:
+                self._stop.wait(due - now)
+                continue
+            due = max(due + interval, now - interval)  # no catch-up burst after an outage
+            seq = self._next_seq
+            try:
+                if conn is None:
+                    conn = psycopg.connect(self.target.dsn(timeout_s=1), autocommit=True)
+                    conn.execute("SET statement_timeout = '3s'")
+                    conn.execute(self._ddl())
+                self._next_seq += 1  # a seq is used once it may have reached the server
+                conn.execute(sql, (self.run_id, seq))
+                ack = Ack(seq, time.time())
+                with self._lock:
+                    self.acks.append(ack)
+            except psycopg.Error:
+                with self._lock:
+                    self.errors += 1
+                    if self._next_seq > seq:
+                        self.in_doubt += 1
+                if conn is not None:
+                    with contextlib.suppress(psycopg.Error):
+                        conn.close()
+                conn = None
+        if conn is not None:
+            conn.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def acknowledged(self) -> list[Ack]:
+        with self._lock:
+            return list(self.acks)
+
+    # -- reading ----------------------------------------------------------------------------
+    def surviving(self, timeout_s: float = 30.0) -> set[int]:
+        """Sequence numbers of this run present in the table now (empty if the table is gone)."""
+        import psycopg
+
+        deadline = time.monotonic() + timeout_s
+        last = ""
+        while time.monotonic() < deadline:
+            try:
+                with psycopg.connect(self.target.dsn(timeout_s=2), autocommit=True) as conn:
+                    exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (self.table,))
+                    row = exists.fetchone()
+                    if not (row and row[0]):
+                        return set()
+                    rows = conn.execute(
+                        f"SELECT seq FROM {self.table} WHERE run_id = %s", (self.run_id,)
+                    ).fetchall()
+                    return {int(r[0]) for r in rows}
+            except psycopg.Error as exc:
+                last = str(exc).strip()
+                time.sleep(0.2)
+        raise RecoveryError(f"ledger: cannot read {self.target.name} back: {last[:200]}")
+
+    def measure(self, t_inject_wall_epoch: float) -> LedgerMeasure:
+        acks = self.acknowledged()
+        survived = self.surviving()
+        lost = [a for a in acks if a.seq not in survived]
+        before = [a for a in acks if a.at <= t_inject_wall_epoch and a.seq in survived]
+        if before:
+            rpa: float | None = max(0.0, t_inject_wall_epoch - max(a.at for a in before))
+        elif any(a.at <= t_inject_wall_epoch for a in acks):
+            start = self.started_at or t_inject_wall_epoch
+            rpa = max(0.0, t_inject_wall_epoch - start)  # nothing survived: all history lost
+        else:
+            rpa = None  # nothing was acknowledged before the fault: RPA not measurable
+        kept = len(acks) - len(lost)
+        first_lost = min((a.seq for a in lost), default=None)
+        detail = (
+            f"{len(acks)} acknowledged, {kept} survived, {len(lost)} lost"
+            + (f" (from seq {first_lost})" if first_lost is not None else "")
+            + f"; {self.in_doubt} in doubt; rate {self.rate_per_s:g}/s"
+        )
+        return LedgerMeasure(
+            rpa_s=rpa, lost_writes=len(lost), acknowledged=len(acks), survived=kept, detail=detail
+        )

@@ -1,0 +1,205 @@
+"""Physical restore: base backup into place, WAL replay from the archive, optional target.
+
+Shared by the ``postgres.restore_base_backup`` step, the destroy-data fault's revert, the backup
+check and the benchmark, so what the benchmark measures is what the drill runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from drillbook.backends.postgres.target import PgTarget
+from drillbook.errors import RecoveryError, SafetyError
+
+__all__ = [
+    "RecoveryTarget",
+    "archive_current_wal",
+    "copy_backup",
+    "mark_path",
+    "read_mark",
+    "restore_base_backup",
+    "safe_remove_data_dir",
+    "write_mark",
+]
+
+
+@dataclass(frozen=True)
+class RecoveryTarget:
+    """Where WAL replay stops: the end of the archive (``latest``), a time, or before an xid."""
+
+    time: str | None = None
+    xid: str | None = None
+
+    def settings(self) -> dict[str, str]:
+        out = {"recovery_target_timeline": "latest", "recovery_target_action": "promote"}
+        if self.xid:
+            out |= {"recovery_target_xid": self.xid, "recovery_target_inclusive": "false"}
+        elif self.time:
+            out |= {"recovery_target_time": self.time, "recovery_target_inclusive": "false"}
+        return out
+
+    def describe(self) -> str:
+        if self.xid:
+            return f"just before xid {self.xid}"
+        if self.time:
+            return f"to {self.time}"
+        return "to the end of the WAL archive"
+
+
+def mark_path(state_dir: Path, target_name: str) -> Path:
+    return state_dir / "postgres" / f"{target_name}.last-destructive.json"
+
+
+def write_mark(state_dir: Path, target_name: str, mark: dict[str, Any]) -> None:
+    """Record the moment of an accidental delete, so a later step can restore to just before."""
+    path = mark_path(state_dir, target_name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(mark))
+
+
+def read_mark(state_dir: Path, target_name: str) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads(mark_path(state_dir, target_name).read_text())
+    except FileNotFoundError:
+        raise RecoveryError(
+            f"no recorded destructive change on {target_name}: nothing to restore 'before'"
+        ) from None
+    return data
+
+
+def safe_remove_data_dir(target: PgTarget, data_dir: Path) -> None:
+    """Delete a data folder, refusing anything outside the sandbox root (sandbox targets) or not
+    the explicitly configured ``data_dir`` (real targets)."""
+    data_dir = data_dir.resolve()
+    allowed = target.allowed_root()
+    if allowed is not None:
+        if not data_dir.is_relative_to(allowed.resolve()) or data_dir == allowed.resolve():
+            raise SafetyError(f"refusing to delete {data_dir}: outside the sandbox {allowed}")
+    elif Path(str(target.params.get("data_dir", ""))).resolve() != data_dir:
+        raise SafetyError(f"refusing to delete {data_dir}: not the target's configured data_dir")
+    if len(data_dir.parts) < 3:
+        raise SafetyError(f"refusing to delete {data_dir}: too close to /")
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def copy_backup(backup: Path, data_dir: Path) -> None:
+    """A plain copy of a plain-format base backup into place (the physical floor of a restore)."""
+    shutil.copytree(backup, data_dir, symlinks=True)
+    os.chmod(data_dir, 0o700)
+    (data_dir / "postmaster.pid").unlink(missing_ok=True)
+
+
+def archive_current_wal(target: PgTarget, timeout_s: float = 30.0) -> str | None:
+    """Switch WAL and wait until the archive has it, so a point-in-time restore can reach "now".
+
+    Returns the archived segment name, or None when the server is down (nothing more to save).
+    """
+    import psycopg
+
+    try:
+        conn = psycopg.connect(target.dsn(timeout_s=2), autocommit=True)
+    except psycopg.Error:
+        return None
+    with conn:
+        row = conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()
+        segment = str(row[0]) if row else ""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            done = conn.execute("SELECT last_archived_wal FROM pg_stat_archiver").fetchone()
+            last = str(done[0]) if done and done[0] else ""
+            if last and last[8:] >= segment[8:]:  # compare log/segment, ignore the timeline
+                return segment
+            time.sleep(0.05)
+    raise RecoveryError(f"WAL segment {segment} not archived within {timeout_s}s")
+
+
+def _write_recovery_conf(target: PgTarget, data_dir: Path, recovery: RecoveryTarget) -> None:
+    settings = recovery.settings()
+    if target.is_sandbox:
+        from drillbook.sandbox.topology import write_node_conf
+
+        write_node_conf(data_dir, target.port(), settings)
+    else:
+        archive = target.wal_archive()
+        command = target.params.get("restore_command") or (
+            f'cp "{archive}/%f" "%p"' if archive else None
+        )
+        if not command:
+            raise RecoveryError(f"{target.name}: `wal_archive` or `restore_command` is needed")
+        settings["restore_command"] = str(command)
+        with open(data_dir / "postgresql.auto.conf", "a") as conf:
+            conf.write("\n# drillbook restore\n")
+            conf.writelines(f"{k} = '{v}'\n" for k, v in settings.items())
+    (data_dir / "recovery.signal").touch()
+
+
+def _wait_promoted(target: PgTarget, timeout_s: float) -> None:
+    import psycopg
+
+    deadline = time.monotonic() + timeout_s
+    seen_pid = False
+    last = "not started"
+    while time.monotonic() < deadline:
+        pid = target.postmaster_pid()
+        seen_pid = seen_pid or pid is not None
+        if seen_pid and pid is None:
+            raise RecoveryError(
+                f"{target.name}: server exited during recovery ({last}); see its log"
+            )
+        try:
+            with psycopg.connect(target.dsn(timeout_s=1), autocommit=True) as conn:
+                row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+                if row and not row[0]:
+                    return
+                last = "replaying WAL"
+        except psycopg.Error as exc:
+            last = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        time.sleep(0.05)
+    raise RecoveryError(f"{target.name}: recovery not finished after {timeout_s:.0f}s ({last})")
+
+
+def restore_base_backup(
+    target: PgTarget, recovery: RecoveryTarget, *, timeout_s: float = 600.0, keep_old: bool = False
+) -> str:
+    """Stop, replace the data folder with the base backup, replay WAL, promote. One-line detail."""
+    backup = target.backup_dir()
+    if not (backup / "PG_VERSION").exists():
+        raise RecoveryError(f"{target.name}: no plain-format base backup at {backup}")
+    started = time.monotonic()
+    target.stop_server()
+    data_dir = target.data_dir()
+    if data_dir.exists():
+        if keep_old:
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+            os.replace(data_dir, data_dir.with_name(f"{data_dir.name}.drillbook-old-{stamp}"))
+        else:
+            safe_remove_data_dir(target, data_dir)
+    copy_backup(backup, data_dir)
+    copied = time.monotonic() - started
+    _write_recovery_conf(target, data_dir, recovery)
+    target.chown_tree(data_dir)
+    if target.is_sandbox:
+        from drillbook.sandbox.control import SupervisorClient
+
+        assert target.root is not None
+        SupervisorClient(target.root).start(target.region())
+    else:
+        target.start_server(timeout_s)
+    _wait_promoted(target, timeout_s)
+    if target.is_sandbox:
+        from drillbook.sandbox.topology import set_primary_conf
+
+        assert target.root is not None
+        set_primary_conf(target.root, target.region())  # recovery settings must not apply again
+    total = time.monotonic() - started
+    return (
+        f"restored {backup} into {data_dir} {recovery.describe()} "
+        f"(copy {copied:.1f}s, total {total:.1f}s)"
+    )

@@ -1,0 +1,100 @@
+"""The sandbox "app": a small real HTTP service in front of whichever region serves.
+
+``GET /health`` does a write and a read back through the region the router names, so a drill
+measures recovery where users feel it (a dead primary, a switched router), not at the database.
+``GET /router`` says which region serves. Run by the supervisor: ``python -m drillbook.sandbox.app
+ROOT``; the port comes from state.json.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from drillbook.sandbox.state import NODE_APP, dsn_for_port, load_state, read_router
+
+__all__ = ["health_round_trip", "main"]
+
+
+def health_round_trip(root: Path) -> tuple[bool, dict[str, Any]]:
+    """Write a row and read it back through the serving region."""
+    import psycopg
+
+    region = read_router(root)
+    port = int(load_state(root)["nodes"][region]["port"])
+    token = f"{time.time_ns()}"
+    with psycopg.connect(dsn_for_port(port, timeout_s=1), autocommit=True) as conn:
+        conn.execute("SET statement_timeout = '2s'")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS drillbook_app_health (token text PRIMARY KEY,"
+            " at timestamptz NOT NULL DEFAULT clock_timestamp())"
+        )
+        conn.execute("INSERT INTO drillbook_app_health (token) VALUES (%s)", (token,))
+        row = conn.execute(
+            "SELECT token FROM drillbook_app_health WHERE token = %s", (token,)
+        ).fetchone()
+        conn.execute("DELETE FROM drillbook_app_health WHERE at < now() - interval '1 minute'")
+    ok = row is not None and row[0] == token
+    return ok, {"region": region, "ok": ok}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _reply(self, code: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        if self.path == "/router":
+            self._reply(200, {"serving": read_router(self.server.root)})
+            return
+        if self.path != "/health":
+            self._reply(404, {"error": "not found"})
+            return
+        try:
+            ok, body = health_round_trip(self.server.root)
+        except Exception as exc:
+            self._reply(503, {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]})
+            return
+        self._reply(200 if ok else 503, body)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, root: Path, port: int) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
+        self.root = root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    root = Path(args[0]).resolve()
+    port = int(load_state(root)["nodes"][NODE_APP]["port"])
+    server = _Server(root, port)
+
+    def on_term(signum: int, frame: object) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_term)
+    server.serve_forever(poll_interval=0.1)
+    server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
