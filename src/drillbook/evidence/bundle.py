@@ -23,7 +23,7 @@ from drillbook.evidence.aar import aar_summary, build_aar
 from drillbook.evidence.aar_html import render_aar_html
 from drillbook.evidence.archive import write_archive
 from drillbook.evidence.chain import check_chain
-from drillbook.evidence.dsse import make_statement, sign_envelope
+from drillbook.evidence.dsse import envelope_bytes, make_statement, sign_envelope
 from drillbook.evidence.errors import EvidenceError, EvidenceInputError
 from drillbook.evidence.hashing import sha256_bytes, sha256_file
 from drillbook.evidence.index import append_entry, previous_links, read_index
@@ -175,7 +175,9 @@ def build_bundle(
             "after_action": aar_summary(aar),
         }
         statement = make_statement(subjects, layout.PREDICATE_TYPE, predicate)
-        _write_json(staging / layout.STATEMENT, sign_envelope(statement, signing_key))
+        (staging / layout.STATEMENT).write_bytes(
+            envelope_bytes(sign_envelope(statement, signing_key))
+        )
 
         final = out / run_id
         if final.exists():
@@ -186,7 +188,7 @@ def build_bundle(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    write_archive(final, int(now.timestamp()))
+    write_archive(final)
     append_entry(
         reports_dir,
         {

@@ -23,6 +23,7 @@ __all__ = [
     "INTOTO_PAYLOAD_TYPE",
     "STATEMENT_TYPE",
     "EnvelopeError",
+    "envelope_bytes",
     "make_statement",
     "open_envelope",
     "pae",
@@ -42,6 +43,26 @@ def pae(payload_type: str, payload: bytes) -> bytes:
     """Pre-Authentication Encoding: ``DSSEv1 SP LEN(type) SP type SP LEN(body) SP body``."""
     type_bytes = payload_type.encode()
     return b"DSSEv1 %d %s %d %s" % (len(type_bytes), type_bytes, len(payload), payload)
+
+
+def envelope_bytes(envelope: Mapping[str, Any]) -> bytes:
+    """The one file form of an envelope (2-space indent, sorted keys, final newline).
+
+    Why fixed: base64 and JSON both allow several spellings of the same content; pinning one
+    makes every changed byte of an envelope file detectable, not only the meaningful ones.
+    """
+    return (json.dumps(dict(envelope), indent=2, sort_keys=True) + "\n").encode()
+
+
+def _b64(text: Any, what: str, name: str) -> bytes:
+    """Strict base64: valid alphabet and canonical (re-encodes to the same text)."""
+    try:
+        raw = base64.b64decode(str(text), validate=True)
+    except (binascii.Error, ValueError):
+        raise EnvelopeError(f"{name}: {what} is not valid base64") from None
+    if base64.b64encode(raw).decode() != text:
+        raise EnvelopeError(f"{name}: {what} is not canonical base64 (altered)")
+    return raw
 
 
 def make_statement(
@@ -83,10 +104,7 @@ def open_envelope(
         raise EnvelopeError(f"{name}: not a DSSE envelope (expected a JSON object)")
     payload_type = envelope.get("payloadType")
     sigs = envelope.get("signatures")
-    try:
-        payload = base64.b64decode(str(envelope.get("payload")), validate=True)
-    except (binascii.Error, ValueError):
-        raise EnvelopeError(f"{name}: payload is not valid base64") from None
+    payload = _b64(envelope.get("payload"), "payload", name)
     if not isinstance(payload_type, str) or not isinstance(sigs, list) or not sigs:
         raise EnvelopeError(f"{name}: envelope lacks payloadType or signatures")
     by_id = {key_id(k): k for k in keys}
@@ -105,8 +123,8 @@ def open_envelope(
             )
             continue
         try:
-            key.verify(base64.b64decode(str(entry.get("sig")), validate=True), message)
-        except (InvalidSignature, binascii.Error, ValueError):
+            key.verify(_b64(entry.get("sig"), "sig", name), message)
+        except (InvalidSignature, EnvelopeError):
             failures.append(f"signature by keyid {keyid} does not verify (payload or sig altered)")
             continue
         try:

@@ -8,7 +8,6 @@ reordered, and adding one never invalidates the rest.
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -18,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from drillbook.clock import get_clock, utc_iso
 from drillbook.evidence import layout
 from drillbook.evidence.archive import archive_path, extract_bundle, write_archive
-from drillbook.evidence.dsse import sign_envelope
+from drillbook.evidence.dsse import envelope_bytes, sign_envelope
 from drillbook.evidence.errors import EvidenceError, EvidenceInputError
 from drillbook.evidence.hashing import sha256_file
 from drillbook.evidence.keys import key_id, public_key_b64, resolve_signing_key
@@ -50,7 +49,7 @@ def _append(root: Path, name: str, role: str, note: str | None, key: Ed25519Priv
     }
     envelope = sign_envelope(payload, key, payload_type="application/vnd.drillbook.signoff+json")
     target = folder / f"{len(existing) + 1:04d}.dsse.json"
-    target.write_text(json.dumps(envelope, indent=2, sort_keys=True) + "\n", "utf-8")
+    target.write_bytes(envelope_bytes(envelope))
     return target
 
 
@@ -70,17 +69,16 @@ def sign_off(
         raise EvidenceInputError("name and role must not be empty", field="sign-off")
     signing_key = resolve_signing_key(key)
     bundle = Path(bundle)
-    mtime = int(get_clock().wall().timestamp())
     if bundle.is_dir():
         written = _append(bundle, name, role, note, signing_key)
         if archive_path(bundle).exists():
-            write_archive(bundle, mtime)
+            write_archive(bundle)
         return written
     if not bundle.is_file():
         raise EvidenceInputError("no such bundle", source=str(bundle))
     with tempfile.TemporaryDirectory(prefix="drillbook-signoff-", dir=bundle.parent) as tmp:
         root = extract_bundle(bundle, Path(tmp))
         _append(root, name, role, note, signing_key)
-        rebuilt = write_archive(root, mtime)
+        rebuilt = write_archive(root)
         shutil.move(str(rebuilt), str(bundle))
     return bundle

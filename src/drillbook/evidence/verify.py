@@ -16,9 +16,9 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from drillbook.evidence import layout
-from drillbook.evidence.archive import extract_bundle
+from drillbook.evidence.archive import archive_bytes, extract_bundle
 from drillbook.evidence.chain import check_chain_bytes
-from drillbook.evidence.dsse import EnvelopeError, open_envelope, peek_payload
+from drillbook.evidence.dsse import EnvelopeError, envelope_bytes, open_envelope, peek_payload
 from drillbook.evidence.errors import EvidenceError
 from drillbook.evidence.hashing import sha256_file
 from drillbook.evidence.keys import key_id, public_key_from_b64
@@ -53,10 +53,17 @@ def _load_json(path: Path, rel: str, result: VerifyResult) -> Any:
         return None
 
 
+def _load_envelope(path: Path, rel: str, result: VerifyResult) -> Any:
+    envelope = _load_json(path, rel, result)
+    if isinstance(envelope, dict) and envelope_bytes(envelope) != path.read_bytes():
+        result.problems.append(f"{rel}: bytes are not the canonical form of its content (altered)")
+    return envelope
+
+
 def _check_statement(
     root: Path, trusted: Sequence[Ed25519PublicKey], result: VerifyResult
 ) -> dict[str, Any] | None:
-    envelope = _load_json(root / layout.STATEMENT, layout.STATEMENT, result)
+    envelope = _load_envelope(root / layout.STATEMENT, layout.STATEMENT, result)
     if envelope is None:
         return None
     try:
@@ -179,7 +186,7 @@ def _check_signoffs(root: Path, manifest_sha: str | None, result: VerifyResult) 
             result.problems.append(
                 f"{rel}: sign-off number expected {number:04d}, a sign-off is missing"
             )
-        envelope = _load_json(path, rel, result)
+        envelope = _load_envelope(path, rel, result)
         if envelope is None:
             prev = sha256_file(path)
             continue
@@ -273,7 +280,19 @@ def verify_bundle(bundle: Path, trusted_keys: Sequence[Ed25519PublicKey] = ()) -
             root = extract_bundle(bundle, Path(tmp))
         except EvidenceError as exc:
             return VerifyResult(bundle=str(bundle), problems=[str(exc)])
-        return _verify_folder(root, trusted_keys, str(bundle))
+        result = _verify_folder(root, trusted_keys, str(bundle))
+        original = bundle.read_bytes()
+        canonical = archive_bytes(root)
+        if original != canonical:
+            at = next(
+                (i for i, (a, b) in enumerate(zip(original, canonical, strict=False)) if a != b),
+                min(len(original), len(canonical)),
+            )
+            result.problems.append(
+                f"{bundle.name}: archive bytes differ from the canonical archive of its contents "
+                f"at byte {at} (size expected {len(canonical)}, actual {len(original)})"
+            )
+        return result
 
 
 def verify_bundle_chain(results: Sequence[VerifyResult]) -> list[str]:
