@@ -1,0 +1,107 @@
+"""What every docker fault, probe and step shares: the client, the targets, params, waits.
+
+Why a base class: the safety steps (resolve → identity re-check → opt-in) and the crash-safety
+contract (``state()`` holds everything revert needs, as JSON) must be the same for every fault;
+each concrete fault then only says how to inject, verify and revert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from drillbook.backends.base import Context, Fault, Selection
+from drillbook.backends.docker.engine import check_identity, client_for, describe_endpoint
+from drillbook.backends.docker.recreate import container_inspect
+from drillbook.backends.docker.targets import check_opt_in, resolve_containers, wait_for
+from drillbook.durations import parse_duration
+from drillbook.errors import ConfigError, FaultError
+
+__all__ = ["DockerFault", "duration_param", "is_running", "wait_state"]
+
+
+def duration_param(ctx: Context, name: str, default: float) -> float:
+    value = ctx.params.get(name)
+    if value is None:
+        return default
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise ConfigError(str(exc), field=name) from exc
+
+
+def is_running(data: Mapping[str, Any] | None) -> bool:
+    """Running and serving: not paused, not between restarts."""
+    if data is None:
+        return False
+    state = data.get("State", {})
+    return bool(state.get("Running")) and not state.get("Paused") and not state.get("Restarting")
+
+
+def wait_state(
+    ctx: Context,
+    client: Any,
+    ref: str,
+    predicate: Callable[[Mapping[str, Any] | None], bool],
+    timeout_s: float,
+) -> bool:
+    """Poll the container's inspect document until ``predicate`` holds (bounded)."""
+    return wait_for(ctx, lambda: predicate(container_inspect(client, ref)), timeout_s)
+
+
+class DockerFault(Fault):
+    """Base of the docker faults: targets, identity, opt-in, and a JSON state."""
+
+    #: The registered name, for messages and plans.
+    name = "docker.fault"
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self._state: dict[str, Any] = {"containers": []}
+
+    @property
+    def client(self) -> Any:
+        return client_for(self.ctx.settings)
+
+    def containers(self) -> list[Any]:
+        return resolve_containers(self.client, self.ctx.targets)
+
+    def resolve(self) -> Selection:
+        found = self.containers()
+        return Selection(chosen=tuple(str(c.name) for c in found), candidates=len(found))
+
+    def preflight(self) -> None:
+        check_identity(self.client, self.ctx.settings)
+        if self.destructive:
+            check_opt_in(self.containers(), self.ctx.settings, self.name)
+
+    def describe(self) -> str:
+        """What the fault does, in a few words (``plan`` adds where)."""
+        return self.name
+
+    def plan(self) -> str:
+        names = ", ".join(str(c.name) for c in self.containers())
+        return f"{self.describe()} on {names} ({describe_endpoint(self.ctx.settings)})"
+
+    def state(self) -> Mapping[str, Any]:
+        return dict(self._state)
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        self._state = dict(state)
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        recs: list[dict[str, Any]] = self._state.setdefault("containers", [])
+        return recs
+
+    def timeout_s(self) -> float:
+        return duration_param(self.ctx, "timeout", 20.0)
+
+    def inspect(self, ref: str) -> Mapping[str, Any] | None:
+        return container_inspect(self.client, ref)
+
+    def must_inspect(self, ref: str) -> Mapping[str, Any]:
+        data = self.inspect(ref)
+        if data is None:
+            raise FaultError(f"{self.name}: container {ref} disappeared")
+        return data

@@ -1,0 +1,245 @@
+"""Faults on a container's life: kill, stop, pause, restart, remove.
+
+Each records, before acting, what revert needs (IDs, names, whether it ran, the full inspect for
+``docker.remove``), verifies the engine shows the effect, and reverts idempotently: a revert that
+finds the container already healthy does nothing.
+
+``docker.kill`` has two modes, because they are different failures:
+- ``via: engine`` (default) is ``docker kill``: the engine counts it as a manual stop, so a restart
+  policy does *not* bring the container back (ENVIRONMENT.md);
+- ``via: process`` signals the container's main process from the host, as an OOM kill or a crash
+  would, so the restart policy does bring it back. It needs the engine on this machine; the PID's
+  cgroup is checked to belong to the container before any signal is sent.
+"""
+
+from __future__ import annotations
+
+import os
+import signal as signal_mod
+from pathlib import Path
+from typing import Any
+
+from drillbook.backends.docker.common import DockerFault, duration_param, is_running, wait_state
+from drillbook.backends.docker.recreate import recreate, start_if_needed
+from drillbook.errors import ConfigError, FaultError
+
+__all__ = [
+    "KillFault",
+    "PauseFault",
+    "RemoveFault",
+    "RestartFault",
+    "StopFault",
+]
+
+_FATAL = {"KILL", "TERM", "INT", "QUIT", "ABRT", "SEGV"}
+
+
+def _signal_name(value: Any) -> str:
+    text = str(value or "KILL").upper()
+    if text.isdigit():
+        return signal_mod.Signals(int(text)).name.removeprefix("SIG")
+    text = text.removeprefix("SIG")
+    if not hasattr(signal_mod, "SIG" + text):
+        raise ConfigError(f"unknown signal {value!r}", field="signal")
+    return text
+
+
+class _RunningFault(DockerFault):
+    """A fault whose revert is "the container runs again, if it ran before"."""
+
+    def _record(self) -> None:
+        self._state["containers"] = []
+        for c in self.containers():
+            data = self.must_inspect(c.id)
+            st = data["State"]
+            self.records.append(
+                {
+                    "id": data["Id"],
+                    "name": str(data["Name"]).lstrip("/"),
+                    "was_running": bool(st.get("Running")),
+                    "pid": int(st.get("Pid") or 0),
+                    "started_at": st.get("StartedAt"),
+                    "restart_count": int(data.get("RestartCount") or 0),
+                }
+            )
+
+    def revert(self) -> None:
+        for rec in self.records:
+            if not rec.get("was_running"):
+                continue
+            data = self.inspect(rec["id"])
+            if data is None:
+                raise FaultError(f"{self.name} revert: container {rec['name']} no longer exists")
+            if is_running(data):
+                continue
+            # A restart policy already on it gets its chance before a start is forced.
+            if data["State"].get("Restarting") and wait_state(
+                self.ctx, self.client, rec["id"], is_running, self.timeout_s()
+            ):
+                continue
+            start_if_needed(self.client, rec["id"])
+            if not wait_state(self.ctx, self.client, rec["id"], is_running, self.timeout_s()):
+                raise FaultError(f"{self.name} revert: {rec['name']} did not come back running")
+
+    def verify_reverted(self) -> bool:
+        return all(
+            is_running(self.inspect(rec["id"])) for rec in self.records if rec.get("was_running")
+        )
+
+
+class KillFault(_RunningFault):
+    name = "docker.kill"
+
+    def _signal(self) -> str:
+        return _signal_name(self.ctx.param("signal", "KILL"))
+
+    def _via(self) -> str:
+        via = str(self.ctx.param("via", "engine"))
+        if via not in ("engine", "process"):
+            raise ConfigError("expected engine or process", field="via")
+        return via
+
+    def describe(self) -> str:
+        return f"docker.kill SIG{self._signal()} via {self._via()}"
+
+    def inject(self) -> None:
+        sig = self._signal()
+        via = self._via()
+        self._record()
+        self._state.update({"signal": sig, "via": via})
+        for rec in self.records:
+            if via == "engine":
+                self.client.api.kill(rec["id"], signal=sig)
+            else:
+                self._kill_process(rec, sig)
+
+    @staticmethod
+    def _kill_process(rec: dict[str, Any], sig: str) -> None:
+        pid = int(rec["pid"])
+        if pid <= 0:
+            raise FaultError(f"docker.kill: {rec['name']} has no running process")
+        try:
+            cgroup = Path(f"/proc/{pid}/cgroup").read_text()
+        except OSError as exc:
+            raise FaultError(
+                f"docker.kill via process: pid {pid} of {rec['name']} is not visible here "
+                "(is the engine on another machine? use via: engine)"
+            ) from exc
+        if rec["id"] not in cgroup:
+            raise FaultError(
+                f"docker.kill via process: pid {pid} does not belong to container {rec['name']}"
+            )
+        os.kill(pid, getattr(signal_mod, "SIG" + sig))
+
+    def verify_injected(self) -> bool:
+        if self._state.get("signal") not in _FATAL:
+            return True  # a non-fatal signal (HUP, USR1) has no state to observe
+
+        def died(rec: dict[str, Any]) -> bool:
+            data = self.inspect(rec["id"])
+            if data is None:
+                return True
+            st = data["State"]
+            return (
+                not st.get("Running")
+                or bool(st.get("Restarting"))
+                or int(st.get("Pid") or 0) != rec["pid"]
+                or st.get("StartedAt") != rec["started_at"]
+                or int(data.get("RestartCount") or 0) > rec["restart_count"]
+            )
+
+        return all(died(rec) for rec in self.records)
+
+
+class StopFault(_RunningFault):
+    name = "docker.stop"
+
+    def describe(self) -> str:
+        return "docker.stop"
+
+    def inject(self) -> None:
+        grace = duration_param(self.ctx, "grace", 10.0)
+        self._record()
+        for rec in self.records:
+            self.client.api.stop(rec["id"], timeout=int(grace))
+
+    def verify_injected(self) -> bool:
+        return all(
+            not (self.inspect(rec["id"]) or {}).get("State", {}).get("Running")
+            for rec in self.records
+        )
+
+
+class PauseFault(_RunningFault):
+    name = "docker.pause"
+
+    def inject(self) -> None:
+        self._record()
+        for rec in self.records:
+            self.client.api.pause(rec["id"])
+
+    def verify_injected(self) -> bool:
+        return all(
+            bool((self.inspect(rec["id"]) or {}).get("State", {}).get("Paused"))
+            for rec in self.records
+        )
+
+
+class RestartFault(_RunningFault):
+    name = "docker.restart"
+
+    def inject(self) -> None:
+        grace = duration_param(self.ctx, "grace", 10.0)
+        self._record()
+        for rec in self.records:
+            self.client.api.restart(rec["id"], timeout=int(grace))
+
+    def verify_injected(self) -> bool:
+        def restarted(rec: dict[str, Any]) -> bool:
+            st = (self.inspect(rec["id"]) or {}).get("State", {})
+            return bool(st.get("StartedAt") != rec["started_at"])
+
+        return all(restarted(rec) for rec in self.records)
+
+
+class RemoveFault(DockerFault):
+    """Force-remove the container; revert re-creates it from the inspect saved in ``state()``.
+
+    Named volumes survive; anonymous volumes do not (the re-created container gets new ones).
+    """
+
+    name = "docker.remove"
+
+    def inject(self) -> None:
+        self._state["containers"] = []
+        found = self.containers()
+        for c in found:
+            self.records.append(
+                {"id": c.id, "name": str(c.name), "inspect": self.must_inspect(c.id)}
+            )
+        for rec in self.records:
+            self.client.api.remove_container(rec["id"], force=True, v=False)
+
+    def verify_injected(self) -> bool:
+        return all(self.inspect(rec["id"]) is None for rec in self.records)
+
+    def revert(self) -> None:
+        for rec in self.records:
+            saved = rec["inspect"]
+            if self.inspect(rec["name"]) is None:
+                recreate(self.client, saved)
+            elif saved["State"].get("Running"):
+                start_if_needed(self.client, rec["name"])
+            if saved["State"].get("Running") and not wait_state(
+                self.ctx, self.client, rec["name"], is_running, self.timeout_s()
+            ):
+                raise FaultError(f"docker.remove revert: {rec['name']} did not come back running")
+
+    def verify_reverted(self) -> bool:
+        for rec in self.records:
+            data = self.inspect(rec["name"])
+            if data is None:
+                return False
+            if rec["inspect"]["State"].get("Running") and not is_running(data):
+                return False
+        return True
