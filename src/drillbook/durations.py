@@ -26,14 +26,18 @@ _ISO = re.compile(
 def parse_duration(value: object, *, allow_zero: bool = True) -> float:
     """Seconds from a duration; ``ValueError`` with the accepted spellings otherwise."""
     if isinstance(value, bool):
-        raise ValueError(f"expected a duration such as 90s, 5m, 1h30m, PT5M or seconds, got {value!r}")
+        raise ValueError(
+            f"expected a duration such as 90s, 5m, 1h30m, PT5M or seconds, got {value!r}"
+        )
     seconds: float
     if isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str):
         text = value.strip()
         if not text or len(text) > 64:
-            raise ValueError(f"expected a duration such as 90s, 5m, 1h30m, PT5M or seconds, got {value!r}")
+            raise ValueError(
+                f"expected a duration such as 90s, 5m, 1h30m, PT5M or seconds, got {value!r}"
+            )
         try:
             seconds = float(text)
         except ValueError:
@@ -51,7 +55,9 @@ def parse_duration(value: object, *, allow_zero: bool = True) -> float:
                     for k, f in (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0))
                 )
     else:
-        raise ValueError(f"expected a duration such as 90s, 5m, 1h30m, PT5M or seconds, got {value!r}")
+        raise ValueError(
+            f"expected a duration such as 90s, 5m, 1h30m, PT5M or seconds, got {value!r}"
+        )
     if math.isnan(seconds) or math.isinf(seconds):
         raise ValueError(f"expected a finite duration, got {value!r}")
     if seconds < 0:

@@ -1,12 +1,44 @@
-"""The pytest plugin: the only module that imports pytest. (Being filled in by the core work.)"""
+"""The pytest plugin: the only module that imports pytest.
+
+It adds the ``--drill-*`` options and the ``drill`` marker, turns every scenario file into a test
+(``drills/test_scenarios.py::test_scenario[<id>]``, so ``-k <id>`` selects one), gives tests the
+``drill`` fixture (the engine's authoring API), prepares each backend once per session only when a
+selected drill needs it, and at the end writes the journal, the reports and the terminal table.
+State lives in ``config.stash``, never on private attributes.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+from collections.abc import Callable, Generator, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-__all__ = ["needs_backend"]
+from drillbook.backends.base import Registry, get_registry
+from drillbook.config import Config, Overrides, load_config
+from drillbook.durations import format_duration, parse_duration
+from drillbook.engine import Drill, DrillResult, DryRun
+from drillbook.errors import ConfigError, DrillbookError
+from drillbook.journal import RunJournal, environment_snapshot
+from drillbook.model import (
+    FaultSpec,
+    LedgerSpec,
+    Objectives,
+    ProbeSpec,
+    RecoverySpec,
+    Scenario,
+    Severity,
+    Verdict,
+)
+from drillbook.safety import signals_raise
+from drillbook.scenario import load_scenarios
+
+__all__ = ["DrillFixture", "needs_backend"]
 
 
 def _required(backend: str) -> bool:
@@ -28,3 +60,487 @@ def needs_backend(backend: str, reason: str | None) -> None:
     if _required(backend):
         pytest.fail(message + " (DRILLBOOK_REQUIRE_BACKENDS is set)", pytrace=False)
     pytest.skip(message)
+
+
+@dataclass
+class _Session:
+    """Per-run state, kept in ``config.stash``."""
+
+    pytest_config: pytest.Config
+    config: Config | None = None
+    registry: Registry | None = None
+    journal: RunJournal | None = None
+    scenarios: dict[str, Scenario] = field(default_factory=dict)
+    used_targets: set[str] = field(default_factory=set)
+    prepared: dict[str, str | None] = field(default_factory=dict)  # backend -> skip reason
+    stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+    results: list[dict[str, Any]] = field(default_factory=list)
+    reports_written: list[Path] = field(default_factory=list)
+
+    def drill_config(self) -> Config:
+        if self.config is None:
+            opt = self.pytest_config.getoption
+            answers: dict[str, str] = {}
+            for raw in opt("drill_answer") or []:
+                name, sep, value = raw.partition("=")
+                if not sep:
+                    raise pytest.UsageError(f"--drill-answer: expected STEP=ANSWER, got {raw!r}")
+                answers[name.strip()] = value.strip()
+            interval = opt("drill_probe_interval")
+            try:
+                probe_interval = parse_duration(interval, allow_zero=False) if interval else None
+            except ValueError as exc:
+                raise pytest.UsageError(f"--drill-probe-interval: {exc}") from None
+            overrides = Overrides(
+                config_path=Path(opt("drill_config")) if opt("drill_config") else None,
+                environment=opt("drill_env"),
+                reports_dir=Path(opt("drill_reports")) if opt("drill_reports") else None,
+                probe_interval_s=probe_interval,
+                dry_run=True if opt("drill_dry_run") else None,
+                allow_production=bool(opt("drill_allow_production")),
+                evidence=bool(opt("drill_evidence")),
+                manual_answers=answers,
+            )
+            try:
+                self.config = load_config(overrides, workdir=Path.cwd())
+            except ConfigError as exc:
+                raise pytest.UsageError(str(exc)) from None
+        return self.config
+
+    def get_registry(self) -> Registry:
+        if self.registry is None:
+            self.registry = get_registry()
+        return self.registry
+
+    def get_journal(self) -> RunJournal:
+        if self.journal is None:
+            cfg = self.drill_config()
+            env = environment_snapshot(cfg.environment, cfg.workdir, cfg.source, cfg.dry_run)
+            self.journal = RunJournal(cfg.reports_dir, environment=env)
+        return self.journal
+
+    def ensure_backends(self, backends: set[str], targets: set[str]) -> None:
+        """Check each backend is reachable and enter its session ``prepare`` once."""
+        cfg = self.drill_config()
+        registry = self.get_registry()
+        for backend in sorted(backends):
+            if backend not in self.prepared:
+                reason: str | None
+                if backend in registry.broken:
+                    reason = f"backend failed to load: {registry.broken[backend]}"
+                elif backend not in registry.backends:
+                    reason = "no such backend is registered"
+                else:
+                    info = registry.backends[backend]
+                    try:
+                        reason = info.available(cfg.backend_settings(backend))
+                    except Exception as exc:
+                        reason = f"{type(exc).__name__}: {exc}"
+                    if reason is None and info.prepare is not None and not cfg.dry_run:
+                        from drillbook.wiring import context_for
+
+                        names = sorted(
+                            n
+                            for n in (self.used_targets | targets)
+                            if n in cfg.targets and cfg.targets[n].backend == backend
+                        )
+                        ctx = context_for(cfg, backend, {}, names)
+                        try:
+                            self.stack.enter_context(info.prepare(ctx))
+                        except DrillbookError as exc:
+                            reason = f"setup failed: {exc}"
+                self.prepared[backend] = reason
+            needs_backend(backend, self.prepared[backend])
+
+
+_SESSION = pytest.StashKey[_Session]()
+_ITEM_DRILL = pytest.StashKey["DrillFixture"]()
+
+
+def _session(config: pytest.Config) -> _Session:
+    session = config.stash.get(_SESSION, None)
+    if session is None:
+        session = _Session(config)
+        config.stash[_SESSION] = session
+    return session
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("drillbook", "disaster-recovery drills")
+    group.addoption(
+        "--drill-config", metavar="PATH", help="drillbook.yaml to use (default: nearest)"
+    )
+    group.addoption("--drill-env", metavar="NAME", help="environment name (overrides the file)")
+    group.addoption("--drill-reports", metavar="DIR", help="reports folder (default: reports)")
+    group.addoption(
+        "--drill-dry-run",
+        action="store_true",
+        help="resolve targets and print the plan; touch nothing",
+    )
+    group.addoption(
+        "--drill-allow-production",
+        action="store_true",
+        help="consent to drill production (the file must also say allow_production: true)",
+    )
+    group.addoption("--drill-probe-interval", metavar="DURATION", help="probe interval, e.g. 250ms")
+    group.addoption(
+        "--drill-answer",
+        action="append",
+        metavar="STEP=ANSWER",
+        help="answer a manual step without a terminal (CI): 'Page the DBA=done' or '*=done'",
+    )
+    group.addoption("--drill-evidence", action="store_true", help="write a signed evidence bundle")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "drill(rto=None, rpo=None, severity='P2', controls=(), response_target=None): a Python "
+        "drill's objectives; durations like 30s, 5m, PT1M",
+    )
+    _session(config)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "drill_scenario" not in metafunc.fixturenames:
+        return
+    session = _session(metafunc.config)
+    cfg = session.drill_config()
+    try:
+        scenarios = load_scenarios(cfg.scenarios_dir, registry=session.get_registry(), config=cfg)
+    except ConfigError as exc:
+        raise pytest.UsageError(f"invalid scenario: {exc}") from None
+    for scenario in scenarios:
+        session.scenarios[scenario.id] = scenario
+        session.used_targets.update(_scenario_targets(scenario))
+    metafunc.parametrize("drill_scenario", scenarios, ids=[s.id for s in scenarios])
+
+
+def _scenario_targets(s: Scenario) -> set[str]:
+    names = set(s.targets)
+    for spec in (*s.probes, *s.steady_state, *s.verify, *(g.probe for g in s.guards)):
+        names.update(spec.targets)
+    if s.fault:
+        names.update(s.fault.targets)
+    if s.ledger:
+        names.update(s.ledger.targets)
+    for r in s.recovery:
+        names.update(r.targets)
+    return names
+
+
+class DrillFixture:
+    """What the ``drill`` fixture gives a test: the engine's authoring API, pytest-aware.
+
+    Python drills call ``steady_state``, ``inject``, ``recover``, ``await_recovery``, ``verify``;
+    revert and the verdict happen after the test body whatever it did. Scenario tests call ``run``.
+    """
+
+    def __init__(self, session: _Session, item: pytest.Item, objectives: Objectives) -> None:
+        self._session = session
+        self._item = item
+        self._objectives = objectives
+        self._drill: Drill | None = None
+        self.result: DrillResult | None = None
+
+    @property
+    def engine(self) -> Drill:
+        if self._drill is None:
+            self._drill = self._make(None)
+        return self._drill
+
+    def _make(self, scenario: Scenario | None) -> Drill:
+        cfg = self._session.drill_config()
+        journal = self._session.get_journal()
+        name = scenario.id if scenario else self._item.name
+        stream = sys.__stderr__ if sys.__stderr__ is not None else None
+        return Drill(
+            name,
+            cfg,
+            journal=journal,
+            objectives=scenario.objectives if scenario else self._objectives,
+            scenario=scenario,
+            nodeid=self._item.nodeid,
+            registry=self._session.get_registry(),
+            progress_stream=stream,
+            on_plan=lambda line: _write_line(self._item.config, line),
+        )
+
+    def _ensure(self, specs: tuple[Any, ...]) -> None:
+        registry = self._session.get_registry()
+        backends: set[str] = set()
+        targets: set[str] = set()
+        for spec in specs:
+            table: Mapping[str, Any]
+            if isinstance(spec, FaultSpec):
+                table = registry.faults
+            elif isinstance(spec, ProbeSpec):
+                table = registry.probes
+            elif isinstance(spec, RecoverySpec):
+                table = registry.recoveries
+            elif isinstance(spec, LedgerSpec):
+                table = registry.ledgers
+            else:
+                continue
+            type_name = getattr(spec, "type", None)
+            if type_name and type_name in table:
+                backends.add(table[type_name].backend)
+            targets.update(getattr(spec, "targets", ()))
+        cfg = self._session.drill_config()
+        for name in targets:
+            if name in cfg.targets:
+                backends.add(cfg.targets[name].backend)
+        self._session.ensure_backends(backends, targets)
+
+    # -- the scenario way ------------------------------------------------------
+    def run(self, scenario: Scenario) -> DrillResult:
+        cfg = self._session.drill_config()
+        backends = set(scenario.backends) | {
+            cfg.targets[n].backend for n in _scenario_targets(scenario) if n in cfg.targets
+        }
+        self._session.ensure_backends(backends, _scenario_targets(scenario))
+        self._drill = self._make(scenario)
+        with signals_raise():
+            result = self._drill.run_scenario()
+        self.result = result
+        _raise_for(result)
+        return result
+
+    # -- the Python way ----------------------------------------------------------
+    def steady_state(self, *probes: ProbeSpec, warmup_s: float = 0.0) -> None:
+        self._ensure(probes)
+        self.engine.steady_state(*probes, warmup_s=warmup_s)
+
+    def watch(self, *probes: ProbeSpec) -> None:
+        self._ensure(probes)
+        self.engine.watch(*probes)
+
+    def guard(self, probe: ProbeSpec, max_failures: int = 1) -> None:
+        self._ensure((probe,))
+        self.engine.guard(probe, max_failures)
+
+    def use_ledger(self, spec: LedgerSpec) -> None:
+        self._ensure((spec,))
+        self.engine.use_ledger(spec)
+
+    def inject(self, fault: FaultSpec) -> None:
+        self._ensure((fault,))
+        self.engine.inject(fault)
+
+    def await_detection(self, timeout: float | None = None) -> bool:
+        return self.engine.await_detection(timeout)
+
+    def recover(self, step: RecoverySpec) -> None:
+        self._ensure((step,))
+        self.engine.recover(step)
+
+    def await_recovery(self, timeout: float | None = None) -> Any:
+        return self.engine.await_recovery(timeout)
+
+    def verify(self, *probes: ProbeSpec) -> Any:
+        self._ensure(probes)
+        return self.engine.verify(*probes)
+
+    def finish(self, exc: BaseException | None = None) -> DrillResult | None:
+        if self._drill is None:
+            return None
+        self.result = self._drill.finish(exc)
+        return self.result
+
+
+def _write_line(config: pytest.Config, line: str) -> None:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(line)
+
+
+def _raise_for(result: DrillResult) -> None:
+    reasons = "; ".join(result.reasons) or result.verdict.value
+    if result.verdict is Verdict.PASSED:
+        if result.reasons and result.reasons[0].startswith("dry run"):
+            pytest.skip(result.reasons[0])
+        return
+    pytest.fail(f"drill {result.verdict.value}: {reasons}", pytrace=False)
+
+
+def _objectives_from_marker(item: pytest.Item, cfg: Config) -> Objectives:
+    marker = item.get_closest_marker("drill")
+    if marker is None:
+        return Objectives(response_target_s=cfg.defaults.response_targets_s.get("P2"))
+    kw = dict(marker.kwargs)
+    try:
+        severity = Severity(kw.get("severity", "P2"))
+        rto = parse_duration(kw["rto"], allow_zero=False) if kw.get("rto") is not None else None
+        rpo = parse_duration(kw["rpo"]) if kw.get("rpo") is not None else None
+        rt = kw.get("response_target")
+        response = (
+            parse_duration(rt)
+            if rt is not None
+            else cfg.defaults.response_targets_s.get(severity.value)
+        )
+    except (ValueError, KeyError) as exc:
+        raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.drill: {exc}") from None
+    return Objectives(rto, rpo, severity, response, tuple(kw.get("controls", ())))
+
+
+@pytest.fixture
+def drill(request: pytest.FixtureRequest) -> Iterator[DrillFixture]:
+    """A drill for this test; reverted and judged after the test body, whatever happens."""
+    session = _session(request.config)
+    cfg = session.drill_config()
+    fixture = DrillFixture(session, request.node, _objectives_from_marker(request.node, cfg))
+    request.node.stash[_ITEM_DRILL] = fixture
+    with signals_raise():
+        try:
+            yield fixture
+        finally:
+            fixture.finish()  # safety net; normally done in pytest_runtest_call
+            if fixture.result is not None:
+                session.results.append(fixture.result.record)
+
+
+@pytest.fixture(scope="session")
+def drillbook_config(request: pytest.FixtureRequest) -> Config:
+    """The effective drillbook configuration for this run."""
+    return _session(request.config).drill_config()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    fixture = item.stash.get(_ITEM_DRILL, None)
+    try:
+        outcome = yield
+    except BaseException as exc:
+        if fixture is not None and fixture.result is None and fixture._drill is not None:
+            if isinstance(exc, pytest.skip.Exception):
+                fixture.finish()
+            else:
+                result = fixture.finish(exc)
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                if result is not None:
+                    _add_properties(item, result)
+                    if isinstance(exc, DryRun):
+                        pytest.skip(str(exc))
+        elif fixture is not None and fixture.result is not None:
+            _add_properties(item, fixture.result)
+        raise
+    if fixture is not None:
+        already = fixture.result is not None
+        result = fixture.finish()
+        if result is not None:
+            _add_properties(item, result)
+            if not already:
+                _raise_for(result)
+    return outcome
+
+
+def _add_properties(item: pytest.Item, result: DrillResult) -> None:
+    record = result.record
+    try:
+        from drillbook.report import junit_properties
+
+        props = list(junit_properties(record))
+    except Exception:
+        m = record.get("measures", {})
+        o = record.get("objectives", {})
+        props = [("drill.verdict", record.get("verdict", ""))]
+        props += [
+            (f"drill.{k}", "" if m.get(k) is None else str(m.get(k)))
+            for k in ("ttd_s", "rta_s", "rpa_s", "lost_writes")
+        ]
+        props += [
+            (f"drill.{k}", "" if o.get(k) is None else str(o.get(k)))
+            for k in ("rto_s", "rpo_s", "severity")
+        ]
+    for key, value in props:
+        if (key, value) not in item.user_properties:
+            item.user_properties.append((key, value))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = _session(session.config)
+    state.stack.close()
+    journal = state.journal
+    if journal is None:
+        return
+    journal.finish(int(exitstatus))
+    cfg = state.drill_config()
+    doc = journal.document(int(exitstatus))
+    written: list[Path] = [journal.dir / "journal.json"]
+    problems: list[str] = []
+    run_dir = journal.dir
+    tasks: list[tuple[str, Callable[[], list[Path]]]] = [
+        ("reports", lambda: _write_reports(run_dir, doc)),
+        ("history", lambda: _record_history(cfg, doc)),
+    ]
+    for what, call in tasks:
+        try:
+            written.extend(call())
+        except Exception as exc:
+            problems.append(f"{what}: {type(exc).__name__}: {exc}")
+    if cfg.evidence:
+        try:
+            from drillbook.evidence import build_bundle
+
+            written.append(build_bundle(journal.dir))
+        except Exception as exc:
+            problems.append(f"evidence: {type(exc).__name__}: {exc}")
+    state.reports_written = written
+    state.results = list(doc["drills"])
+    session.config.stash[_PROBLEMS] = problems
+
+
+_PROBLEMS = pytest.StashKey[list[str]]()
+
+
+def _write_reports(run_dir: Path, doc: Mapping[str, Any]) -> list[Path]:
+    try:
+        from drillbook.report import write_run_reports
+    except ImportError:
+        return []
+    return list(write_run_reports(run_dir, doc))
+
+
+def _record_history(cfg: Config, doc: Mapping[str, Any]) -> list[Path]:
+    try:
+        from drillbook.history import record_run
+    except ImportError:
+        return []
+    record_run(cfg.history_path, doc)
+    return []
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    state = _session(config)
+    if state.journal is None:
+        return
+    rows = []
+    for d in state.results:
+        m = d.get("measures", {})
+        o = d.get("objectives", {})
+        lost = m.get("lost_writes")
+        rows.append(
+            [
+                d.get("id"),
+                d.get("verdict", "").upper(),
+                format_duration(m.get("ttd_s")),
+                f"{format_duration(m.get('rta_s'))} / {format_duration(o.get('rto_s'))}",
+                f"{format_duration(m.get('rpa_s'))} / {format_duration(o.get('rpo_s'))}"
+                + (f" ({lost} lost)" if lost is not None else ""),
+            ]
+        )
+    terminalreporter.section("drillbook")
+    if rows:
+        from tabulate import tabulate
+
+        terminalreporter.write_line(
+            tabulate(
+                rows,
+                headers=["drill", "verdict", "TTD", "RTA / RTO", "RPA / RPO"],
+                tablefmt="simple",
+            )
+        )
+    terminalreporter.write_line(f"reports: {state.journal.dir}")
+    for problem in config.stash.get(_PROBLEMS, []):
+        terminalreporter.write_line(f"warning: {problem}", yellow=True)

@@ -160,7 +160,7 @@ class Probe(ABC):
         start = time.perf_counter()
         try:
             return self.check()
-        except Exception as exc:  # noqa: BLE001 - a probe reports, it does not raise
+        except Exception as exc:
             return ProbeResult(False, time.perf_counter() - start, f"{type(exc).__name__}: {exc}")
 
     def close(self) -> None:
@@ -305,7 +305,9 @@ class Registry:
         # The ledger factory receives the Context; rate comes from ctx.params["rate_per_s"].
         self.ledgers[name] = Registration(name, backend, factory, help)
 
-    def _lookup(self, kind: str, table: Mapping[str, Registration[T]], name: str) -> Registration[T]:
+    def _lookup(
+        self, kind: str, table: Mapping[str, Registration[T]], name: str
+    ) -> Registration[T]:
         try:
             return table[name]
         except KeyError:
@@ -331,7 +333,7 @@ class Registry:
             module = importlib.import_module(module_name)
             register: Callable[[Registry], None] = getattr(module, func_name or "register")
             register(self)
-        except Exception as exc:  # noqa: BLE001 - a broken third-party backend must not break the rest
+        except Exception as exc:
             self.broken[name] = f"{type(exc).__name__}: {exc}"
             log.debug("backend %s failed to load: %s", name, exc)
 

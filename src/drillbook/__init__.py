@@ -1,0 +1,6 @@
+"""drillbook: disaster-recovery drills as pytest suites."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+__all__ = ["__version__"]

@@ -1,0 +1,140 @@
+"""The local backend: real processes on this machine.
+
+Faults ``process.kill`` and ``process.stop``; probes ``http``, ``tcp``, ``command``, ``python``
+(usable with any backend); recovery steps ``command``, ``process.start``, ``process.continue``.
+Its ``prepare`` starts managed local targets (the demo service of ``process_restart``) for the
+pytest session and stops what it started.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from drillbook.backends.base import Context, Registry
+
+__all__ = ["register"]
+
+_SIGNAL = {
+    "oneOf": [{"type": "string", "maxLength": 12}, {"type": "integer", "minimum": 1, "maximum": 64}]
+}
+_DURATION = {"oneOf": [{"type": "number", "minimum": 0}, {"type": "string", "maxLength": 64}]}
+_CMD = {
+    "oneOf": [
+        {"type": "string", "minLength": 1},
+        {"type": "array", "items": {"type": "string"}, "minItems": 1},
+    ]
+}
+
+
+def _available(settings: Mapping[str, Any]) -> str | None:
+    return None
+
+
+@contextmanager
+def _prepare(ctx: Context) -> Iterator[None]:
+    from drillbook.backends.local.service import LocalService
+
+    started: list[LocalService] = []
+    try:
+        for target in ctx.targets:
+            if target.backend == "local" and target.params.get("command"):
+                service = LocalService(target, ctx.state_dir, ctx.workdir)
+                if service.start():
+                    started.append(service)
+        yield
+    finally:
+        for service in reversed(started):
+            service.stop()
+
+
+def register(registry: Registry) -> None:
+    from drillbook.backends.local import faults, probes, steps
+
+    registry.add_backend("local", _available, "real processes on this machine", prepare=_prepare)
+    registry.add_fault(
+        "process.kill",
+        "local",
+        faults.ProcessKill,
+        help="send a signal (default KILL) to a local target's processes",
+        params_schema={"properties": {"signal": _SIGNAL}, "additionalProperties": False},
+    )
+    registry.add_fault(
+        "process.stop",
+        "local",
+        faults.ProcessStop,
+        help="SIGSTOP a local target (a hang); revert sends SIGCONT",
+        params_schema={"properties": {}, "additionalProperties": False},
+    )
+    registry.add_probe(
+        "http",
+        "local",
+        probes.HttpProbe,
+        help="HTTP GET; status and body checks",
+        params_schema={
+            "properties": {
+                "url": {"type": "string"},
+                "path": {"type": "string"},
+                "expect_status": {"type": "integer"},
+                "expect_body": {"type": "string"},
+                "method": {"type": "string"},
+                "timeout": _DURATION,
+            },
+            "additionalProperties": False,
+        },
+    )
+    registry.add_probe(
+        "tcp",
+        "local",
+        probes.TcpProbe,
+        help="a TCP connect",
+        params_schema={
+            "properties": {
+                "host": {"type": "string"},
+                "port": {"type": "integer"},
+                "timeout": _DURATION,
+            },
+            "additionalProperties": False,
+        },
+    )
+    registry.add_probe(
+        "command",
+        "local",
+        probes.CommandProbe,
+        help="a command's exit status",
+        params_schema={
+            "properties": {
+                "command": _CMD,
+                "expect_exit": {"type": "integer"},
+                "timeout": _DURATION,
+            },
+            "required": ["command"],
+            "additionalProperties": False,
+        },
+    )
+    registry.add_probe(
+        "python",
+        "local",
+        probes.PythonProbe,
+        help="a Python callable by import path",
+        params_schema={
+            "properties": {"callable": {"type": "string", "pattern": "^[\\w.]+:[\\w]+$"}},
+            "required": ["callable"],
+        },
+    )
+    registry.add_recovery(
+        "command",
+        "local",
+        steps.CommandStep,
+        help="run the runbook's command",
+        params_schema={
+            "properties": {"command": _CMD, "expect_exit": {"type": "integer"}},
+            "required": ["command"],
+            "additionalProperties": False,
+        },
+    )
+    registry.add_recovery("process.start", "local", steps.ProcessStart, help="start a local target")
+    registry.add_recovery(
+        "process.continue", "local", steps.ProcessContinue, help="SIGCONT a local target"
+    )

@@ -1,0 +1,244 @@
+"""The ``drillbook`` command.
+
+Exit codes (the same for every subcommand; CI scripts rely on them):
+
+====  ==========================================================================
+0     ok: every drill passed (or nothing to do)
+1     a drill failed its objectives, or a verification (validate, evidence verify) failed
+2     bad input: configuration, scenario or command-line error (one line, no traceback)
+3     aborted: a guard tripped or a signal arrived; what was injected was reverted
+4     harness error: a drill could not run (unhealthy before injection, backend broke)
+====  ==========================================================================
+
+Core subcommands live here (run, list, validate, rollback); features add theirs from a
+``commands`` module (sandbox, report/trend/history, evidence) so this file stays one concern.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from drillbook import __version__
+from drillbook.errors import ConfigError, DrillbookError
+
+__all__ = ["EXIT_ABORTED", "EXIT_CONFIG", "EXIT_ERROR", "EXIT_FAILED", "EXIT_OK", "main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_ABORTED, EXIT_ERROR = 0, 1, 2, 3, 4
+FEATURE_COMMANDS = (
+    "drillbook.sandbox.commands",
+    "drillbook.report.commands",
+    "drillbook.evidence.commands",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse exits 2 as well; keep it one line
+        self.exit(EXIT_CONFIG, f"{self.prog}: {message}\n")
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from drillbook.config import Overrides, load_config
+
+    return load_config(
+        Overrides(
+            config_path=Path(args.config) if args.config else None,
+            reports_dir=Path(args.reports_dir) if args.reports_dir else None,
+        )
+    )
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from drillbook.backends.base import get_registry
+    from drillbook.durations import format_duration
+    from drillbook.scenario import load_scenarios
+
+    cfg = _config(args)
+    registry = get_registry()
+    scenarios = load_scenarios(cfg.scenarios_dir, registry=registry, config=cfg)
+    rows = []
+    for s in scenarios:
+        status = []
+        for b in s.backends:
+            info = registry.backends.get(b)
+            reason = info.available(cfg.backend_settings(b)) if info else "not registered"
+            status.append(f"{b}: {'ready' if reason is None else reason[:60]}")
+        rows.append(
+            [
+                s.id,
+                s.objectives.severity.value,
+                format_duration(s.objectives.rto_s),
+                format_duration(s.objectives.rpo_s),
+                s.fault.type if s.fault else "-",
+                "; ".join(status) or "-",
+            ]
+        )
+    print(
+        tabulate(
+            rows, headers=["scenario", "sev", "RTO", "RPO", "fault", "backends"], tablefmt="simple"
+        )
+    )
+    if args.verbose:
+        print()
+        for kind, table in (
+            ("faults", registry.faults),
+            ("probes", registry.probes),
+            ("recovery steps", registry.recoveries),
+            ("ledgers", registry.ledgers),
+        ):
+            print(f"{kind}: " + ", ".join(sorted(table)))
+        for name, why in registry.broken.items():
+            print(f"backend {name} failed to load: {why}")
+    return EXIT_OK
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from drillbook.backends.base import get_registry
+    from drillbook.scenario import scenario_files, validate_files
+
+    cfg = _config(args)
+    paths = [Path(p) for p in args.paths] or scenario_files(cfg.scenarios_dir)
+    missing = [p for p in paths if not p.is_file()]
+    for p in missing:
+        print(f"{p}: no such file", file=sys.stderr)
+    ok, errors = validate_files(
+        [p for p in paths if p.is_file()], registry=get_registry(), config=cfg
+    )
+    for err in errors:
+        print(str(err), file=sys.stderr)
+    if not args.quiet:
+        print(f"{len(ok)} valid, {len(errors) + len(missing)} invalid ({cfg.source})")
+    return EXIT_CONFIG if errors or missing else EXIT_OK
+
+
+def _cmd_rollback(args: argparse.Namespace) -> int:
+    from drillbook.rollback import rollback
+
+    cfg = _config(args)
+    outcomes = rollback(cfg.intent_ledger, config=cfg, include_live=args.force, only=args.intent)
+    return EXIT_OK if all(o.ok for o in outcomes) else EXIT_ERROR
+
+
+def exit_code_for(journal: dict[str, Any] | None, pytest_code: int) -> int:
+    """Map a pytest exit status plus the journal's verdicts to drillbook's exit codes."""
+    if pytest_code == 4:  # pytest usage error: our ConfigError surfaces as one
+        return EXIT_CONFIG
+    if journal is None:
+        return EXIT_OK if pytest_code in (0, 5) else EXIT_ERROR
+    verdicts = [d.get("verdict") for d in journal.get("drills", [])]
+    if "aborted" in verdicts or pytest_code == 2:
+        return EXIT_ABORTED
+    if "error" in verdicts:
+        return EXIT_ERROR
+    if "failed" in verdicts or pytest_code == 1:
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    cmd = [sys.executable, "-m", "pytest", *(args.paths or ["drills/"])]
+    if args.k:
+        cmd += ["-k", args.k]
+    if args.dry_run:
+        cmd.append("--drill-dry-run")
+    if args.allow_production:
+        cmd.append("--drill-allow-production")
+    if args.evidence:
+        cmd.append("--drill-evidence")
+    if args.config:
+        cmd += ["--drill-config", args.config]
+    if args.reports_dir:
+        cmd += ["--drill-reports", args.reports_dir]
+    for answer in args.answer or []:
+        cmd += ["--drill-answer", answer]
+    cmd += args.pytest_args
+    before = (
+        os.path.realpath(cfg.reports_dir / "latest")
+        if (cfg.reports_dir / "latest").exists()
+        else None
+    )
+    code = subprocess.call(cmd)
+    latest = cfg.reports_dir / "latest"
+    journal = None
+    if latest.exists() and os.path.realpath(latest) != before:
+        try:
+            journal = json.loads((latest / "journal.json").read_text())
+        except (OSError, ValueError):
+            journal = None
+    return exit_code_for(journal, code)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="drillbook", description="Disaster-recovery drills that run.")
+    parser.add_argument("--version", action="version", version=f"drillbook {__version__}")
+    parser.add_argument("--config", metavar="PATH", help="drillbook.yaml (default: nearest)")
+    parser.add_argument("--reports-dir", metavar="DIR", help="reports folder (default: reports)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("run", help="run drills (a thin wrapper over pytest)")
+    p.add_argument("paths", nargs="*", help="test paths (default: drills/)")
+    p.add_argument("-k", metavar="EXPR", help="select drills, as pytest -k")
+    p.add_argument("--dry-run", action="store_true", help="print the plan; touch nothing")
+    p.add_argument("--allow-production", action="store_true")
+    p.add_argument("--evidence", action="store_true", help="write a signed evidence bundle")
+    p.add_argument("--answer", action="append", metavar="STEP=ANSWER", help="answer a manual step")
+    p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: passed to pytest")
+    p.set_defaults(handler=_cmd_run)
+
+    p = sub.add_parser("list", help="scenarios with objectives and backend readiness")
+    p.add_argument("-v", "--verbose", action="store_true", help="also list every fault/probe/step")
+    p.set_defaults(handler=_cmd_list)
+
+    p = sub.add_parser("validate", help="validate scenarios (exit 2 with file:line: field: ...)")
+    p.add_argument("paths", nargs="*", help="scenario files (default: every file in scenarios/)")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(handler=_cmd_validate)
+
+    p = sub.add_parser("rollback", help="revert what a killed run left injected")
+    p.add_argument("--force", action="store_true", help="also revert intents of runs still alive")
+    p.add_argument("--intent", metavar="ID", help="only this intent")
+    p.set_defaults(handler=_cmd_rollback)
+
+    for module_name in FEATURE_COMMANDS:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "pytest_args", None) and args.pytest_args[:1] == ["--"]:
+        args.pytest_args = args.pytest_args[1:]
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return EXIT_CONFIG
+    try:
+        code: int = handler(args)
+        return code
+    except ConfigError as exc:
+        print(f"drillbook: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except DrillbookError as exc:
+        print(f"drillbook: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_ABORTED
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,877 @@
+"""The drill lifecycle: steady state → inject → detect → recover → verify → revert → verdict.
+
+A :class:`Drill` is driven step by step, by a Python drill through the ``drill`` fixture or by
+:meth:`Drill.run_scenario` for a YAML scenario: one engine, two ways to author. It sees faults,
+probes, steps and ledgers only through :mod:`drillbook.backends.base`. Whatever happens —
+pass, fail, exception, SIGINT/SIGTERM/SIGHUP — :meth:`Drill.finish` reverts every injected fault,
+and the intent ledger plus a TTL watchdog cover the case where this process cannot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from drillbook.backends.base import Fault, Ledger, LedgerMeasure, Probe, Registry, get_registry
+from drillbook.clock import Clock, get_clock, utc_iso
+from drillbook.config import Config
+from drillbook.durations import format_duration
+from drillbook.errors import (
+    ConfigError,
+    DrillAborted,
+    DrillbookError,
+    FaultError,
+    RecoveryError,
+    SafetyError,
+)
+from drillbook.intents import Intent, IntentLedger
+from drillbook.journal import RunJournal
+from drillbook.model import (
+    FaultSpec,
+    LedgerSpec,
+    Objectives,
+    ProbeResult,
+    ProbeSpec,
+    RecoveryKind,
+    RecoverySpec,
+    Scenario,
+    Verdict,
+)
+from drillbook.probing import NamedProbe, ProbeScheduler, run_once
+from drillbook.redact import redact, redact_text
+from drillbook.safety import Interrupted, check_blast_radius, check_environment
+from drillbook.timeline import Check, Measures, Sample, compute_measures, judge
+from drillbook.wiring import context_for
+
+__all__ = ["Drill", "DryRun", "SteadyStateFailed"]
+
+
+class SteadyStateFailed(DrillbookError):
+    """The target was unhealthy before injection: verdict ``error``, nothing injected."""
+
+
+class DryRun(DrillbookError):
+    """``--drill-dry-run``: the plan was resolved and printed; nothing was touched."""
+
+
+@dataclass
+class _Injected:
+    spec: FaultSpec
+    fault: Fault
+    intent: Intent
+    plan: str
+    resolved: tuple[str, ...]
+    watchdog: subprocess.Popen[bytes] | None = None
+    reverted: bool = False
+
+
+@dataclass
+class _Phase:
+    name: str
+    start: float
+    end: float | None = None
+
+
+@dataclass
+class _Step:
+    name: str
+    kind: str
+    type: str | None
+    start: float
+    duration: float
+    ok: bool
+    detail: str
+
+
+@dataclass
+class _Guard:
+    name: str
+    probe: Probe
+    max_failures: int
+    failures: int = 0
+    tripped: bool = False
+
+
+@dataclass
+class DrillResult:
+    verdict: Verdict
+    reasons: list[str]
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+class Drill:
+    """One drill. Use the authoring methods in lifecycle order; always end with :meth:`finish`."""
+
+    def __init__(
+        self,
+        drill_id: str,
+        config: Config,
+        *,
+        journal: RunJournal | None = None,
+        objectives: Objectives | None = None,
+        scenario: Scenario | None = None,
+        nodeid: str = "",
+        registry: Registry | None = None,
+        clock: Clock | None = None,
+        progress_stream: IO[str] | None = None,
+        on_plan: Callable[[str], None] | None = None,
+    ) -> None:
+        self.id = drill_id
+        self.config = config
+        self.journal = journal
+        self.scenario = scenario
+        self.objectives = objectives or (scenario.objectives if scenario else Objectives())
+        self.nodeid = nodeid
+        self.registry = registry or get_registry()
+        self.clock = clock or get_clock()
+        self.progress_stream = progress_stream
+        self.on_plan = on_plan
+        self.intents = IntentLedger(config.intent_ledger)
+
+        self.interval = (
+            scenario.probe_interval_s if scenario else None
+        ) or config.defaults.probe_interval_s
+        self.stable_for = (
+            scenario.stable_for_s
+            if scenario and scenario.stable_for_s is not None
+            else config.defaults.stable_for_s
+        )
+        self.timeout = self._timeout()
+        self.started_mono = self.clock.monotonic()
+        self.started_at = utc_iso(self.clock.wall())
+        self.deadline = self.started_mono + self.timeout
+
+        self._lock = threading.Lock()
+        self._samples: list[Sample] = []
+        self._probe_specs: list[ProbeSpec] = []
+        self._probes: list[NamedProbe] = []
+        self._scheduler: ProbeScheduler | None = None
+        self._guards: list[_Guard] = []
+        self._injected: list[_Injected] = []
+        self._phases: list[_Phase] = []
+        self._steps: list[_Step] = []
+        self._timeline: list[dict[str, Any]] = []
+        self._checks: list[Check] = []
+        self._reverts: list[dict[str, Any]] = []
+        self._targets: dict[str, dict[str, Any]] = {}
+        self._ledger: Ledger | None = None
+        self._ledger_measure: LedgerMeasure | None = None
+        self._t_inject: float | None = None
+        self._t_inject_epoch: float | None = None
+        self._t_detect: float | None = None
+        self._t_recovered: float | None = None
+        self._t_verified: float | None = None
+        self._t_revert_confirmed: float | None = None
+        self._measures: Measures | None = None
+        self._await_done = False
+        self._plans: list[str] = []
+        self.result: DrillResult | None = None
+        self._progress_cls = self._load_progress()
+        self._event("drill_start", scenario=scenario.id if scenario else None, nodeid=nodeid)
+
+    # ------------------------------------------------------------------ helpers
+    def _timeout(self) -> float:
+        if self.scenario and self.scenario.timeout_s:
+            return self.scenario.timeout_s
+        if self.config.defaults.timeout_s:
+            return self.config.defaults.timeout_s
+        if self.objectives.rto_s:
+            return self.objectives.rto_s * 2 + 30.0
+        return 300.0
+
+    def _now(self) -> float:
+        return self.clock.monotonic()
+
+    def _off(self, mono: float | None = None) -> float:
+        return round((self._now() if mono is None else mono) - self.started_mono, 6)
+
+    def _event(self, kind: str, **data: Any) -> None:
+        entry = {"t": utc_iso(self.clock.wall()), "offset_s": self._off(), "kind": kind, **data}
+        with self._lock:
+            self._timeline.append(redact(entry))
+        if self.journal is not None:
+            self.journal.event(kind, drill=self.id, offset_s=entry["offset_s"], **data)
+
+    @contextlib.contextmanager
+    def _phase(self, name: str) -> Any:
+        phase = _Phase(name, self._now())
+        self._phases.append(phase)
+        self._event("phase", phase=name, detail="start")
+        try:
+            yield
+        finally:
+            phase.end = self._now()
+
+    def _ctx_for(self, backend: str, params: Mapping[str, Any], targets: Sequence[str]) -> Any:
+        return context_for(
+            self.config, backend, params, targets, clock=self.clock, deadline=self.deadline
+        )
+
+    def _build_probe(self, spec: ProbeSpec) -> Probe:
+        reg = self.registry.probe(spec.type)
+        self._need_backend(reg.backend)
+        return reg.factory(self._ctx_for(reg.backend, spec.params, spec.targets))
+
+    def _need_backend(self, backend: str) -> None:
+        if backend in self.registry.broken:
+            raise ConfigError(f"backend {backend} failed to load: {self.registry.broken[backend]}")
+
+    def _on_sample(self, sample: Sample, result: ProbeResult) -> None:
+        with self._lock:
+            self._samples.append(sample)
+        if self.journal is not None:
+            self.journal.event(
+                "probe",
+                drill=self.id,
+                durable=False,
+                probe=sample.probe,
+                ok=sample.ok,
+                latency_s=round(result.latency_s, 6),
+                offset_s=self._off(sample.start),
+                end_offset_s=self._off(sample.end),
+                detail=redact_text(sample.detail)[:300],
+            )
+        for guard in self._guards:
+            if guard.name == sample.probe and not sample.ok:
+                guard.failures += 1
+
+    # ------------------------------------------------------------------ authoring API
+    def watch(self, *probes: ProbeSpec) -> None:
+        """Add probes that define "healthy" for detection and recovery."""
+        for spec in probes:
+            if any(p.name == spec.name for p in self._probes):
+                continue
+            self._probe_specs.append(spec)
+            self._probes.append(NamedProbe(spec.name, self._build_probe(spec)))
+
+    def guard(self, spec: ProbeSpec, max_failures: int = 1) -> None:
+        """A stop condition: if this probe fails ``max_failures`` times, abort and revert."""
+        probe = self._build_probe(spec)
+        name = f"guard:{spec.name}"
+        self._guards.append(_Guard(name, probe, max_failures))
+        self._probes.append(NamedProbe(name, probe))
+
+    def use_ledger(self, spec: LedgerSpec) -> None:
+        """Start the RPO writer now, so there are acknowledged writes before the fault."""
+        reg = self.registry.ledger(spec.type)
+        self._need_backend(reg.backend)
+        params = {**spec.params, "rate_per_s": spec.rate_per_s}
+        ledger = reg.factory(self._ctx_for(reg.backend, params, spec.targets))
+        ledger.start()
+        self._ledger = ledger
+        self._event("ledger_start", ledger=spec.type, rate_per_s=spec.rate_per_s)
+
+    def steady_state(self, *probes: ProbeSpec, warmup_s: float = 0.0) -> None:
+        """Check the target is healthy before anything is injected; unhealthy → verdict error."""
+        with self._phase("steady_state"):
+            if probes:
+                self.watch(*probes)
+            checks = [NamedProbe(p.name, p.probe) for p in self._probes]
+            if not checks:
+                raise ConfigError("steady_state needs at least one probe", field="probes")
+            if warmup_s > 0:
+                self.clock.sleep(warmup_s)
+            results = run_once(checks, self.config.defaults.probe_timeout_s)
+            bad = [(n, r) for n, r in results if not r.ok]
+            for name, result in results:
+                self._event(
+                    "probe",
+                    probe=name,
+                    ok=result.ok,
+                    detail=result.detail[:300],
+                    phase="steady_state",
+                )
+            if bad:
+                detail = "; ".join(f"{n}: {r.detail or 'not ok'}" for n, r in bad)
+                raise SteadyStateFailed(f"unhealthy before injection, nothing injected: {detail}")
+
+    def _start_probes(self) -> None:
+        if self._scheduler is None and self._probes:
+            self._scheduler = ProbeScheduler(
+                self._probes,
+                interval=self.interval,
+                timeout=min(self.config.defaults.probe_timeout_s, max(self.interval * 8, 1.0)),
+                on_sample=self._on_sample,
+                clock=self.clock,
+            )
+            self._scheduler.start()
+
+    def inject(self, spec: FaultSpec) -> None:
+        """Check safety, record the intent, inject, and wait until the fault is verified."""
+        with self._phase("inject"):
+            reg = self.registry.fault(spec.type)
+            self._need_backend(reg.backend)
+            ctx = self._ctx_for(reg.backend, spec.params, spec.targets)
+            fault = reg.factory(ctx)
+            destructive = reg.destructive
+            check_environment(self.config, destructive=destructive)
+            selection = fault.resolve()
+            check_blast_radius(
+                selection, self.config, destructive=destructive, fault_type=spec.type
+            )
+            fault.preflight()
+            plan = fault.plan()
+            self._plans.append(plan)
+            for name in spec.targets:
+                t = self.config.target(name)
+                self._targets.setdefault(name, {"name": name, "backend": t.backend, "resolved": []})
+                self._targets[name]["resolved"] = list(selection.chosen)
+            self._event("plan", fault=spec.type, plan=plan, resolved=list(selection.chosen))
+            if self.config.dry_run:
+                if self.on_plan:
+                    self.on_plan(f"[dry run] {self.id}: would inject {spec.type}: {plan}")
+                raise DryRun(f"dry run: would inject {spec.type}: {plan}")
+
+            self._start_probes()
+            ttl = spec.ttl_s or self.config.safety.fault_ttl_s
+            now_epoch = time.time()
+            intent = Intent(
+                id=Intent.new_id(),
+                run_id=self.journal.run_id if self.journal else "adhoc",
+                drill=self.id,
+                fault_type=spec.type,
+                params=dict(spec.params),
+                targets=tuple(spec.targets),
+                config_path=str(self.config.config_path) if self.config.config_path else None,
+                workdir=str(self.config.workdir),
+                environment=self.config.environment,
+                created_at=now_epoch,
+                expires_at=now_epoch + ttl,
+                plan=plan,
+            )
+            self.intents.record(intent)
+            injected = _Injected(spec, fault, intent, plan, selection.chosen)
+            self._injected.append(injected)
+            self._event("intent", intent=intent.id, fault=spec.type, ttl_s=ttl, plan=plan)
+            injected.watchdog = self._spawn_watchdog(intent)
+            try:
+                fault.inject()
+            finally:
+                # Whatever inject managed to do, remember how to undo it.
+                with contextlib.suppress(Exception):
+                    self.intents.injected(intent.id, fault.state())
+            verify_by = self._now() + min(30.0, max(5.0, self.timeout / 4))
+            while not fault.verify_injected():
+                if self._now() > verify_by:
+                    raise FaultError(
+                        f"{spec.type}: inject returned but the fault is not observable"
+                    )
+                self.clock.sleep(0.005)
+            self._t_inject = self._now()
+            self._t_inject_epoch = time.time()
+            self._event("inject", fault=spec.type, plan=plan, intent=intent.id)
+
+    def _spawn_watchdog(self, intent: Intent) -> subprocess.Popen[bytes] | None:
+        if os.environ.get("DRILLBOOK_NO_WATCHDOG"):
+            return None
+        from drillbook.watchdog import spawn
+
+        try:
+            return spawn(
+                self.config.intent_ledger, intent.id, self.config.state_dir / "watchdog.log"
+            )
+        except OSError:
+            return None
+
+    def mark_start(self) -> None:
+        """For drills without a fault (e.g. backup verification): t_inject is now."""
+        self._start_probes()
+        self._t_inject = self._now()
+        self._t_inject_epoch = time.time()
+        self._event("inject", fault=None, detail="no fault: the clock starts with recovery")
+
+    def await_detection(self, timeout: float | None = None) -> bool:
+        """Wait until a probe fails after injection (or ``timeout``); True if detected."""
+        if self._t_inject is None:
+            raise RuntimeError("await_detection() before inject()")
+        self._start_probes()
+        limit = self._now() + (timeout if timeout is not None else self._detect_budget())
+        with self._phase("detect"):
+            while True:
+                m = self._measure_now()
+                if m.detected:
+                    self._note_detect(m)
+                    return True
+                self._check_guards()
+                if self._now() >= min(limit, self.deadline):
+                    return False
+                self.clock.sleep(min(self.interval / 2, 0.1))
+
+    def _detect_budget(self) -> float:
+        budget = self.deadline - self._now()
+        if self.objectives.response_target_s:
+            budget = min(budget, self.objectives.response_target_s)
+        return max(0.0, budget)
+
+    def _note_detect(self, m: Measures) -> None:
+        if self._t_detect is None and m.ttd_s is not None and self._t_inject is not None:
+            self._t_detect = self._t_inject + m.ttd_s
+            self._event("detect", ttd_s=round(m.ttd_s, 6), probes=list(m.failing_probes))
+
+    def _measure_now(self) -> Measures:
+        assert self._t_inject is not None
+        with self._lock:
+            samples = [s for s in self._samples if not s.probe.startswith("guard:")]
+        return compute_measures(samples, self._t_inject, self.stable_for, now=self._now())
+
+    def _check_guards(self) -> None:
+        for guard in self._guards:
+            if not guard.tripped and guard.failures >= guard.max_failures:
+                guard.tripped = True
+                self._event("guard", guard=guard.name, failures=guard.failures, tripped=True)
+                raise DrillAborted(f"guard {guard.name} failed {guard.failures} times: aborting")
+
+    def recover(self, spec: RecoverySpec) -> None:
+        """Run one recovery step: scripted (run and timed), manual (prompted and timed)."""
+        if spec.kind is RecoveryKind.AUTOMATIC:
+            self._event(
+                "step",
+                name=spec.name or "automatic",
+                step_kind="automatic",
+                ok=True,
+                detail="awaiting the platform's own recovery",
+            )
+            return
+        with self._phase("recover"):
+            start = self._now()
+            ok, detail = True, ""
+            try:
+                if spec.kind is RecoveryKind.SCRIPTED:
+                    assert spec.type is not None
+                    reg = self.registry.recovery(spec.type)
+                    self._need_backend(reg.backend)
+                    deadline = (
+                        self.deadline
+                        if spec.timeout_s is None
+                        else min(self.deadline, start + spec.timeout_s)
+                    )
+                    ctx = context_for(
+                        self.config,
+                        reg.backend,
+                        spec.params,
+                        spec.targets,
+                        clock=self.clock,
+                        deadline=deadline,
+                    )
+                    detail = reg.factory(ctx).run() or ""
+                else:
+                    detail = self._manual(spec)
+            except RecoveryError as exc:
+                ok, detail = False, str(exc)
+                raise
+            except DrillbookError as exc:
+                ok, detail = False, str(exc)
+                raise RecoveryError(f"{spec.name}: {exc}") from exc
+            except Exception as exc:
+                ok, detail = False, f"{type(exc).__name__}: {exc}"
+                raise RecoveryError(f"{spec.name}: {detail}") from exc
+            finally:
+                duration = self._now() - start
+                step = _Step(
+                    spec.name, spec.kind.value, spec.type, start, duration, ok, redact_text(detail)
+                )
+                self._steps.append(step)
+                self._event(
+                    "step",
+                    name=spec.name,
+                    step_kind=spec.kind.value,
+                    type=spec.type,
+                    ok=ok,
+                    duration_s=round(duration, 6),
+                    detail=redact_text(detail)[:500],
+                )
+
+    def _manual(self, spec: RecoverySpec) -> str:
+        answer = self.config.manual_answers.get(spec.name) or self.config.manual_answers.get("*")
+        if answer is not None:
+            if answer.lower() in ("fail", "failed", "no"):
+                raise RecoveryError(
+                    f"manual step {spec.name!r} answered as failed by --drill-answer"
+                )
+            return f"answered by --drill-answer: {answer}"
+        try:
+            tty = open("/dev/tty", "r+", encoding="utf-8")
+        except OSError:
+            raise RecoveryError(
+                f"manual step {spec.name!r} needs an operator but there is no terminal; "
+                f"answer it with --drill-answer '{spec.name}=done'"
+            ) from None
+        with tty:
+            if not tty.isatty():
+                raise RecoveryError(f"manual step {spec.name!r}: no terminal to prompt on")
+            tty.write(
+                f"\n[drillbook] OPERATOR STEP for {self.id}: {spec.instruction}\n"
+                "Press Enter when done, or type 'fail' and Enter: "
+            )
+            tty.flush()
+            reply = tty.readline().strip()
+        if reply.lower() in ("fail", "failed", "no", "n"):
+            raise RecoveryError(f"manual step {spec.name!r}: operator answered {reply!r}")
+        return "confirmed by the operator at the terminal"
+
+    def await_recovery(self, timeout: float | None = None) -> Measures:
+        """Wait until every probe that failed has passed for ``stable_for`` (or the deadline)."""
+        if self._t_inject is None:
+            raise RuntimeError("await_recovery() before inject()")
+        self._start_probes()
+        limit = min(self.deadline, self._now() + timeout) if timeout is not None else self.deadline
+        progress = self._progress()
+        with self._phase("recover"):
+            try:
+                while True:
+                    m = self._measure_now()
+                    self._note_detect(m)
+                    if m.recovered and (
+                        m.detected
+                        or not self._injected
+                        or self._now() - self._t_inject >= self.stable_for
+                    ):
+                        self._t_recovered = self._t_inject + (m.rta_s or 0.0)
+                        self._event(
+                            "recovered",
+                            rta_s=round(m.rta_s or 0.0, 6),
+                            rta_bracket_s=list(m.rta_bracket_s) if m.rta_bracket_s else None,
+                        )
+                        self._measures = m
+                        break
+                    self._check_guards()
+                    if self._now() >= limit:
+                        self._measures = m
+                        self._event(
+                            "timeout",
+                            detail=f"not recovered within {format_duration(limit - self._t_inject)}",
+                        )
+                        break
+                    if progress is not None:
+                        progress.update(
+                            self._now() - self._t_inject, self.objectives.rto_s, self._probe_state()
+                        )
+                    self.clock.sleep(min(self.interval / 2, 0.1))
+            finally:
+                if progress is not None:
+                    progress.close()
+        self._await_done = True
+        return self._measures
+
+    def _load_progress(self) -> Any:
+        """Import the progress line's class up front: importing mid-drill would hold the GIL
+        while probes are due and skew their timing."""
+        if self.progress_stream is None:
+            return None
+        import importlib
+
+        try:
+            return importlib.import_module("drillbook.report.progress").Progress
+        except Exception:
+            return None
+
+    def _progress(self) -> Any:
+        """The live "elapsed vs RTO" line; absent, no line."""
+        if self._progress_cls is None or self.progress_stream is None:
+            return None
+        try:
+            return self._progress_cls(self.progress_stream, is_tty=self.progress_stream.isatty())
+        except Exception:
+            return None
+
+    def _probe_state(self) -> str:
+        latest: dict[str, bool] = {}
+        with self._lock:
+            for s in self._samples[-len(self._probes) * 2 :]:
+                latest[s.probe] = s.ok
+        return " ".join(f"{n}={'ok' if ok else 'FAIL'}" for n, ok in sorted(latest.items()))
+
+    def verify(self, *probes: ProbeSpec) -> list[Check]:
+        """Checks that must hold once recovered (row counts, data integrity)."""
+        checks: list[Check] = []
+        with self._phase("verify"):
+            named = [NamedProbe(p.name, self._build_probe(p)) for p in probes]
+            for name, result in run_once(named, max(self.config.defaults.probe_timeout_s, 10.0)):
+                check = Check(f"verify:{name}", result.ok, redact_text(result.detail)[:300])
+                checks.append(check)
+                self._event("verify", check=check.name, ok=check.ok, detail=check.detail)
+            for p in named:
+                with contextlib.suppress(Exception):
+                    p.probe.close()
+        self._checks.extend(checks)
+        if all(c.ok for c in checks):
+            self._t_verified = self._now()
+        return checks
+
+    # ------------------------------------------------------------------ scenario runner
+    def run_scenario(self) -> DrillResult:
+        """Run the whole scenario plan; returns the result (also on failure, after revert)."""
+        scenario = self.scenario
+        if scenario is None:
+            raise RuntimeError("run_scenario() needs a scenario")
+        try:
+            self.watch(*scenario.probes)
+            for g in scenario.guards:
+                self.guard(g.probe, g.max_failures)
+            if scenario.ledger is not None:
+                self.use_ledger(scenario.ledger)
+            warmup = 1.0 if scenario.ledger is not None else 0.0
+            steady = list(scenario.steady_state)
+            self.steady_state(*steady, warmup_s=warmup)
+            if scenario.fault is not None:
+                self.inject(scenario.fault)
+                if any(r.kind is not RecoveryKind.AUTOMATIC for r in scenario.recovery):
+                    self.await_detection()
+            else:
+                self.mark_start()
+            for step in scenario.recovery:
+                self.recover(step)
+            self.await_recovery()
+            if scenario.verify:
+                self.verify(*scenario.verify)
+        except BaseException as exc:
+            return self.finish(exc)
+        return self.finish()
+
+    # ------------------------------------------------------------------ the end
+    def revert_all(self) -> None:
+        """Revert every injected fault, newest first; idempotent."""
+        for item in reversed(self._injected):
+            if item.reverted:
+                continue
+            ok, verified, detail = False, False, ""
+            try:
+                item.fault.revert()
+                verify_by = self._now() + 30.0
+                verified = item.fault.verify_reverted()
+                while not verified and self._now() < verify_by:
+                    self.clock.sleep(0.1)
+                    verified = item.fault.verify_reverted()
+                ok = verified
+                detail = (
+                    "reverted and verified"
+                    if verified
+                    else "revert ran; verify_reverted() still sees the fault"
+                )
+            except Exception as exc:
+                detail = redact_text(f"{type(exc).__name__}: {exc}")
+            if ok:
+                self.intents.reverted(item.intent.id, detail)
+                item.reverted = True
+                self._t_revert_confirmed = self._now()
+            else:
+                self.intents.revert_failed(item.intent.id, detail)
+            if item.watchdog is not None and ok:
+                with contextlib.suppress(OSError):
+                    item.watchdog.kill()
+                    item.watchdog.wait(timeout=5)
+            rec = {
+                "fault": item.spec.type,
+                "intent": item.intent.id,
+                "at": utc_iso(self.clock.wall()),
+                "ok": ok,
+                "verified": verified,
+                "detail": detail,
+            }
+            self._reverts.append(rec)
+            self._event("revert", **rec)
+
+    def finish(self, exc: BaseException | None = None) -> DrillResult:
+        """Stop probes, revert, measure, judge, record. Idempotent; safe in ``finally``."""
+        if self.result is not None:
+            return self.result
+        interrupted: BaseException | None = None
+        try:
+            if self._scheduler is not None:
+                self._scheduler.stop()
+            with self._phase("revert"):
+                self.revert_all()
+        except BaseException as again:
+            interrupted = again
+            self.revert_all()
+        if self._ledger is not None:
+            try:
+                self._ledger.stop()
+                if self._t_inject_epoch is not None and self._await_done:
+                    self._ledger_measure = self._ledger.measure(self._t_inject_epoch)
+            except Exception as lexc:
+                self._checks.append(
+                    Check("ledger", False, redact_text(f"{type(lexc).__name__}: {lexc}"))
+                )
+        for p in self._probes:
+            with contextlib.suppress(Exception):
+                p.probe.close()
+
+        measures = self._measures
+        if measures is None and self._t_inject is not None:
+            measures = self._measure_now()
+        measures = measures or Measures()
+        lm = self._ledger_measure
+        verdict, checks, reasons = judge(
+            measures,
+            self.objectives,
+            has_fault=bool(self._injected),
+            rpa_s=lm.rpa_s if lm else None,
+            lost_writes=lm.lost_writes if lm else None,
+            extra_checks=self._checks,
+        )
+        for r in self._reverts:
+            if not r["ok"]:
+                reasons.append(f"revert {r['fault']}: {r['detail']}")
+                verdict = Verdict.ERROR
+        error = exc or interrupted
+        if error is not None:
+            verdict, why = self._verdict_for(error)
+            reasons.insert(0, why)
+        self._event("verdict", verdict=verdict.value, reasons=reasons)
+        record = self._record(measures, verdict, checks, reasons)
+        if self.journal is not None:
+            self.journal.add_drill(record)
+            self._event("drill_end", verdict=verdict.value)
+        self.result = DrillResult(verdict, reasons, record)
+        if interrupted is not None:
+            raise interrupted
+        return self.result
+
+    @staticmethod
+    def _verdict_for(exc: BaseException) -> tuple[Verdict, str]:
+        text = redact_text(str(exc)) or type(exc).__name__
+        if isinstance(exc, DryRun):
+            return Verdict.PASSED, text
+        if isinstance(exc, Interrupted | KeyboardInterrupt):
+            return Verdict.ABORTED, f"interrupted ({text}); reverted"
+        if isinstance(exc, DrillAborted):
+            return Verdict.ABORTED, text
+        if isinstance(exc, SteadyStateFailed):
+            return Verdict.ERROR, text
+        if isinstance(exc, SafetyError):
+            return Verdict.ERROR, f"refused: {text}"
+        if isinstance(exc, RecoveryError | AssertionError):
+            return Verdict.FAILED, text
+        if isinstance(exc, DrillbookError):
+            return Verdict.ERROR, text
+        return Verdict.ERROR, f"{type(exc).__name__}: {text}"
+
+    def _record(
+        self, m: Measures, verdict: Verdict, checks: list[Check], reasons: list[str]
+    ) -> dict[str, Any]:
+        ti = self._t_inject
+
+        def iso(mono: float | None) -> str | None:
+            if mono is None:
+                return None
+            wall = self.clock.wall().timestamp() - (self._now() - mono)
+            from datetime import UTC, datetime
+
+            return utc_iso(datetime.fromtimestamp(wall, UTC))
+
+        def rnd(v: float | None) -> float | None:
+            return None if v is None else round(v, 6)
+
+        lm = self._ledger_measure
+        s = self.scenario
+        fault_spec = self._injected[0].spec if self._injected else (s.fault if s else None)
+        return {
+            "id": self.id,
+            "nodeid": self.nodeid,
+            "scenario": s.id if s else None,
+            "description": s.description if s else "",
+            "runbook": s.runbook if s else "",
+            "source": s.source if s else self.nodeid.split("::")[0],
+            "severity": self.objectives.severity.value,
+            "controls": list(self.objectives.controls),
+            "targets": list(self._targets.values())
+            or [
+                {"name": n, "backend": self.config.targets[n].backend, "resolved": []}
+                for n in (s.targets if s else ())
+                if n in self.config.targets
+            ],
+            "objectives": {
+                "rto_s": self.objectives.rto_s,
+                "rpo_s": self.objectives.rpo_s,
+                "response_target_s": self.objectives.response_target_s,
+                "severity": self.objectives.severity.value,
+                "controls": list(self.objectives.controls),
+            },
+            "fault": {
+                "type": fault_spec.type,
+                "plan": "; ".join(self._plans),
+                "params": dict(fault_spec.params),
+            }
+            if fault_spec
+            else None,
+            "started_at": self.started_at,
+            "ended_at": utc_iso(self.clock.wall()),
+            "duration_s": rnd(self._now() - self.started_mono),
+            "probe_interval_s": self.interval,
+            "stable_for_s": self.stable_for,
+            "timeout_s": self.timeout,
+            "phases": [
+                {
+                    "phase": p.name,
+                    "start_s": self._off(p.start),
+                    "end_s": self._off(p.end) if p.end else None,
+                }
+                for p in self._phases
+            ],
+            "timeline": list(self._timeline),
+            "steps": [
+                {
+                    "name": st.name,
+                    "kind": st.kind,
+                    "type": st.type,
+                    "start_s": self._off(st.start),
+                    "duration_s": rnd(st.duration),
+                    "ok": st.ok,
+                    "detail": st.detail,
+                }
+                for st in self._steps
+            ],
+            "measures": {
+                "ttd_s": rnd(m.ttd_s),
+                "ttd_bracket_s": [rnd(x) for x in m.ttd_bracket_s] if m.ttd_bracket_s else None,
+                "rta_s": rnd(m.rta_s),
+                "rta_bracket_s": [rnd(x) for x in m.rta_bracket_s] if m.rta_bracket_s else None,
+                "rpa_s": rnd(lm.rpa_s) if lm else None,
+                "lost_writes": lm.lost_writes if lm else None,
+                "ledger": {
+                    "acknowledged": lm.acknowledged,
+                    "survived": lm.survived,
+                    "detail": lm.detail,
+                }
+                if lm
+                else None,
+                "t_inject": iso(ti),
+                "t_detect": iso(self._t_detect),
+                "t_recovered": iso(ti + m.rta_s)
+                if ti is not None and m.rta_s is not None
+                else None,
+                "t_verified": iso(self._t_verified),
+                "t_revert_confirmed": iso(self._t_revert_confirmed),
+                "probe_samples": m.samples,
+                "detected": m.detected,
+                "recovered": m.recovered,
+            },
+            "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks],
+            "verdict": verdict.value,
+            "reasons": reasons,
+            "guards": [
+                {
+                    "name": g.name,
+                    "failures": g.failures,
+                    "max_failures": g.max_failures,
+                    "tripped": g.tripped,
+                }
+                for g in self._guards
+            ],
+            "reverts": list(self._reverts),
+        }
+
+
+def drill_summary_line(record: Mapping[str, Any]) -> str:
+    m = record.get("measures", {})
+    return (
+        f"{record['id']}: {record['verdict']} TTD={format_duration(m.get('ttd_s'))} "
+        f"RTA={format_duration(m.get('rta_s'))}"
+    )

@@ -1,0 +1,198 @@
+"""The record of a run: ``events.jsonl`` while it goes, ``journal.json`` at the end.
+
+Why both: a crash must lose nothing, so every event is appended and (phase events) fsynced the
+moment it happens; and readers want one document, so the end of the run writes it whole. Each
+event line carries ``prev``, the SHA-256 of the previous line's bytes: the log is a hash chain, so
+evidence can prove that no event was dropped, changed or reordered. Everything written passes
+through :func:`drillbook.redact.redact`.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import os
+import platform
+import secrets
+import socket
+import subprocess
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from drillbook import __version__
+from drillbook.clock import Clock, get_clock, utc_iso
+from drillbook.redact import redact
+
+__all__ = [
+    "GENESIS",
+    "SCHEMA_VERSION",
+    "RunJournal",
+    "environment_snapshot",
+    "git_commit",
+    "new_run_id",
+]
+
+SCHEMA_VERSION = 1
+GENESIS = "0" * 64
+#: Event kinds whose loss would matter after a crash: fsynced one by one.
+DURABLE_KINDS = frozenset(
+    {
+        "run_start",
+        "drill_start",
+        "phase",
+        "intent",
+        "inject",
+        "detect",
+        "step",
+        "recovered",
+        "verify",
+        "guard",
+        "revert",
+        "verdict",
+        "drill_end",
+        "run_end",
+        "error",
+    }
+)
+
+
+def new_run_id(clock: Clock | None = None) -> str:
+    moment = (clock or get_clock()).wall()
+    return moment.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def git_commit(workdir: Path) -> str | None:
+    """The commit of the drills being run, for the journal and evidence (None outside git)."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(workdir), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    commit = out.stdout.strip()
+    return commit if out.returncode == 0 and commit else None
+
+
+class RunJournal:
+    """One run's folder under the reports dir; thread-safe (probes record from worker threads)."""
+
+    def __init__(
+        self,
+        reports_dir: Path,
+        *,
+        environment: Mapping[str, Any],
+        clock: Clock | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        self.clock = clock or get_clock()
+        self.run_id = run_id or new_run_id(self.clock)
+        self.reports_dir = reports_dir
+        self.dir = reports_dir / self.run_id
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.events_path = self.dir / "events.jsonl"
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._prev = GENESIS
+        self._fh = open(self.events_path, "ab")
+        self._mono0 = self.clock.monotonic()
+        self.started_at = utc_iso(self.clock.wall())
+        self.environment = dict(environment)
+        self.drills: list[dict[str, Any]] = []
+        self._update_latest()
+        self.event("run_start", environment=self.environment, drillbook_version=__version__)
+
+    def _update_latest(self) -> None:
+        link = self.reports_dir / "latest"
+        tmp = self.reports_dir / f".latest-{os.getpid()}"
+        try:
+            if tmp.is_symlink() or tmp.exists():
+                tmp.unlink()
+            tmp.symlink_to(self.run_id)
+            os.replace(tmp, link)
+        except OSError:
+            # Filesystems without symlinks: a plain file naming the run.
+            (self.reports_dir / "latest.txt").write_text(self.run_id + "\n")
+
+    def mono_offset(self, mono: float | None = None) -> float:
+        return round((self.clock.monotonic() if mono is None else mono) - self._mono0, 6)
+
+    def event(
+        self, kind: str, *, drill: str | None = None, durable: bool | None = None, **data: Any
+    ) -> dict[str, Any]:
+        """Append one event; returns it as written."""
+        with self._lock:
+            record: dict[str, Any] = {
+                "seq": self._seq,
+                "run_id": self.run_id,
+                "drill": drill,
+                "kind": kind,
+                "t": utc_iso(self.clock.wall()),
+                "mono_s": self.mono_offset(),
+            }
+            record.update(redact(data))
+            record["prev"] = self._prev
+            line = json.dumps(record, sort_keys=False, default=str, separators=(",", ":")).encode()
+            self._fh.write(line + b"\n")
+            self._fh.flush()
+            if durable if durable is not None else kind in DURABLE_KINDS:
+                os.fsync(self._fh.fileno())
+            self._prev = hashlib.sha256(line).hexdigest()
+            self._seq += 1
+            return record
+
+    def sync(self) -> None:
+        with self._lock:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+
+    def add_drill(self, record: Mapping[str, Any]) -> None:
+        with self._lock:
+            self.drills.append(redact(dict(record)))
+
+    def document(self, exit_status: int | None = None) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "run_id": self.run_id,
+            "started_at": self.started_at,
+            "ended_at": utc_iso(self.clock.wall()),
+            "drillbook_version": __version__,
+            "environment": redact(self.environment),
+            "exit_status": exit_status,
+            "drills": list(self.drills),
+        }
+
+    def finish(self, exit_status: int | None = None) -> Path:
+        """Write journal.json atomically and close the event log."""
+        self.event("run_end", exit_status=exit_status, drills=len(self.drills))
+        doc = self.document(exit_status)
+        path = self.dir / "journal.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        with self._lock:
+            self._fh.close()
+        return path
+
+
+def environment_snapshot(
+    name: str, workdir: Path, config_source: str, dry_run: bool
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "host": socket.gethostname(),
+        "user": getpass.getuser(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "git_commit": git_commit(workdir),
+        "config_source": config_source,
+        "dry_run": dry_run,
+    }

@@ -1,0 +1,84 @@
+"""Secrets never reach a report, a journal or a log.
+
+Redaction is applied where data leaves the process (journal writer, reports, evidence), not where
+it is produced, so a new backend cannot forget it. It removes passwords from URLs/DSNs, values of
+secret-looking keys, bearer tokens and AWS-style keys, plus any value registered at run time with
+:func:`register_secret` (e.g. a password read from a target's config).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["REDACTED", "is_secret_key", "redact", "redact_text", "register_secret"]
+
+REDACTED = "***"
+_SECRET_KEY = re.compile(
+    r"(pass(word|wd)?|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential|auth"
+    r"|session[_-]?key|signing[_-]?key|dsn|connection[_-]?string)",
+    re.IGNORECASE,
+)
+_URL_CREDS = re.compile(
+    r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@\s/]+)@", re.I
+)
+_KV_SECRET = re.compile(
+    r"(?P<key>\b(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key)\s*[=:]\s*)"
+    r"(?P<q>['\"]?)(?P<val>[^\s'\"&;,]+)",
+    re.IGNORECASE,
+)
+_BEARER = re.compile(r"(?P<p>\b(?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE)
+_AWS_KEY = re.compile(r"\b(AKIA|ASIA)[A-Z0-9]{16}\b")
+_PEM = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S)
+
+_lock = threading.Lock()
+_known: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret value so it is scrubbed wherever it appears verbatim."""
+    if value and len(value) >= 4:
+        with _lock:
+            _known.add(value)
+
+
+def is_secret_key(key: str) -> bool:
+    return bool(_SECRET_KEY.search(key))
+
+
+def redact_text(text: str) -> str:
+    """Scrub secrets from free text (a DSN in an error message, a token in a command line)."""
+    if not text:
+        return text
+    with _lock:
+        known = sorted(_known, key=len, reverse=True)
+    for secret in known:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    text = _PEM.sub(REDACTED, text)
+    text = _URL_CREDS.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
+    text = _KV_SECRET.sub(lambda m: f"{m['key']}{m['q']}{REDACTED}", text)
+    text = _BEARER.sub(lambda m: f"{m['p']}{REDACTED}", text)
+    return _AWS_KEY.sub(REDACTED, text)
+
+
+def redact(value: Any, *, key: str | None = None) -> Any:
+    """A deep copy of ``value`` with secrets removed; mapping keys that look secret lose their value.
+
+    A key like ``dsn`` keeps its value with only the password removed, so reports still say which
+    database was drilled.
+    """
+    if isinstance(value, Mapping):
+        return {k: redact(v, key=str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    if isinstance(value, str):
+        if key is not None and is_secret_key(key):
+            lowered = key.lower()
+            if ("dsn" in lowered or "connection" in lowered or "url" in lowered) and "://" in value:
+                return redact_text(value)
+            return REDACTED if value else value
+        return redact_text(value)
+    return value

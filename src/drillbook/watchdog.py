@@ -1,0 +1,62 @@
+"""The TTL watchdog: a detached process that reverts a fault when its TTL expires.
+
+Why a separate process: if the harness is SIGKILLed nothing inside it can run, and not every
+platform can expire a fault by itself (a SIGSTOPped process stays stopped forever). The engine
+starts one watchdog per injected fault and ends it (by PID) once the fault is reverted; if the
+harness dies, the watchdog reverts at the deadline. ``python -m drillbook.watchdog LEDGER ID``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from drillbook.intents import IntentLedger
+
+__all__ = ["main", "spawn"]
+
+
+def spawn(ledger_path: Path, intent_id: str, log_path: Path) -> subprocess.Popen[bytes]:
+    """Start a watchdog in its own session, so a signal to the harness's group does not reach it."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "drillbook.watchdog", str(ledger_path), intent_id],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            close_fds=True,
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print("usage: python -m drillbook.watchdog LEDGER INTENT_ID", file=sys.stderr)
+        return 2
+    ledger = IntentLedger(Path(args[0]))
+    intent_id = args[1]
+    while True:
+        intent = ledger.get(intent_id)
+        if intent is None or intent.status == "reverted":
+            return 0
+        remaining = intent.expires_at - time.time()
+        if remaining <= 0:
+            break
+        time.sleep(min(1.0, remaining))
+    from drillbook.rollback import revert_intent
+
+    intent = ledger.get(intent_id)
+    if intent is None or intent.status == "reverted":
+        return 0
+    outcome = revert_intent(intent, ledger, by="ttl-watchdog")
+    print(f"[watchdog pid {os.getpid()}] TTL expired: {outcome.detail}", flush=True)
+    return 0 if outcome.ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
