@@ -37,7 +37,17 @@ def _guard(fn: Handler) -> Handler:
 
 
 def _reports_dir(args: argparse.Namespace) -> Path:
-    return Path(getattr(args, "reports_dir", None) or "reports")
+    """--reports-dir, else the config's ``reports_dir``, else ``reports``."""
+    value = getattr(args, "reports_dir", None)
+    if value:
+        return Path(value)
+    try:
+        from drillbook.config import Overrides, load_config
+    except ImportError:  # pragma: no cover - before the core config module existed
+        return Path("reports")
+    config = getattr(args, "config", None)
+    loaded = load_config(Overrides(config_path=Path(config) if config else None))
+    return Path(loaded.reports_dir)
 
 
 def _load_yaml(path: Path, what: str) -> dict[str, Any]:

@@ -84,6 +84,8 @@ def upload_bundle(
             Key=key,
             Body=data,
             ContentType="application/gzip",
+            # S3 requires an integrity header on object-lock puts; SHA-256 also lets S3 check it.
+            ChecksumAlgorithm="SHA256",
             ChecksumSHA256=base64.b64encode(digest).decode(),
             ObjectLockMode="COMPLIANCE",
             ObjectLockRetainUntilDate=retain_until,

@@ -1,0 +1,146 @@
+"""`drillbook evidence ...` through argparse, as cli.py will mount it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from evidence_fixtures import CANARIES, CANARY_CONFIG, MakeRun
+
+from drillbook.evidence import commands
+
+
+def run_cli(argv: list[str], reports_dir: Path, config: Path | None = None) -> int:
+    """Parse like cli.py (global --config/--reports-dir) and dispatch to the handler."""
+    parser = argparse.ArgumentParser(prog="drillbook")
+    parser.add_argument("--config", default=str(config) if config else "drillbook.yaml")
+    parser.add_argument("--reports-dir", default=str(reports_dir))
+    commands.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    code: int = args.handler(args)
+    return code
+
+
+@pytest.fixture
+def key_file(tmp_path: Path, reports_dir: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    path = tmp_path / "keys" / "signing.key"
+    assert run_cli(["evidence", "keygen", "--out", str(path)], reports_dir) == 0
+    out = capsys.readouterr().out
+    assert "keyid:" in out and str(path) in out
+    assert path.stat().st_mode & 0o777 == 0o600
+    return path
+
+
+def test_bundle_then_verify_exits_zero(
+    make_run: MakeRun,
+    reports_dir: Path,
+    key_file: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    make_run()
+    config = tmp_path / "drillbook.yaml"
+    import yaml
+
+    config.write_text(yaml.safe_dump(CANARY_CONFIG))
+    assert run_cli(["evidence", "bundle", "--key", str(key_file)], reports_dir, config) == 0
+    out = capsys.readouterr().out
+    folder = Path(out.split("bundle: ")[1].splitlines()[0])
+    archive = Path(out.split("archive: ")[1].splitlines()[0])
+    env = json.loads((folder / "environment.json").read_text())
+    assert env["config"]["targets"]["pg-primary"]["backend"] == "postgres"
+    for path in [*folder.rglob("*"), archive]:
+        if path.is_file():
+            for canary in CANARIES:
+                assert canary.encode() not in path.read_bytes(), (canary, path)
+    pub = key_file.with_name("signing.key.pub")
+    assert run_cli(["evidence", "verify", str(folder), "--public-key", str(pub)], reports_dir) == 0
+    assert "verified with a trusted key" in capsys.readouterr().out
+    assert run_cli(["evidence", "verify", str(archive)], reports_dir) == 0
+
+
+def test_verify_names_the_flipped_byte(
+    make_run: MakeRun, reports_dir: Path, key_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_run()
+    assert run_cli(["evidence", "bundle", "latest", "--key", str(key_file)], reports_dir) == 0
+    folder = Path(capsys.readouterr().out.split("bundle: ")[1].splitlines()[0])
+    report = folder / "run" / "report.md"
+    data = bytearray(report.read_bytes())
+    data[3] ^= 0x20
+    report.write_bytes(bytes(data))
+    assert run_cli(["evidence", "verify", str(folder)], reports_dir) == 1
+    out = capsys.readouterr().out
+    assert out.startswith(f"FAILED {folder}")
+    assert "run/report.md: sha256 expected" in out and ", actual " in out
+
+
+def test_sign_off_keeps_bundle_valid(
+    make_run: MakeRun, reports_dir: Path, key_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_run()
+    run_cli(["evidence", "bundle", "--key", str(key_file)], reports_dir)
+    archive = Path(capsys.readouterr().out.split("archive: ")[1].splitlines()[0])
+    argv = [
+        "evidence",
+        "sign-off",
+        str(archive),
+        "--name",
+        "Ada",
+        "--role",
+        "drill lead",
+        "--key",
+        str(key_file),
+    ]
+    assert run_cli(argv, reports_dir) == 0
+    capsys.readouterr()
+    assert run_cli(["evidence", "verify", str(archive)], reports_dir) == 0
+    assert "sign-off: Ada (drill lead)" in capsys.readouterr().out
+
+
+def test_bad_input_exits_two_with_one_line(
+    make_run: MakeRun, reports_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_run()
+    assert run_cli(["evidence", "bundle"], reports_dir) == 2  # no key anywhere
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "no signing key" in err
+    assert run_cli(["evidence", "bundle", "no-such-run", "--key", "x"], reports_dir) == 2
+    assert "no such run folder" in capsys.readouterr().err
+    assert run_cli(["evidence", "keygen", "--out", str(reports_dir / "k")], reports_dir) == 0
+    assert run_cli(["evidence", "keygen", "--out", str(reports_dir / "k")], reports_dir) == 2
+    assert "exists" in capsys.readouterr().err
+
+
+def test_controls_prints_coverage(
+    make_run: MakeRun, reports_dir: Path, key_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_run("old-run", controls=["DORA-11"], started=datetime(2025, 6, 1, tzinfo=UTC))
+    make_run(
+        "new-run",
+        controls=["SOC2-A1.3", "ISO27001-A.8.13"],
+        started=datetime(2026, 10, 1, tzinfo=UTC),
+    )
+    make_run(
+        "unbundled",
+        controls=["PCI-12.10.2", "MADE-UP-1"],
+        started=datetime(2026, 11, 1, tzinfo=UTC),
+    )
+    assert run_cli(["evidence", "bundle", "old-run", "--key", str(key_file)], reports_dir) == 0
+    assert run_cli(["evidence", "bundle", "new-run", "--key", str(key_file)], reports_dir) == 0
+    capsys.readouterr()
+    assert run_cli(["evidence", "controls", "--at", "2026-11-22T00:00:00Z"], reports_dir) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in out.splitlines() if line and line[0] in "SIDNHP"}
+    assert "2026-10-01" in rows["SOC2-A1.3"] and " ok " in rows["SOC2-A1.3"]
+    assert "bundled" in rows["SOC2-A1.3"]
+    # Quarterly backup tests: the October test is due again in January.
+    assert "2027-01-01" in rows["ISO27001-A.8.13"]
+    assert "DUE" in rows["DORA-11"] and "2025-06-01" in rows["DORA-11"]
+    assert "NOT BUNDLED" in rows["PCI-12.10.2"]
+    assert "never" in rows["NIST-CP-4"] and "NEVER" in rows["NIST-CP-4"]
+    assert "not in the catalog: MADE-UP-1" in out
+    assert "3/14 controls have current evidence as of 2026-11-22" in out
