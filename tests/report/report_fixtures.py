@@ -199,7 +199,9 @@ def make_journal(
         "schema_version": 1,
         "run_id": run_id,
         "started_at": iso(started),
-        "ended_at": iso(started + timedelta(seconds=sum(d["duration_s"] for d in drills) + 1)),
+        "ended_at": iso(
+            started + timedelta(seconds=sum(d.get("duration_s") or 0.0 for d in drills) + 1)
+        ),
         "drillbook_version": "0.1.0",
         "environment": {
             "name": "sandbox",

@@ -205,6 +205,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--out", metavar="FILE", help="trend.html path (default <reports-dir>/trend.html)"
     )
     p.add_argument(
+        "--quarters",
+        type=int,
+        default=4,
+        metavar="N",
+        help="terminal table: show the last N quarters per series (0: all; trend.html has all)",
+    )
+    p.add_argument(
         "--no-sync",
         action="store_true",
         help="do not record unrecorded runs found in the reports folder first",

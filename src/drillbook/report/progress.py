@@ -43,7 +43,7 @@ class Progress:
             filled = round(frac * self.width)
             bar = "[" + "#" * filled + "-" * (self.width - filled) + "]"
             over = "  OVER RTO" if elapsed_s > rto_s else ""
-            timing = f"{fmt_s(elapsed_s)} / RTO {fmt_s(rto_s)} {bar} {frac * 100:3.0f}%{over}"
+            timing = f"{fmt_s(elapsed_s)} / RTO {fmt_s(rto_s)} {bar} {elapsed_s / rto_s * 100:3.0f}%{over}"
         else:
             timing = f"{fmt_s(elapsed_s)} (no RTO)"
         return f"{self.label} {timing}  {probe_summary}".rstrip()
