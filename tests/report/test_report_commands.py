@@ -1,8 +1,7 @@
-"""``drillbook report``, ``trend`` and ``history import`` through their argparse registration."""
+"""``drillbook report``, ``trend`` and ``history import`` through the real ``drillbook`` entry point."""
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -10,23 +9,24 @@ from pathlib import Path
 import pytest
 from report_fixtures import make_drill, make_journal, sample_run, synthetic_journals
 
+from drillbook.cli import main as drillbook_main
 from drillbook.history import record_runs, recorded_run_ids
-from drillbook.report.commands import register
 
 
 @pytest.fixture
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., int]:
-    """``main(argv)`` with the global options cli.py provides (--config, --reports-dir)."""
-    monkeypatch.delenv("DRILLBOOK_HISTORY", raising=False)
-    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
-    parser = argparse.ArgumentParser(prog="drillbook")
-    parser.add_argument("--config", default="drillbook.yaml")
-    parser.add_argument("--reports-dir", default=str(tmp_path / "reports"))
-    register(parser.add_subparsers(dest="command"))
+    """``drillbook --reports-dir <tmp>/reports ARGS`` through the real entry point."""
+    for var in (
+        "DRILLBOOK_HISTORY",
+        "GITHUB_STEP_SUMMARY",
+        "DRILLBOOK_REPORTS_DIR",
+        "DRILLBOOK_CONFIG",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.chdir(tmp_path)  # no drillbook.yaml here: the defaults apply
 
     def main(*argv: str) -> int:
-        args = parser.parse_args(list(argv))
-        return int(args.handler(args))
+        return drillbook_main(["--reports-dir", str(tmp_path / "reports"), *argv])
 
     return main
 

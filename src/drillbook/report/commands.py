@@ -15,9 +15,12 @@ import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drillbook.errors import ConfigError
+
+if TYPE_CHECKING:
+    from drillbook.config import Config
 
 __all__ = ["register"]
 
@@ -42,15 +45,31 @@ def _guarded(fn: Handler) -> Handler:
 
 
 def _reports_dir(args: argparse.Namespace) -> Path:
-    return Path(getattr(args, "reports_dir", None) or "reports")
+    """The reports folder as the run wrote it: --reports-dir > $DRILLBOOK_REPORTS_DIR > config."""
+    return _config(args).reports_dir
 
 
 def _history_path(args: argparse.Namespace) -> Path:
-    """``--history``, else ``$DRILLBOOK_HISTORY``, else ``<reports-dir>/history.sqlite``."""
-    from drillbook.history import default_history_path
-
+    """``--history`` > ``$DRILLBOOK_HISTORY`` > ``history_db`` in the config > reports folder."""
     explicit = getattr(args, "history", None) or os.environ.get("DRILLBOOK_HISTORY")
-    return Path(explicit) if explicit else default_history_path(_reports_dir(args))
+    return Path(explicit) if explicit else _config(args).history_path
+
+
+def _config(args: argparse.Namespace) -> Config:
+    from drillbook.config import Overrides, load_config
+
+    cached = getattr(args, "_drillbook_config", None)
+    if cached is None:
+        config_path = getattr(args, "config", None)
+        reports_dir = getattr(args, "reports_dir", None)
+        cached = load_config(
+            Overrides(
+                config_path=Path(config_path) if config_path else None,
+                reports_dir=Path(reports_dir) if reports_dir else None,
+            )
+        )
+        args._drillbook_config = cached
+    return cached
 
 
 def _current_quarter() -> str:
