@@ -142,7 +142,8 @@ def availability(settings: Mapping[str, Any]) -> str | None:
     except BackendUnavailable as exc:
         return str(exc)
     except Exception as exc:
-        return f"no Docker Engine answers at {where}: {_one_line(exc)}"
+        hint = ' (eval "$(scripts/testenv up docker)" starts one)'
+        return f"no Docker Engine answers at {where}: {_one_line(exc)}{hint}"
     return None
 
 

@@ -148,9 +148,16 @@ def replace(
     cur_id = str(current["Id"])
     was_running = bool(current.get("State", {}).get("Running"))
     parked = f"{name}-drillbook-old-{cur_id[:8]}"
-    client.api.rename(cur_id, parked)
+    # Stop first: it also halts a restart loop, and the engine cannot rename a container that
+    # is between restarts (its network sandbox is gone for that moment).
+    client.api.stop(cur_id, timeout=5)
     try:
-        client.api.stop(cur_id, timeout=5)
+        client.api.rename(cur_id, parked)
+    except Exception:
+        if was_running:
+            client.api.start(cur_id)
+        raise
+    try:
         new_id = recreate(
             client, template, image=image, labels=labels, drop_labels=drop_labels, start=start
         )

@@ -82,13 +82,23 @@ def _ports(spec: Any, name: str) -> dict[str, tuple[str, int]]:
     return ports
 
 
+def _sandbox_name(target: TargetSpec) -> str:
+    spec = target.params.get("sandbox") or {}
+    return str(
+        target.params.get("container") or target.params.get("name") or spec.get("container") or ""
+    )
+
+
 def run_sandbox_container(ctx: Context, target: TargetSpec) -> tuple[str, list[str], list[str]]:
     """Run one target's sandbox container; return (container ID, images built, networks made)."""
     client = client_for(ctx.settings)
     spec: Mapping[str, Any] = target.params["sandbox"]
-    name = str(target.params.get("container") or target.params.get("name") or "")
+    name = _sandbox_name(target)
     if not name:
-        raise ConfigError("a sandbox target needs container: NAME", field=f"targets.{target.name}")
+        raise ConfigError(
+            "a sandbox target needs container: NAME (or sandbox.container for a label target)",
+            field=f"targets.{target.name}",
+        )
     image = str(spec.get("image", "drillbook/busybox:latest"))
     built = [image] if ensure_image(client, image) else []
     existing = container_inspect(client, name)
@@ -174,9 +184,7 @@ def prepare(ctx: Context) -> Iterator[None]:
 def _teardown(client: Any, ctx: Context, containers: list[str], networks: list[str]) -> None:
     """Remove by name what drillbook created (faults may have re-created a container)."""
     names = [
-        str(t.params.get("container") or t.params.get("name"))
-        for t in ctx.targets
-        if t.backend == "docker" and t.params.get("sandbox")
+        _sandbox_name(t) for t in ctx.targets if t.backend == "docker" and t.params.get("sandbox")
     ]
     for ref in [*containers, *names]:
         data = container_inspect(client, ref)
