@@ -63,6 +63,7 @@ def write_archive(folder: Path) -> Path:
     data = archive_bytes(folder)
     fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".tar.gz", dir=folder.parent)
     try:
+        os.fchmod(fd, 0o644)  # mkstemp made it 0600; the archive is meant to be handed over
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

@@ -185,6 +185,7 @@ def build_bundle(
                 raise EvidenceError(f"{final}: exists and is not a bundle; not replacing it")
             shutil.rmtree(final)
         staging.rename(final)
+        final.chmod(0o755)  # mkdtemp made it 0700; the bundle is meant to be handed over
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
