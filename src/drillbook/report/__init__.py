@@ -14,6 +14,7 @@ from typing import Any
 
 from drillbook.report.csvout import write_drills_csv
 from drillbook.report.html import write_run_html
+from drillbook.report.journal import merge_probe_events
 from drillbook.report.junit import junit_properties
 from drillbook.report.markdown import append_step_summary, write_summary_md
 from drillbook.report.progress import Progress
@@ -35,6 +36,7 @@ def write_run_reports(
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    journal = merge_probe_events(run_dir, journal)
     html = write_run_html(run_dir, journal)
     md = write_summary_md(run_dir, journal)
     csv_path = write_drills_csv(run_dir, journal)

@@ -8,6 +8,7 @@ the file and field, never a traceback.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ __all__ = [
     "inject_offset",
     "load_journal",
     "mapping",
+    "merge_probe_events",
     "num",
     "parse_time",
     "quarter_of",
@@ -158,3 +160,68 @@ def inject_offset(drill: Mapping[str, Any]) -> float:
             if value is not None:
                 return value
     return 0.0
+
+
+_PROBE_KEYS = (
+    "t",
+    "offset_s",
+    "kind",
+    "probe",
+    "ok",
+    "latency_s",
+    "end_offset_s",
+    "detail",
+    "phase",
+)
+
+
+def merge_probe_events(run_dir: Path, journal: Mapping[str, Any]) -> dict[str, Any]:
+    """The journal with each drill's probe samples, taken from ``events.jsonl`` where missing.
+
+    The engine may keep the (many) probe samples only in the hash-chained event log and not in
+    the drill's timeline; the report wants them as marks. The journal itself is not changed.
+    """
+    out = copy.deepcopy(dict(journal))
+    events_path = run_dir / "events.jsonl"
+    drills = [d for d in seq(out.get("drills")) if isinstance(d, dict)]
+    if not drills or not events_path.is_file():
+        return out
+    want = {
+        str(d.get("id")): d
+        for d in drills
+        if sum(
+            1 for e in seq(d.get("timeline")) if isinstance(e, Mapping) and e.get("kind") == "probe"
+        )
+        < (num(mapping(d.get("measures")).get("probe_samples")) or 0)
+    }
+    if not want:
+        return out
+    found: dict[str, list[dict[str, Any]]] = {}
+    try:
+        with events_path.open(encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue  # a torn last line after a crash
+                if (
+                    isinstance(event, dict)
+                    and event.get("kind") == "probe"
+                    and event.get("drill") in want
+                ):
+                    found.setdefault(event["drill"], []).append(
+                        {k: event[k] for k in _PROBE_KEYS if k in event}
+                    )
+    except OSError:
+        return out
+    for drill_id, samples in found.items():
+        drill = want[drill_id]
+        others = [
+            e
+            for e in seq(drill.get("timeline"))
+            if not (isinstance(e, Mapping) and e.get("kind") == "probe")
+        ]
+        merged = others + samples
+        merged.sort(key=lambda e: num(e.get("offset_s")) or 0.0 if isinstance(e, Mapping) else 0.0)
+        drill["timeline"] = merged
+    return out

@@ -134,6 +134,12 @@ def slow_steps(drill: Mapping[str, Any]) -> list[StepView]:
     quarter or more of the RTO: those are the runbook steps worth automating or rehearsing first.
     """
     steps = [s for s in seq(drill.get("steps")) if isinstance(s, Mapping)]
+    if not steps:  # e.g. only an awaited automatic recovery: it is in the timeline
+        steps = [
+            {**e, "kind": e.get("step_kind") or e.get("kind")}
+            for e in seq(drill.get("timeline"))
+            if isinstance(e, Mapping) and e.get("kind") == "step"
+        ]
     rto = num(_mapping(drill.get("objectives")).get("rto_s"))
     durations = [num(s.get("duration_s")) or 0.0 for s in steps]
     total = sum(durations)
