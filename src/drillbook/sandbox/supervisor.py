@@ -42,6 +42,15 @@ def _become_subreaper() -> None:
         pass
 
 
+def _running(pid: int) -> bool:
+    """Alive and not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
 class Supervisor:
     """Starts, stops and reaps the sandbox's children; never restarts them on its own."""
 
@@ -61,10 +70,13 @@ class Supervisor:
     def start(self, name: str) -> int:
         with self.lock:
             if name in self.children:
-                return self.children[name]
+                pid = self.children[name]
+                if _running(pid):
+                    return pid
+                self._reap_pid(name, pid)  # killed a moment ago, not yet reaped: do it now
             state = load_state(self.root)
             node = state["nodes"][name]
-            log = open(self.root / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - child owns it
+            log = open(self.root / "logs" / f"{name}.log", "ab")
             kwargs: dict[str, Any] = {}
             if name != NODE_APP and state.get("uid") is not None:
                 kwargs = {"user": state["uid"], "group": state["gid"], "extra_groups": []}
@@ -82,6 +94,16 @@ class Supervisor:
             # The Popen object is dropped on purpose: the reaper loop below owns waiting.
             proc.returncode = 0
             return proc.pid
+
+    def _reap_pid(self, name: str, pid: int) -> None:
+        """Called with the lock held: wait for a dead child and forget it."""
+        try:
+            _, status = os.waitpid(pid, 0)
+            self.exits[name] = status
+        except ChildProcessError:
+            pass
+        del self.children[name]
+        self._set_pid(name, None)
 
     def _set_pid(self, name: str, pid: int | None) -> None:
         def change(data: dict[str, Any]) -> None:

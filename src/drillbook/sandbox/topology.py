@@ -134,6 +134,7 @@ def _common_conf(root: Path) -> str:
         "max_wal_senders": "10",
         "wal_keep_size": "128MB",
         "hot_standby": "on",
+        "wal_retrieve_retry_interval": "500ms",
         "max_connections": "60",
         "shared_buffers": "64MB",
         "logging_collector": "off",
@@ -144,14 +145,27 @@ def _common_conf(root: Path) -> str:
 
 
 def wait_ready(
-    port: int, timeout_s: float = 60.0, *, primary: bool | None = None, dbname: str = "postgres"
+    port: int,
+    timeout_s: float = 60.0,
+    *,
+    primary: bool | None = None,
+    dbname: str = "postgres",
+    root: Path | None = None,
+    node: str | None = None,
 ) -> None:
-    """Wait until the server accepts queries (and, if asked, is or is not in recovery)."""
+    """Wait until the server accepts queries (and, if asked, is or is not in recovery). With
+    ``root`` and ``node``, fail at once when the supervisor saw the server exit."""
     import psycopg
 
     deadline = time.monotonic() + timeout_s
     last = "not tried"
     while time.monotonic() < deadline:
+        if (
+            root is not None
+            and node is not None
+            and load_state(root)["nodes"][node].get("pid") is None
+        ):
+            raise SandboxError(f"{node} exited while starting; see {root}/logs/{node}.log")
         try:
             with psycopg.connect(dsn_for_port(port, dbname, timeout_s=1), autocommit=True) as c:
                 row = c.execute("SELECT pg_is_in_recovery()").fetchone()
@@ -166,13 +180,30 @@ def wait_ready(
 
 
 def start_node(root: Path, name: str, timeout_s: float = 60.0, primary: bool | None = None) -> int:
-    pid = SupervisorClient(root).start(name)
-    state = load_state(root)
-    if name == NODE_APP:
-        _wait_http(node_port(state, NODE_APP), timeout_s)
-    else:
-        wait_ready(node_port(state, name), timeout_s, primary=primary)
-    return pid
+    """Start through the supervisor and wait until it serves. A postmaster that exits at once
+    (the killed one's backends still hold its shared memory for a moment) is started again."""
+    deadline = time.monotonic() + timeout_s
+    attempts = 0
+    while True:
+        attempts += 1
+        pid = SupervisorClient(root).start(name)
+        state = load_state(root)
+        if name == NODE_APP:
+            _wait_http(node_port(state, NODE_APP), timeout_s)
+            return pid
+        try:
+            wait_ready(
+                node_port(state, name),
+                max(1.0, deadline - time.monotonic()),
+                primary=primary,
+                root=root,
+                node=name,
+            )
+            return pid
+        except SandboxError as exc:
+            if "exited" not in str(exc) or attempts >= 5 or time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
 
 
 def stop_node(root: Path, name: str, timeout_s: float = 15.0) -> bool:
@@ -408,7 +439,7 @@ def is_up(root: Path) -> bool:
 
 
 def _start_supervisor(root: Path, timeout_s: float = 15.0) -> None:
-    log = open(root / "logs" / "supervisor.log", "ab")  # noqa: SIM115 - the child owns it
+    log = open(root / "logs" / "supervisor.log", "ab")
     env = dict(os.environ)
     src = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")

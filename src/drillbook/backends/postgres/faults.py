@@ -55,6 +55,13 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _wait_gone(pids: list[int], timeout_s: float = 10.0) -> None:
+    """Return once every pid is dead (a killed server's backends notice within milliseconds)."""
+    deadline = time.monotonic() + timeout_s
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def _ready(target: PgTarget) -> bool:
     import psycopg
 
@@ -111,6 +118,9 @@ class KillPostgres(_PgFault):
             raise FaultError(f"{self.target.name}: no running postmaster")
         self._state = {"pid": pid, "at": datetime.now(UTC).isoformat()}
         os.kill(pid, signal.SIGKILL)
+        # Only the postmaster: its backends may take a while to notice, and waiting for them
+        # would push t_inject later than the crash and inflate the measured RPA.
+        _wait_gone([pid])
 
     def verify_injected(self) -> bool:
         return not _alive(int(self._state["pid"])) and not _ready(self.target)
@@ -147,9 +157,7 @@ class DestroyData(_PgFault):
         self._state = {"pid": pid, "data_dir": str(data_dir), "at": datetime.now(UTC).isoformat()}
         if pid is not None:
             os.kill(pid, signal.SIGKILL)
-            deadline = time.monotonic() + 10
-            while _alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.01)
+            _wait_gone([pid])  # not its backends: see KillPostgres
         safe_remove_data_dir(self.target, data_dir)
 
     def verify_injected(self) -> bool:
@@ -300,6 +308,7 @@ class RegionKill(_PgFault):
         for each in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(each, signal.SIGKILL)
+        _wait_gone(pids)
 
     def verify_injected(self) -> bool:
         return not any(_alive(p) for p in self._state["pids"]) and not _ready(self.target)

@@ -3,8 +3,10 @@ and after recovery a reader counts which acknowledged writes survived.
 
 Acknowledged means the COMMIT returned to the writer: a write whose connection broke before the
 answer is "in doubt" and is never counted as lost (it may or may not have survived). RPA is
-``t_inject`` minus the acknowledgement time of the newest surviving write acknowledged by then;
-acknowledgement times come from the harness's own clock, so a server with a skewed clock cannot
+``t_inject`` minus the acknowledgement time of the newest surviving write acknowledged by then,
+and 0 when no write acknowledged by then was lost (the recovered state reaches the fault itself;
+the bare formula would report the gap between two writes and fail an RPO of 0). Acknowledgement
+times come from the harness's own clock, so a server with a skewed clock cannot
 distort the measure. Works against any DSN: the target is re-resolved at every reconnect, so a
 ``serving`` sandbox target follows the router through a failover.
 """
@@ -148,8 +150,13 @@ class PostgresLedger(Ledger):
         survived = self.surviving()
         lost = [a for a in acks if a.seq not in survived]
         before = [a for a in acks if a.at <= t_inject_wall_epoch and a.seq in survived]
-        if before:
-            rpa: float | None = max(0.0, t_inject_wall_epoch - max(a.at for a in before))
+        lost_before = any(a.at <= t_inject_wall_epoch for a in lost)
+        if before and not lost_before:
+            # Everything acknowledged up to the fault survived: the recovered state reaches the
+            # fault itself. (The bare formula would report the gap between two writes instead.)
+            rpa: float | None = 0.0
+        elif before:
+            rpa = max(0.0, t_inject_wall_epoch - max(a.at for a in before))
         elif any(a.at <= t_inject_wall_epoch for a in acks):
             start = self.started_at or t_inject_wall_epoch
             rpa = max(0.0, t_inject_wall_epoch - start)  # nothing survived: all history lost

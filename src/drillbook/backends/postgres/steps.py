@@ -182,7 +182,7 @@ class VerifyBackup(RecoveryStep):
             kwargs: dict[str, Any] = {}
             if uid is not None:
                 kwargs = {"user": uid, "group": gid, "extra_groups": []}
-            log = open(scratch / "server.log", "ab")  # noqa: SIM115 - the child owns it
+            log = open(scratch / "server.log", "ab")
             proc = subprocess.Popen(
                 [str(target.bin_dir() / "postgres"), "-D", str(data_dir)],
                 stdout=log,
