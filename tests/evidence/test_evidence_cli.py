@@ -144,3 +144,30 @@ def test_controls_prints_coverage(
     assert "never" in rows["NIST-CP-4"] and "NEVER" in rows["NIST-CP-4"]
     assert "not in the catalog: MADE-UP-1" in out
     assert "3/14 controls have current evidence as of 2026-11-22" in out
+
+
+def test_through_drillbook_cli_main(
+    make_run: MakeRun,
+    reports_dir: Path,
+    key_file: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Must-show: bundle then verify exits 0; one flipped byte exits 1; controls prints coverage."""
+    cli = pytest.importorskip("drillbook.cli")
+    monkeypatch.chdir(tmp_path)
+    make_run()
+    common = ["--reports-dir", str(reports_dir), "evidence"]
+    assert cli.main([*common, "bundle", "--key", str(key_file)]) == 0
+    folder = Path(capsys.readouterr().out.split("bundle: ")[1].splitlines()[0])
+    assert cli.main([*common, "verify", str(folder)]) == 0
+    journal = folder / "run" / "journal.json"
+    data = bytearray(journal.read_bytes())
+    data[10] ^= 0x01
+    journal.write_bytes(bytes(data))
+    capsys.readouterr()
+    assert cli.main([*common, "verify", str(folder)]) == 1
+    assert "run/journal.json: sha256 expected" in capsys.readouterr().out
+    assert cli.main([*common, "controls"]) == 0
+    assert "SOC2-A1.3" in capsys.readouterr().out

@@ -200,3 +200,24 @@ def test_flipping_a_byte_of_the_archive_fails(sealed: Path, where: int) -> None:
     assert (not result.ok and archive.name in "\n".join(result.problems)) or any(
         "expected" in p for p in result.problems
     ), result.problems
+
+
+def test_manifest_paths_cannot_leave_the_bundle(
+    make_run: MakeRun, signing_key: Ed25519PrivateKey
+) -> None:
+    """Even a validly signed manifest may not point the verifier outside the bundle."""
+    from drillbook.evidence.dsse import make_statement, sign_envelope
+    from drillbook.evidence.hashing import sha256_file
+
+    folder = build_bundle(make_run(), key=signing_key)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"]["../outside.txt"] = {"sha256": "0" * 64, "size": 0}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    envelope = json.loads((folder / "statement.dsse.json").read_text())
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    subjects = {n: e["sha256"] for n, e in manifest["files"].items()}
+    subjects["manifest.json"] = sha256_file(folder / "manifest.json")
+    predicate = {**statement["predicate"], "manifest_sha256": subjects["manifest.json"]}
+    forged = make_statement(subjects, statement["predicateType"], predicate)
+    (folder / "statement.dsse.json").write_bytes(envelope_bytes(sign_envelope(forged, signing_key)))
+    _fails_naming(verify_bundle(folder), "entry '../outside.txt' is not a path inside the bundle")

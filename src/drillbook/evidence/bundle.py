@@ -37,9 +37,9 @@ __all__ = ["build_bundle", "resolve_run_dir"]
 def resolve_run_dir(reports_dir: Path, run: str | None) -> Path:
     """``latest``/None → the ``latest`` symlink's target; a run id → ``reports_dir/run``; a path."""
     name = run or "latest"
-    candidate = Path(name)
+    candidate = reports_dir / name
     if not candidate.is_dir():
-        candidate = reports_dir / name
+        candidate = Path(name)
     if not candidate.is_dir():
         raise EvidenceInputError("no such run folder", source=str(candidate), field="run")
     return candidate.resolve()

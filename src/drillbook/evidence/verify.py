@@ -135,6 +135,12 @@ def _check_files(
                 f"{layout.MANIFEST}: entry for {name}: sha256 expected {subjects[name]} "
                 f"(signed statement), actual {expected}"
             )
+        parts = Path(name).parts
+        if not parts or Path(name).is_absolute() or ".." in parts:
+            result.problems.append(
+                f"{layout.MANIFEST}: entry {name!r} is not a path inside the bundle"
+            )
+            continue
         path = root / name
         if not path.is_file() or path.is_symlink():
             result.problems.append(f"{name}: missing (listed in manifest with sha256 {expected})")
