@@ -17,7 +17,7 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from drillbook.errors import ConfigError
 from drillbook.report.journal import (
@@ -90,9 +90,11 @@ CREATE TABLE IF NOT EXISTS drills (
     reasons TEXT NOT NULL,
     PRIMARY KEY (run_id, drill_id)
 ) WITHOUT ROWID;
--- Covering index for the trend query: it is read in order, never the table.
-CREATE INDEX IF NOT EXISTS drills_trend
-    ON drills (scenario, target, started_at, quarter, verdict, ttd_s, rta_s, rto_s);
+-- Covering index for the trend and quarterly queries: read in order, never the table (the
+-- primary key run_id, drill_id rides along in every index of a WITHOUT ROWID table).
+DROP INDEX IF EXISTS drills_trend;
+CREATE INDEX IF NOT EXISTS drills_series
+    ON drills (scenario, target, started_at, quarter, verdict, ttd_s, rta_s, rto_s, rpa_s, rpo_s);
 CREATE INDEX IF NOT EXISTS drills_quarter ON drills (quarter, started_at);
 """
 
@@ -281,9 +283,12 @@ def load_run_journal(db_path: Path, run_id: str) -> dict[str, Any] | None:
 # Queries
 
 
-@dataclass(frozen=True)
-class DrillRow:
-    """One recorded drill, as the trend and quarterly reports see it."""
+class DrillRow(NamedTuple):
+    """One recorded drill, as the trend and quarterly reports see it.
+
+    A named tuple, not a dataclass: the trend builds one per recorded drill (10,000+), and tuple
+    construction straight from the SQLite row is several times cheaper.
+    """
 
     run_id: str
     drill_id: str
@@ -327,6 +332,16 @@ def drill_rows(
     cols += ", rto_s, rpo_s"
     if with_details:
         cols += ", lost_writes, severity, fault, reasons"
+    where, params = _filters(scenario, since, until)
+    sql = f"SELECT {cols} FROM drills{where} ORDER BY scenario, target, started_at"
+    with _connect(db_path, create=False) as conn:
+        raw = conn.execute(sql, params).fetchall()
+    if not with_details:
+        return [DrillRow(*r) for r in raw]
+    return [DrillRow._make((*r[:15], tuple(json.loads(r[15])))) for r in raw]
+
+
+def _filters(scenario: str | None, since: str | None, until: str | None) -> tuple[str, list[str]]:
     where, params = [], []
     if scenario:
         where.append("scenario = ?")
@@ -337,34 +352,20 @@ def drill_rows(
     if until:
         where.append("started_at < ?")
         params.append(until)
-    sql = f"SELECT {cols} FROM drills"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY scenario, target, started_at"
-    with _connect(db_path, create=False) as conn:
-        raw = conn.execute(sql, params).fetchall()
-    return [_drill_row(r, with_details) for r in raw]
+    return (" WHERE " + " AND ".join(where) if where else ""), params
 
 
-def _drill_row(r: Sequence[Any], details: bool) -> DrillRow:
-    return DrillRow(
-        run_id=r[0],
-        drill_id=r[1],
-        scenario=r[2],
-        target=r[3],
-        started_at=r[4],
-        quarter=r[5],
-        verdict=r[6],
-        ttd_s=r[7],
-        rta_s=r[8],
-        rpa_s=r[9],
-        rto_s=r[10],
-        rpo_s=r[11],
-        lost_writes=r[12] if details else None,
-        severity=r[13] if details else "",
-        fault=r[14] if details else "",
-        reasons=tuple(json.loads(r[15])) if details else (),
-    )
+class _TrendRow(NamedTuple):
+    """Just the columns the trend needs, all in the covering index."""
+
+    scenario: str
+    target: str
+    started_at: str
+    quarter: str
+    verdict: str
+    ttd_s: float | None
+    rta_s: float | None
+    rto_s: float | None
 
 
 @dataclass(frozen=True)
@@ -433,7 +434,7 @@ class TrendSeries:
         return sum(q.count for q in self.quarters)
 
 
-def _quarter_stats(quarter: str, rows: Sequence[DrillRow]) -> QuarterStats:
+def _quarter_stats(quarter: str, rows: Sequence[_TrendRow]) -> QuarterStats:
     rto = next((r.rto_s for r in reversed(rows) if r.rto_s is not None), None)
     return QuarterStats(
         quarter=quarter,
@@ -449,8 +450,8 @@ def _quarter_stats(quarter: str, rows: Sequence[DrillRow]) -> QuarterStats:
     )
 
 
-def _series(scenario: str, target: str, rows: Sequence[DrillRow]) -> TrendSeries:
-    by_quarter: dict[str, list[DrillRow]] = {}
+def _series(scenario: str, target: str, rows: Sequence[_TrendRow]) -> TrendSeries:
+    by_quarter: dict[str, list[_TrendRow]] = {}
     for row in rows:
         by_quarter.setdefault(row.quarter, []).append(row)
     quarters = [_quarter_stats(q, by_quarter[q]) for q in sorted(by_quarter)]
@@ -493,7 +494,11 @@ def trend(
     "Previous quarter" is the latest earlier quarter with a measured RTA, so a skipped quarter
     does not hide a regression.
     """
-    rows = drill_rows(db_path, scenario=scenario, since=since)
+    where, params = _filters(scenario, since, None)
+    sql = f"SELECT {', '.join(_TrendRow._fields)} FROM drills{where}"
+    sql += " ORDER BY scenario, target, started_at"
+    with _connect(db_path, create=False) as conn:
+        rows = [_TrendRow._make(r) for r in conn.execute(sql, params)]
     out: list[TrendSeries] = []
     start = 0
     for i in range(1, len(rows) + 1):

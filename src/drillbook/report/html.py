@@ -7,6 +7,7 @@ their objectives, then tells each drill's story on one time axis.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,7 @@ def environment() -> jinja2.Environment:
 
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("drillbook.report", "templates"),
+        bytecode_cache=_bytecode_cache(jinja2),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -38,6 +40,20 @@ def environment() -> jinja2.Environment:
     env.filters["dur"] = fmt_s
     env.filters["bracket"] = fmt_bracket
     return env
+
+
+def _bytecode_cache(jinja2: Any) -> Any:
+    """Compiled templates cached per user (keyed by source checksum), so a CLI run skips the
+    template compile; none when the cache folder cannot be written."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    folder = Path(base) / "drillbook" / "jinja2"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    if not os.access(folder, os.W_OK):
+        return None
+    return jinja2.FileSystemBytecodeCache(str(folder))
 
 
 def _mapping(value: object) -> Mapping[str, Any]:

@@ -392,11 +392,11 @@ def trend_chart(
     # Runs as one path per class: thousands of marks stay a small file.
     ok_d: list[str] = []
     bad_d: list[str] = []
+    x_step, x0 = plot_w / n, left + 0.5 * plot_w / n
+    y_scale, y_base, floor = plot_h / ymax, top + plot_h, top + plot_h - 3
     for i, (_when, v, verdict) in enumerate(points):
-        if v is None:
-            bad_d.append(f"M{_r(x(i))} {_r(top + plot_h - 3)}h0")
-            continue
-        (ok_d if verdict == "passed" else bad_d).append(f"M{_r(x(i))} {_r(y(v))}h0")
+        mark = f"M{x0 + i * x_step:.1f} {floor if v is None else y_base - v * y_scale:.1f}h0"
+        (ok_d if v is not None and verdict == "passed" else bad_d).append(mark)
     if ok_d:
         chart.path("".join(ok_d), "dots-ok", "passed runs")
     if bad_d:
