@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import tempfile
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from drillbook.backends.base import Context
@@ -108,4 +110,9 @@ def make_ctx(
         params=dict(params or {}),
         targets=(TargetSpec(name, "docker", dict(target or {"container": name})),),
         settings=dict(settings or {}),
+        # Sealed inspects (docker.remove, docker.bad_image) go here, not into the repository.
+        state_dir=STATE_DIR,
     )
+
+
+STATE_DIR = Path(tempfile.gettempdir()) / "drillbook-docker-tests" / ".drillbook"

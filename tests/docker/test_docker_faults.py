@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -266,3 +267,19 @@ def test_bad_image_with_a_missing_tag_touches_nothing(
         fault.preflight()
     assert docker_client.api.inspect_container(c.name)["Id"] == c.id
     assert http_status(port) == 200
+
+
+def test_remove_keeps_the_environment_out_of_state_and_restores_it(
+    made: Made, ctx_for: Callable[..., Context], docker_client: Any
+) -> None:
+    c, port = made.container(environment={"DB_PASSWORD": "hunter2-not-in-state"})
+    fault, reborn = inject("docker.remove", ctx_for(c.name))
+    saved = json.dumps(fault.state())
+    assert "hunter2-not-in-state" not in saved
+    sealed = Path(fault.state()["containers"][0]["inspect"]["DrillbookSealed"])
+    assert sealed.is_file() and sealed.stat().st_mode & 0o077 == 0
+    revert_twice(reborn)
+    env = docker_client.api.inspect_container(c.name)["Config"]["Env"]
+    assert "DB_PASSWORD=hunter2-not-in-state" in env
+    assert not sealed.exists()  # no copy of the secret outlives the revert
+    assert wait(lambda: http_status(port) == 200)

@@ -14,6 +14,7 @@ from typing import Any
 from drillbook.backends.docker.common import DockerFault, is_running, wait_state
 from drillbook.backends.docker.images import ensure_image
 from drillbook.backends.docker.recreate import replace, start_if_needed
+from drillbook.backends.docker.sealed import discard, seal, unseal
 from drillbook.errors import ConfigError, FaultError
 
 __all__ = ["PREVIOUS_IMAGE_LABEL", "BadImageFault", "image_id"]
@@ -48,8 +49,10 @@ class BadImageFault(DockerFault):
         ensure_image(self.client, bad)
         bad_id = image_id(self.client, bad)
         self._state["containers"] = []
+        templates: list[Any] = []
         for c in self.containers():
             data = self.must_inspect(c.id)
+            templates.append(data)
             self.records.append(
                 {
                     "name": str(data["Name"]).lstrip("/"),
@@ -57,15 +60,15 @@ class BadImageFault(DockerFault):
                     "previous_image_id": data["Image"],
                     "bad_image": bad,
                     "bad_image_id": bad_id,
-                    "inspect": data,
+                    "inspect": seal(self.ctx, data),
                 }
             )
-        for rec in self.records:
+        for rec, template in zip(self.records, templates, strict=True):
             current = self.inspect(rec["name"])
             replace(
                 self.client,
                 current,
-                rec["inspect"],
+                template,
                 image=bad,
                 labels={PREVIOUS_IMAGE_LABEL: rec["previous_image"]},
                 start=True,
@@ -79,17 +82,23 @@ class BadImageFault(DockerFault):
 
     def revert(self) -> None:
         for rec in self.records:
-            saved = rec["inspect"]
+            saved, complete = unseal(rec["inspect"])
             current = self.inspect(rec["name"])
             if current is not None and current.get("Image") == rec["previous_image_id"]:
                 if saved["State"].get("Running"):
                     start_if_needed(self.client, rec["name"])
+                discard(rec["inspect"])
                 continue
+            if not complete and current is not None:
+                # The bad container was created with the same environment: take it from there.
+                env = current["Config"].get("Env")
+                saved = {**saved, "Config": {**saved["Config"], "Env": env}}
             replace(self.client, current, saved)
             if saved["State"].get("Running") and not wait_state(
                 self.ctx, self.client, rec["name"], is_running, self.timeout_s()
             ):
                 raise FaultError(f"docker.bad_image revert: {rec['name']} is not running again")
+            discard(rec["inspect"])
 
     def verify_reverted(self) -> bool:
         for rec in self.records:

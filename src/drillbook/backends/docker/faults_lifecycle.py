@@ -14,6 +14,7 @@ finds the container already healthy does nothing.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal as signal_mod
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 
 from drillbook.backends.docker.common import DockerFault, duration_param, is_running, wait_state
 from drillbook.backends.docker.recreate import recreate, start_if_needed
+from drillbook.backends.docker.sealed import discard, seal, unseal
 from drillbook.errors import ConfigError, FaultError
 
 __all__ = [
@@ -30,6 +32,8 @@ __all__ = [
     "RestartFault",
     "StopFault",
 ]
+
+log = logging.getLogger("drillbook")
 
 _FATAL = {"KILL", "TERM", "INT", "QUIT", "ABRT", "SEGV"}
 
@@ -214,9 +218,8 @@ class RemoveFault(DockerFault):
         self._state["containers"] = []
         found = self.containers()
         for c in found:
-            self.records.append(
-                {"id": c.id, "name": str(c.name), "inspect": self.must_inspect(c.id)}
-            )
+            sealed = seal(self.ctx, self.must_inspect(c.id))
+            self.records.append({"id": c.id, "name": str(c.name), "inspect": sealed})
         for rec in self.records:
             self.client.api.remove_container(rec["id"], force=True, v=False)
 
@@ -225,8 +228,14 @@ class RemoveFault(DockerFault):
 
     def revert(self) -> None:
         for rec in self.records:
-            saved = rec["inspect"]
+            saved, complete = unseal(rec["inspect"])
             if self.inspect(rec["name"]) is None:
+                if not complete:
+                    log.warning(
+                        "docker.remove revert: the sealed inspect of %s is gone; re-creating it "
+                        "without its environment variables",
+                        rec["name"],
+                    )
                 recreate(self.client, saved)
             elif saved["State"].get("Running"):
                 start_if_needed(self.client, rec["name"])
@@ -234,6 +243,7 @@ class RemoveFault(DockerFault):
                 self.ctx, self.client, rec["name"], is_running, self.timeout_s()
             ):
                 raise FaultError(f"docker.remove revert: {rec['name']} did not come back running")
+            discard(rec["inspect"])
 
     def verify_reverted(self) -> bool:
         for rec in self.records:
