@@ -145,7 +145,18 @@ def exit_code_for(journal: dict[str, Any] | None, pytest_code: int) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from drillbook.backends.base import get_registry
+    from drillbook.scenario import scenario_files, validate_files
+
     cfg = _config(args)
+    # Validate before pytest starts: a bad scenario is exit 2 here, not a collection error there.
+    _, errors = validate_files(
+        scenario_files(cfg.scenarios_dir), registry=get_registry(), config=cfg
+    )
+    for err in errors:
+        print(str(err), file=sys.stderr)
+    if errors:
+        return EXIT_CONFIG
     cmd = [sys.executable, "-m", "pytest", *(args.paths or ["drills/"])]
     if args.k:
         cmd += ["-k", args.k]

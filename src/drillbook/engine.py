@@ -722,13 +722,18 @@ class Drill:
                 verdict = Verdict.ERROR
         error = exc or interrupted
         if error is not None:
+            # The exception is the story; measures of a drill that never ran to the end are not.
             verdict, why = self._verdict_for(error)
-            reasons.insert(0, why)
-        self._event("verdict", verdict=verdict.value, reasons=reasons)
+            reasons = [why, *(r for r in reasons if r.startswith("revert "))]
+        dry = isinstance(error, DryRun)
+        self._event("verdict", verdict="dry-run" if dry else verdict.value, reasons=reasons)
         record = self._record(measures, verdict, checks, reasons)
-        if self.journal is not None:
+        if dry:
+            # A plan is not a drill: nothing ran, so nothing enters the journal's drills or history.
+            record["dry_run"] = True
+        elif self.journal is not None:
             self.journal.add_drill(record)
-            self._event("drill_end", verdict=verdict.value)
+        self._event("drill_end", verdict="dry-run" if dry else verdict.value)
         self.result = DrillResult(verdict, reasons, record)
         if interrupted is not None:
             raise interrupted

@@ -136,7 +136,7 @@ class _Session:
                         reason = info.available(cfg.backend_settings(backend))
                     except Exception as exc:
                         reason = f"{type(exc).__name__}: {exc}"
-                    if reason is None and info.prepare is not None and not cfg.dry_run:
+                    if reason is None and info.prepare is not None:
                         from drillbook.wiring import context_for
 
                         names = sorted(
@@ -487,7 +487,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         except Exception as exc:
             problems.append(f"evidence: {type(exc).__name__}: {exc}")
     state.reports_written = written
-    state.results = list(doc["drills"])
+    state.results = list(doc["drills"]) + [r for r in state.results if r.get("dry_run")]
     session.config.stash[_PROBLEMS] = problems
 
 
@@ -523,7 +523,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         rows.append(
             [
                 d.get("id"),
-                d.get("verdict", "").upper(),
+                "DRY RUN" if d.get("dry_run") else d.get("verdict", "").upper(),
                 format_duration(m.get("ttd_s")),
                 f"{format_duration(m.get('rta_s'))} / {format_duration(o.get('rto_s'))}",
                 f"{format_duration(m.get('rpa_s'))} / {format_duration(o.get('rpo_s'))}"

@@ -22,6 +22,9 @@ MAX_FILE_BYTES = 1024 * 1024
 MAX_NODES = 50_000
 MAX_DEPTH = 64
 MAX_SCALAR = 64 * 1024
+_ALLOWED_TAGS = frozenset(
+    f"tag:yaml.org,2002:{t}" for t in ("map", "seq", "str", "int", "float", "bool", "null")
+)
 
 
 @dataclass
@@ -70,6 +73,8 @@ class _Builder:
         if depth > MAX_DEPTH:
             raise self.fail(node, f"nesting deeper than {MAX_DEPTH} levels")
         self.lines.setdefault(path, node.start_mark.line + 1)
+        if node.tag not in _ALLOWED_TAGS:
+            raise self.fail(node, f"unsupported YAML tag {node.tag!r}: only plain data is accepted")
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
             for key_node, value_node in node.value:
@@ -92,6 +97,8 @@ class _Builder:
         return self.build_scalar(node)
 
     def build_scalar(self, node: yaml.Node) -> Any:
+        if node.tag not in _ALLOWED_TAGS:
+            raise self.fail(node, f"unsupported YAML tag {node.tag!r}: only plain data is accepted")
         if not isinstance(node, yaml.ScalarNode):
             raise self.fail(node, "expected a plain value here")
         if len(node.value) > MAX_SCALAR:
