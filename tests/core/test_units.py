@@ -113,7 +113,7 @@ def test_not_recovered_until_the_stable_window_has_passed() -> None:
 def test_undetected_fault_fails_the_detected_check() -> None:
     m = compute_measures(_samples("p", "+" * 30), t_inject=1.0, stable_for=0.5)
     assert not m.detected and m.recovered
-    verdict, checks, reasons = judge(m, Objectives(rto_s=10), has_fault=True)
+    verdict, _checks, reasons = judge(m, Objectives(rto_s=10), has_fault=True)
     assert verdict is Verdict.FAILED
     assert any(r.startswith("detected") for r in reasons)
 
