@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
-from jinja2 import Environment, select_autoescape
+from jinja2 import Environment, Template, select_autoescape
 
 __all__ = ["render_aar_html"]
 
@@ -78,9 +79,15 @@ def _cls(ok: Any) -> str:
     return "" if ok is None else ("ok" if ok else "bad")
 
 
+@cache
+def _template() -> Template:
+    """Compiled once per process: compiling costs far more than rendering."""
+    env = Environment(autoescape=select_autoescape(default=True), trim_blocks=False)
+    return env.from_string(_TEMPLATE)
+
+
 def render_aar_html(aar: Mapping[str, Any]) -> str:
     """Render the report; autoescaped, since journal details can contain anything."""
-    env = Environment(autoescape=select_autoescape(default=True), trim_blocks=False)
-    template = env.from_string(_TEMPLATE)
+    template = _template()
     times = ("t_inject", "t_detect", "t_ack", "t_restore", "t_verified", "t_revert_confirmed")
     return template.render(aar=aar, fmt=_fmt, cls=_cls, times=times)
