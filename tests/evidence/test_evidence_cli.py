@@ -171,3 +171,21 @@ def test_through_drillbook_cli_main(
     assert "run/journal.json: sha256 expected" in capsys.readouterr().out
     assert cli.main([*common, "controls"]) == 0
     assert "SOC2-A1.3" in capsys.readouterr().out
+
+
+def test_controls_counts_runs_only_in_the_history(
+    make_run: MakeRun, reports_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A pruned run folder still counts as a (not bundled) test if the history recorded it."""
+    import shutil
+
+    history = pytest.importorskip("drillbook.history")
+    run_dir = make_run("pruned", controls=["NIST-CP-4"], started=datetime(2026, 9, 1, tzinfo=UTC))
+    journal = json.loads((run_dir / "journal.json").read_text())
+    assert history.record_run(reports_dir / "history.sqlite", journal, source="test")
+    shutil.rmtree(run_dir)
+    (reports_dir / "latest").unlink()
+    assert run_cli(["evidence", "controls", "--at", "2026-11-22T00:00:00Z"], reports_dir) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("NIST-CP-4"))
+    assert "2026-09-01" in row and "NOT BUNDLED" in row and " ok " in row

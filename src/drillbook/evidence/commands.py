@@ -191,7 +191,8 @@ def _cmd_controls(args: argparse.Namespace) -> int:
         if parsed is None:
             raise ConfigError("expected an ISO time like 2026-11-22T00:00:00Z", field="--at")
         now = parsed
-    records = collect_records(_reports_dir(args))
+    history = Path(args.history) if args.history else None
+    records = collect_records(_reports_dir(args), history)
     rows = []
     for cov in coverage(records, now):
         last = cov.last
@@ -272,4 +273,5 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     p = sub.add_parser("controls", help="per-control coverage from bundles and runs")
     p.add_argument("--at", help="evaluate coverage as of this UTC time (default: now)")
+    p.add_argument("--history", help="history database (default: <reports-dir>/history.sqlite)")
     p.set_defaults(handler=_guard(_cmd_controls))

@@ -1,7 +1,8 @@
-"""Gather evidence records for control coverage from bundles (the index) and run journals.
+"""Gather evidence records for control coverage: bundles (the index), run folders, history.
 
-Why both: a bundled run is evidence an auditor can verify; a run that was never bundled still
-shows the control was exercised, and the report marks it "not bundled" so the gap is visible.
+Why all three: a bundled run is evidence an auditor can verify; a run that was never bundled (its
+folder still in the reports dir, or only recorded in the SQLite history after the folder was
+pruned) still shows the control was exercised, and is marked "not bundled" so the gap is visible.
 """
 
 from __future__ import annotations
@@ -48,10 +49,30 @@ def _records(
     return out
 
 
-def collect_records(reports_dir: Path) -> list[EvidenceRecord]:
-    """Records from ``<reports_dir>/evidence/index.jsonl`` plus unbundled ``*/journal.json``."""
+def _from_history(history: Path, seen: set[str]) -> list[EvidenceRecord]:
+    try:
+        from drillbook.history import load_run_journal, recorded_run_ids
+    except ImportError:  # pragma: no cover - before the core history module existed
+        return []
+    records: list[EvidenceRecord] = []
+    for run_id in sorted(recorded_run_ids(history) - seen):
+        journal = load_run_journal(history, run_id)
+        at = parse_time((journal or {}).get("started_at"))
+        if journal is None or at is None:
+            continue
+        drills = [d for d in journal.get("drills", []) or [] if isinstance(d, Mapping)]
+        records.extend(_records(run_id, at, drills, None))
+    return records
+
+
+def collect_records(reports_dir: Path, history: Path | None = None) -> list[EvidenceRecord]:
+    """Records from the bundle index, unbundled ``*/journal.json``, and the history database.
+
+    ``history`` defaults to ``<reports_dir>/history.sqlite``; a missing database is no error.
+    """
     records: list[EvidenceRecord] = []
     bundled: set[str] = set()
+    folders: set[str] = set()
     for entry in read_index(reports_dir):
         at = parse_time(entry.get("started_at")) or parse_time(entry.get("created_at"))
         run_id = str(entry.get("run_id"))
@@ -75,8 +96,12 @@ def collect_records(reports_dir: Path) -> list[EvidenceRecord]:
                 continue
             run_id = str(journal.get("run_id") or journal_path.parent.name)
             at = parse_time(journal.get("started_at"))
-            if run_id in bundled or at is None:
+            if run_id in bundled or run_id in folders or at is None:
                 continue
+            folders.add(run_id)
             drills = [d for d in journal.get("drills", []) or [] if isinstance(d, Mapping)]
             records.extend(_records(run_id, at, drills, None))
+    db = history if history is not None else reports_dir / "history.sqlite"
+    if db.is_file():
+        records.extend(_from_history(db, bundled | folders))
     return records
