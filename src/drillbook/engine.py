@@ -576,7 +576,9 @@ class Drill:
         if self._progress_cls is None or self.progress_stream is None:
             return None
         try:
-            return self._progress_cls(self.progress_stream, is_tty=self.progress_stream.isatty())
+            return self._progress_cls(
+                self.progress_stream, is_tty=self.progress_stream.isatty(), label=self.id
+            )
         except Exception:
             return None
 
