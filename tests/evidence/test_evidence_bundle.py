@@ -110,6 +110,7 @@ def test_after_action_report_has_sp800_84_contents(
     ]
     html = (folder / "after-action.html").read_text()
     assert "tune restart backoff" in html
+    assert "30.000s" in html and "45.000s" in html  # RTO target and RTA actual, in ms
     # Journal text is escaped, never interpreted as markup.
     assert "&lt;b&gt;and&lt;/b&gt;" in html and "<b>and</b>" not in html
 

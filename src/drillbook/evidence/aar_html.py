@@ -35,7 +35,7 @@ td,th{border:1px solid #999;padding:.25em .5em;text-align:left;vertical-align:to
 {% for o in aar.objectives %}<tr><td>{{ o.drill }}</td><td>{{ o.severity }}</td>
 <td>{{ fmt(o.rto.target_s) }}</td><td class="{{ cls(o.rto.met) }}">{{ fmt(o.rto.actual_s) }}</td>
 <td>{{ fmt(o.rpo.target_s) }}</td><td class="{{ cls(o.rpo.met) }}">{{ fmt(o.rpo.actual_s) }}</td>
-<td>{{ o.rpo.lost_writes }}</td>
+<td>{{ num(o.rpo.lost_writes) }}</td>
 <td>{% for c in o.success_criteria %}<span class="{{ cls(c.ok) }}">{{ c.name }}: {{ c.detail }}</span><br>{% endfor %}</td>
 </tr>{% endfor %}</table>
 <h2>3. Participants and roles</h2>
@@ -43,9 +43,9 @@ td,th{border:1px solid #999;padding:.25em .5em;text-align:left;vertical-align:to
 {% for p in aar.participants %}<tr><td>{{ p.name }}</td><td>{{ p.role }}</td></tr>{% endfor %}</table>
 <h2>4. Timeline</h2>
 {% for t in aar.timeline %}<h3>{{ t.drill }}</h3>
-<table>{% for k in times %}<tr><th>{{ k }}</th><td>{{ t[k] if t[k] else "not reached" }}</td></tr>{% endfor %}</table>
+<table>{% for k in times %}<tr><th>{{ k }}</th><td>{{ t[k] if t[k] else "— (not recorded)" }}</td></tr>{% endfor %}</table>
 <table><tr><th>offset s</th><th>kind</th><th>detail</th></tr>
-{% for e in t.events %}<tr><td>{{ e.offset_s }}</td><td>{{ e.kind }}{% if e.phase %} {{ e.phase }}{% endif %}</td><td>{{ e.detail }}</td></tr>{% endfor %}</table>
+{% for e in t.events %}<tr><td>{{ num(e.offset_s) }}</td><td>{{ e.kind }}{% if e.phase %} {{ e.phase }}{% endif %}</td><td>{{ e.detail }}</td></tr>{% endfor %}</table>
 {% endfor %}
 <h2>5. Data-integrity checks</h2>
 <table><tr><th>drill</th><th>check</th><th>result</th><th>detail</th></tr>
@@ -72,7 +72,16 @@ td,th{border:1px solid #999;padding:.25em .5em;text-align:left;vertical-align:to
 
 
 def _fmt(value: Any) -> str:
-    return "—" if value is None else f"{value}s"
+    """Seconds to three decimals (ms): the probes cannot resolve finer than that."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{value:.3f}s"
+    return "—" if value is None else str(value)
+
+
+def _num(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return "—" if value is None else str(value)
 
 
 def _cls(ok: Any) -> str:
@@ -90,4 +99,4 @@ def render_aar_html(aar: Mapping[str, Any]) -> str:
     """Render the report; autoescaped, since journal details can contain anything."""
     template = _template()
     times = ("t_inject", "t_detect", "t_ack", "t_restore", "t_verified", "t_revert_confirmed")
-    return template.render(aar=aar, fmt=_fmt, cls=_cls, times=times)
+    return template.render(aar=aar, fmt=_fmt, num=_num, cls=_cls, times=times)
