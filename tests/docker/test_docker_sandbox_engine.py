@@ -51,6 +51,7 @@ def test_prepare_runs_the_sandbox_container_on_localhost_and_removes_it(
         assert labels["com.docker.compose.project"] == f"p{tag}"
         assert "web" in data["NetworkSettings"]["Networks"][net]["Aliases"]
         assert data["HostConfig"]["RestartPolicy"]["Name"] == "always"
+        assert data["HostConfig"]["Init"] is True
         import time
 
         end = time.monotonic() + 10

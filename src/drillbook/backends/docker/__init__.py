@@ -159,7 +159,7 @@ def register(registry: Registry) -> None:
             "faults_image",
             "BadImageFault",
             "re-create the container from a broken image tag; revert restores the previous image",
-            _schema({"image": {"type": "string"}, **_TIMEOUT}, ("image",)),
+            _schema({"image": {"type": "string"}, **grace}, ("image",)),
         ),
     ]
     for name, module, cls, help_text, schema in faults:
@@ -209,13 +209,13 @@ def register(registry: Registry) -> None:
             "compose.up",
             "ComposeUpStep",
             "re-create a Compose service from its labels",
-            _schema({"project": {"type": "string"}, "service": {"type": "string"}, **_TIMEOUT}),
+            _schema({"project": {"type": "string"}, "service": {"type": "string"}, **grace}),
         ),
         (
             "docker.rollback_image",
             "RollbackImageStep",
             "re-create from the last good image (image param, or the recorded previous tag)",
-            _schema({"image": {"type": "string"}, **_TIMEOUT}),
+            _schema({"image": {"type": "string"}, **grace}),
         ),
         (
             "docker.exec",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drillbook.backends.docker.common import DockerFault, is_running, wait_state
+from drillbook.backends.docker.common import DockerFault, duration_param, is_running, wait_state
 from drillbook.backends.docker.images import ensure_image
 from drillbook.backends.docker.recreate import replace, start_if_needed
 from drillbook.backends.docker.sealed import discard, seal, unseal
@@ -72,6 +72,7 @@ class BadImageFault(DockerFault):
                 image=bad,
                 labels={PREVIOUS_IMAGE_LABEL: rec["previous_image"]},
                 start=True,
+                grace_s=duration_param(self.ctx, "grace", 10.0),
             )
 
     def verify_injected(self) -> bool:
@@ -93,7 +94,7 @@ class BadImageFault(DockerFault):
                 # The bad container was created with the same environment: take it from there.
                 env = current["Config"].get("Env")
                 saved = {**saved, "Config": {**saved["Config"], "Env": env}}
-            replace(self.client, current, saved)
+            replace(self.client, current, saved, grace_s=duration_param(self.ctx, "grace", 10.0))
             if saved["State"].get("Running") and not wait_state(
                 self.ctx, self.client, rec["name"], is_running, self.timeout_s()
             ):

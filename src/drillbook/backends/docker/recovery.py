@@ -143,6 +143,7 @@ class RollbackImageStep(_DockerStep):
                     image=str(good),
                     drop_labels=(PREVIOUS_IMAGE_LABEL,),
                     start=True,
+                    grace_s=duration_param(self.ctx, "grace", 10.0),
                 )
             except Exception as exc:
                 raise RecoveryError(f"docker.rollback_image: {exc}") from exc
@@ -223,7 +224,14 @@ class ComposeUpStep(_DockerStep):
                 data = container_inspect(self.client, c.id)
                 if data is None:
                     continue
-                replace(self.client, data, data, image=str(data["Config"]["Image"]), start=True)
+                replace(
+                    self.client,
+                    data,
+                    data,
+                    image=str(data["Config"]["Image"]),
+                    start=True,
+                    grace_s=duration_param(self.ctx, "grace", 10.0),
+                )
                 self._await_running(str(c.name), str(c.name))
                 lines.append(f"re-created {c.name}")
         return "; ".join(lines)

@@ -133,6 +133,7 @@ def replace(
     labels: Mapping[str, str] | None = None,
     drop_labels: tuple[str, ...] = (),
     start: bool | None = None,
+    grace_s: float = 10.0,
 ) -> str:
     """Swap ``current`` (if any) for a container built from ``template``; roll back on failure.
 
@@ -150,7 +151,7 @@ def replace(
     parked = f"{name}-drillbook-old-{cur_id[:8]}"
     # Stop first: it also halts a restart loop, and the engine cannot rename a container that
     # is between restarts (its network sandbox is gone for that moment).
-    client.api.stop(cur_id, timeout=5)
+    client.api.stop(cur_id, timeout=max(0, int(grace_s)))
     try:
         client.api.rename(cur_id, parked)
     except Exception:

@@ -15,6 +15,7 @@ environment is the sandbox (or ``backends.docker.sandbox: true``)::
         tmpfs: {/data: size=8m}
         healthcheck: {test: [CMD, nc, -z, 127.0.0.1, "8080"], interval: 1s}
         compose: {project: shop, service: web}   # optional: carry Compose labels
+        init: true                          # default: an init forwards SIGTERM to the app
 
 Why labels: every container it runs carries ``drillbook.sandbox=1``, and the opt-in label, so a
 leftover from a killed session is recognised and replaced, while a same-named container drillbook
@@ -135,6 +136,9 @@ def run_sandbox_container(ctx: Context, target: TargetSpec) -> tuple[str, list[s
         "labels": labels,
         "ports": _ports(spec.get("ports"), target.name),
         "restart_policy": {"Name": str(spec.get("restart", "no"))},
+        # An init process forwards SIGTERM: busybox httpd as PID 1 would ignore it, and every
+        # stop (a rollout, a rollback) would wait out the whole grace period.
+        "init": bool(spec.get("init", True)),
     }
     if spec.get("command"):
         kwargs["command"] = spec["command"]
