@@ -42,6 +42,8 @@ def test_html_shows_measures_brackets_steps_and_definitions(tmp_path: Path) -> N
     assert "guard error-budget tripped" in html and "TRIPPED" in html
     assert "SIGKILL pg-primary (pid 4242)" in html  # what was injected where
     assert "How the measures are defined" in html
+    assert "not recovered" in html  # region_loss has an RTO but no RTA
+    assert 'class="step-slow"' in html  # the slow step stands out on the timeline too
     assert "first run of passing probes that lasts stable_for" in html
 
 

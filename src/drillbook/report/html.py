@@ -56,6 +56,20 @@ def _bytecode_cache(jinja2: Any) -> Any:
     return jinja2.FileSystemBytecodeCache(str(folder))
 
 
+def _status(
+    ok: bool | None, actual: float | None, objective: float | None, missing: str
+) -> tuple[bool | None, str]:
+    """(ok, words) for a measure beside its objective; a missing measure under an objective is
+    a miss (an unrecovered drill has no RTA), with no objective it is only information."""
+    if ok is True:
+        return True, "within objective"
+    if ok is False:
+        return False, "objective missed"
+    if actual is None and objective is not None:
+        return (False if missing != "not measured" else None), missing
+    return None, "no objective" if objective is None else "not measured"
+
+
 def _mapping(value: object) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
@@ -65,25 +79,32 @@ def _drill_view(drill: Mapping[str, Any]) -> dict[str, Any]:
     measures = _mapping(drill.get("measures"))
     objectives = _mapping(drill.get("objectives"))
     fault = _mapping(drill.get("fault"))
+    ttd_ok = (
+        None
+        if summary.ttd_s is None or summary.response_target_s is None
+        else summary.ttd_s <= summary.response_target_s
+    )
     bars = [
         (
             "RTA vs RTO",
             measure_bar("RTA", summary.rta_s, summary.rto_s, measures.get("rta_bracket_s")),
-            summary.rta_ok,
+            *_status(summary.rta_ok, summary.rta_s, summary.rto_s, "not recovered"),
         ),
         (
             "TTD vs response target",
             measure_bar(
                 "TTD", summary.ttd_s, summary.response_target_s, measures.get("ttd_bracket_s")
             ),
-            None
-            if summary.ttd_s is None or summary.response_target_s is None
-            else summary.ttd_s <= summary.response_target_s,
+            *_status(ttd_ok, summary.ttd_s, summary.response_target_s, "not detected"),
         ),
     ]
     if summary.rpa_s is not None or summary.rpo_s is not None:
         bars.append(
-            ("RPA vs RPO", measure_bar("RPA", summary.rpa_s, summary.rpo_s), summary.rpa_ok)
+            (
+                "RPA vs RPO",
+                measure_bar("RPA", summary.rpa_s, summary.rpo_s),
+                *_status(summary.rpa_ok, summary.rpa_s, summary.rpo_s, "not measured"),
+            )
         )
     return {
         "s": summary,

@@ -13,6 +13,7 @@ from typing import Any
 
 from drillbook.report.fmt import fmt_s
 from drillbook.report.journal import inject_offset, mapping, num, seq
+from drillbook.report.views import slow_steps
 
 __all__ = ["Chart", "measure_bar", "nice_ticks", "timeline_chart", "trend_chart"]
 
@@ -210,7 +211,8 @@ def timeline_chart(drill: Mapping[str, Any], width: float = 1000.0) -> Chart:
                         "middle",
                     )
         elif name == "steps" and i == len(lanes) - 1 and steps:
-            for s in steps:
+            slow = [v.slow for v in slow_steps(drill)]
+            for s, is_slow in zip(steps, slow, strict=False):
                 start, dur = num(s.get("start_s")), num(s.get("duration_s")) or 0.0
                 if start is None:
                     continue
@@ -222,8 +224,8 @@ def timeline_chart(drill: Mapping[str, Any], width: float = 1000.0) -> Chart:
                     y + 3,
                     max(x(start + dur) - x(start), 2.0),
                     lane_h - 6,
-                    "step-ok" if ok else "step-bad",
-                    f"{label}: {fmt_s(dur)}",
+                    ("step-slow" if is_slow else "step-ok") if ok else "step-bad",
+                    f"{label}: {fmt_s(dur)}" + (" (slow)" if is_slow else ""),
                 )
                 if x(start + dur) - x(start) > 7 * len(label):
                     chart.text(x(start) + 4, y + lane_h * 0.68, label, "step-label")
