@@ -76,6 +76,9 @@ def test_verify_names_the_flipped_byte(
     out = capsys.readouterr().out
     assert out.startswith(f"FAILED {folder}")
     assert "run/report.md: sha256 expected" in out and ", actual " in out
+    assert run_cli(["evidence", "verify", "--json", str(folder)], reports_dir) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ok"] is False and doc["bundles"][0]["problems"][0].startswith("run/report.md:")
 
 
 def test_sign_off_keeps_bundle_valid(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -111,6 +112,25 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
     trusted = [load_public_key(Path(p)) for p in args.public_key or []]
     results = [verify_bundle(Path(b), trusted) for b in args.bundles]
+    chain = verify_bundle_chain(results) if len(results) > 1 else []
+    if args.json:
+        doc = {
+            "ok": all(r.ok for r in results) and not chain,
+            "bundles": [
+                {
+                    "bundle": r.bundle,
+                    "ok": r.ok,
+                    "problems": r.problems,
+                    "info": r.info,
+                    "manifest_sha256": r.manifest_sha256,
+                    "signoffs": r.signoffs,
+                }
+                for r in results
+            ],
+            "chain_problems": chain,
+        }
+        print(json.dumps(doc, indent=2, sort_keys=True))
+        return 0 if doc["ok"] else 1
     failed = False
     for result in results:
         if result.ok:
@@ -127,10 +147,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             print(f"FAILED {result.bundle}")
             for problem in result.problems:
                 print(f"  {problem}")
-    if len(results) > 1:
-        for problem in verify_bundle_chain(results):
-            failed = True
-            print(f"CHAIN {problem}")
+    for problem in chain:
+        failed = True
+        print(f"CHAIN {problem}")
     return 1 if failed else 0
 
 
@@ -256,6 +275,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = sub.add_parser("verify", help="check manifest, event chain, signature and sign-offs")
     p.add_argument("bundles", nargs="+", metavar="bundle", help="folder or .tar.gz, oldest first")
     p.add_argument("--public-key", action="append", help="trusted public key (repeatable)")
+    p.add_argument("--json", action="store_true", help="machine-readable result on stdout")
     p.set_defaults(handler=_guard(_cmd_verify))
 
     p = sub.add_parser("keygen", help="create an Ed25519 signing key pair")
