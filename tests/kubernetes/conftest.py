@@ -1,88 +1,24 @@
-"""Fixtures for the Kubernetes backend tests: a real control plane from ``scripts/testenv up k8s``.
-
-Safety for the tests themselves: they run only when ``$KUBECONFIG`` is set explicitly and its
-current context is the test environment's (``drillbook-local``, or ``DRILLBOOK_K8S_TEST_CONTEXT``),
-so a developer's own cluster in ``~/.kube/config`` is never touched. Each test gets its own
-namespace, deleted afterwards.
-"""
+"""Fixtures for the Kubernetes backend tests: a real control plane from ``scripts/testenv up k8s``
+(see k8s_kit.py for the rule that keeps these tests off any other cluster)."""
 
 from __future__ import annotations
 
 import os
-import secrets
-import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
+from k8s_kit import OPT_IN, KubeEnv, T, deploy_demo, make_namespace, unavailable_reason
 
-from drillbook.backends.base import Context
-from drillbook.model import TargetSpec
 from drillbook.plugin import needs_backend
-
-TEST_CONTEXT = os.environ.get("DRILLBOOK_K8S_TEST_CONTEXT", "drillbook-local")
-OPT_IN = {"drillbook.io/drills": "allowed"}
-T = (3.05, 15.0)
-
-
-@dataclass
-class KubeEnv:
-    kubeconfig: str
-    context: str
-    server: str
-    kube: Any
-
-
-def _reason() -> str | None:
-    if not os.environ.get("KUBECONFIG"):
-        return 'KUBECONFIG is not set (run: eval "$(scripts/testenv up k8s)")'
-    from drillbook.backends.kubernetes import available
-    from drillbook.backends.kubernetes.client import read_identity
-    from drillbook.errors import BackendUnavailable
-
-    try:
-        ident = read_identity(None, None)
-    except BackendUnavailable as exc:
-        return str(exc)
-    if ident.context != TEST_CONTEXT:
-        return f"current context is {ident.context!r}, not the test cluster {TEST_CONTEXT!r}"
-    return available({})
 
 
 @pytest.fixture(scope="session")
 def kube_env() -> KubeEnv:
-    needs_backend("kubernetes", _reason())
+    needs_backend("kubernetes", unavailable_reason())
     from drillbook.backends.kubernetes.client import connect
 
     kube = connect(None, None)
     return KubeEnv(os.environ["KUBECONFIG"], kube.identity.context, kube.identity.server, kube)
-
-
-def wait_for(what: str, cond: Callable[[], bool], timeout: float = 60.0) -> None:
-    """Poll (bounded); the bound is a safety net, not a timed assertion."""
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
-def make_namespace(kube: Any, labels: Mapping[str, str] | None = None) -> str:
-    name = f"dbk-t-{secrets.token_hex(3)}"
-    kube.core.create_namespace(
-        {"metadata": {"name": name, "labels": dict(labels or {})}}, _request_timeout=T
-    )
-
-    def has_sa() -> bool:
-        try:
-            kube.core.read_namespaced_service_account("default", name, _request_timeout=T)
-            return True
-        except Exception:
-            return False
-
-    wait_for(f"default ServiceAccount in {name}", has_sa)
-    return name
 
 
 @pytest.fixture
@@ -98,70 +34,6 @@ def other_namespace(kube_env: KubeEnv) -> Iterator[str]:
     name = make_namespace(kube_env.kube, OPT_IN)
     yield name
     kube_env.kube.core.delete_namespace(name, _request_timeout=T)
-
-
-def target_params(namespace: str, **extra: Any) -> dict[str, Any]:
-    params: dict[str, Any] = {
-        "namespace": namespace,
-        "selector": "app=demo",
-        "deployment": "demo",
-        "service": "demo",
-        "replicas": 3,
-    }
-    params.update(extra)
-    return params
-
-
-def settings_for(env: KubeEnv, namespaces: list[str], **extra: Any) -> dict[str, Any]:
-    settings: dict[str, Any] = {
-        "allowed_contexts": [env.context],
-        "allowed_namespaces": namespaces,
-        "opt_in_label": "drillbook.io/drills=allowed",
-    }
-    settings.update(extra)
-    return settings
-
-
-def make_ctx(
-    env: KubeEnv,
-    namespace: str,
-    params: Mapping[str, Any] | None = None,
-    *,
-    allowed: list[str] | None = None,
-    target: Mapping[str, Any] | None = None,
-    settings: Mapping[str, Any] | None = None,
-    deadline_s: float = 120.0,
-) -> Context:
-    tp = dict(target) if target is not None else target_params(namespace)
-    st = dict(settings) if settings is not None else settings_for(env, allowed or [namespace])
-    return Context(
-        params=dict(params or {}),
-        targets=(TargetSpec("demo", "kubernetes", tp),),
-        settings=st,
-        deadline=time.monotonic() + deadline_s,
-    )
-
-
-def deploy_demo(env: KubeEnv, namespace: str, replicas: int = 3, ready_delay: str = "0.3") -> None:
-    """The sandbox demo Deployment/Service/PDB, with a short stand-in ready delay."""
-    from drillbook.backends.kubernetes.manifests import apply_manifests
-    from drillbook.backends.kubernetes.prepare import demo_manifests
-    from drillbook.backends.kubernetes.targets import KubeTarget
-
-    target = KubeTarget.from_spec(
-        TargetSpec("demo", "kubernetes", target_params(namespace, replicas=replicas))
-    )
-    docs = demo_manifests(target)
-    docs[0]["spec"]["template"]["metadata"]["annotations"]["drillbook.io/fake-ready-delay"] = (
-        ready_delay
-    )
-    apply_manifests(env.kube, docs)
-    wait_for("demo deployment available", lambda: available_replicas(env, namespace) >= replicas)
-
-
-def available_replicas(env: KubeEnv, namespace: str, name: str = "demo") -> int:
-    dep = env.kube.apps.read_namespaced_deployment(name, namespace, _request_timeout=T)
-    return int(dep.status.available_replicas or 0)
 
 
 @pytest.fixture

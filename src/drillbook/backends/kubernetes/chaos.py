@@ -15,6 +15,7 @@ from typing import Any
 from drillbook.backends.base import Selection
 from drillbook.errors import ConfigError, FaultError, SafetyError
 
+from .client import describe
 from .common import KubeFault, T, is_not_found, managed_labels, short_hash
 
 __all__ = ["ChaosResource"]
@@ -129,7 +130,7 @@ class ChaosResource(KubeFault):
             )
         except Exception as exc:
             if getattr(exc, "status", None) != 409:
-                raise FaultError(f"creating {kind} {name}: {exc}") from exc
+                raise FaultError(f"creating {kind} {name}: {describe(exc)}") from exc
 
     def _exists(self) -> bool:
         group = str(self._state.get("group") or self._gvk()[0])

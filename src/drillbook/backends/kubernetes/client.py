@@ -23,6 +23,7 @@ __all__ = [
     "Kube",
     "api_error_status",
     "connect",
+    "describe",
     "kubeconfig_path",
     "read_identity",
 ]
@@ -170,6 +171,21 @@ def connect(kubeconfig: str | None, context: str | None, workdir: Path | None = 
     with _cache_lock:
         _cache.setdefault(key, kube)
         return _cache[key]
+
+
+def describe(exc: BaseException) -> str:
+    """One line for an API error (the client's own text carries headers and the raw body)."""
+    status = api_error_status(exc)
+    if status is None:
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    import json
+
+    message = ""
+    try:
+        message = str(json.loads(getattr(exc, "body", "") or "{}").get("message", ""))
+    except (ValueError, AttributeError):
+        message = ""
+    return f"HTTP {status} {getattr(exc, 'reason', '') or ''}: {message}".rstrip(": ")
 
 
 def api_error_status(exc: BaseException) -> int | None:

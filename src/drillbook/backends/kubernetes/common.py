@@ -9,13 +9,15 @@ to revert against a cluster other than the one the state was recorded on.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from drillbook.backends.base import Context, Fault, Probe, RecoveryStep
 from drillbook.errors import ConfigError, FaultError, SafetyError
+from drillbook.model import ProbeResult
 
-from .client import REQUEST_TIMEOUT, Kube, api_error_status
+from .client import REQUEST_TIMEOUT, Kube, api_error_status, describe
 from .targets import KubeTarget, Scope
 
 __all__ = [
@@ -185,6 +187,14 @@ class KubeProbe(_KubeBound, Probe):
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
         self._setup(ctx)
+
+    def safe_check(self) -> ProbeResult:
+        """``check`` with API errors turned into a one-line not-ok result."""
+        start = time.perf_counter()
+        try:
+            return self.check()
+        except Exception as exc:
+            return ProbeResult(False, time.perf_counter() - start, describe(exc))
 
 
 class KubeStep(_KubeBound, RecoveryStep):

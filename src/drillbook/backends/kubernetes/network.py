@@ -19,6 +19,7 @@ from drillbook.backends.base import Selection
 from drillbook.errors import RecoveryError
 from drillbook.model import ProbeResult
 
+from .client import describe
 from .common import (
     MANAGED_BY,
     KubeFault,
@@ -259,5 +260,5 @@ class DeleteNetworkPolicy(KubeStep):
                 )
             except Exception as exc:
                 if not is_not_found(exc):
-                    raise RecoveryError(f"deleting NetworkPolicy {n}: {exc}") from exc
+                    raise RecoveryError(f"deleting NetworkPolicy {n}: {describe(exc)}") from exc
         return f"deleted NetworkPolicy {', '.join(names)} in {self.ns}"

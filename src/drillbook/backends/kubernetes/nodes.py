@@ -22,6 +22,7 @@ from drillbook.backends.base import Selection
 from drillbook.durations import parse_duration
 from drillbook.errors import ConfigError, FaultError, SafetyError
 
+from .client import describe
 from .common import MARK_ANNOTATION, KubeFault, T, int_param, wait_until
 from .selectors import matches
 from .targets import opt_in_holds
@@ -297,7 +298,7 @@ class DrainNode(CordonNode):
                             blocked[pod.metadata.name] = "disruption budget"
                             pending = True
                             continue
-                        raise FaultError(f"evicting {pod.metadata.name}: {exc}") from exc
+                        raise FaultError(f"evicting {pod.metadata.name}: {describe(exc)}") from exc
             return not pending
 
         try:

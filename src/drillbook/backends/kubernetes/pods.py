@@ -16,6 +16,7 @@ from typing import Any
 from drillbook.backends.base import Selection
 from drillbook.errors import ConfigError, FaultError
 
+from .client import describe
 from .common import KubeFault, T, int_param
 
 __all__ = ["DeletePods", "running_pods"]
@@ -97,7 +98,7 @@ class DeletePods(KubeFault):
                 )
             except Exception as exc:
                 if getattr(exc, "status", None) not in (404, 409):
-                    raise FaultError(f"deleting pod {pod['name']}: {exc}") from exc
+                    raise FaultError(f"deleting pod {pod['name']}: {describe(exc)}") from exc
 
     def verify_injected(self) -> bool:
         for pod in self._state.get("pods") or []:

@@ -1,0 +1,167 @@
+"""deploy/kubernetes: the manifests apply to a real apiserver, and the ServiceAccount they create
+can act only in the allowed namespaces (checked with SubjectAccessReview, as the apiserver's
+own RBAC authorizer decides it)."""
+
+from __future__ import annotations
+
+import copy
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from k8s_kit import OPT_IN, KubeEnv, T, make_namespace
+
+from drillbook.backends.kubernetes.targets import KubeTarget, Scope
+from drillbook.config import Overrides, load_config
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
+
+
+def _docs(name: str) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all((DEPLOY / name).read_text()) if d]
+
+
+def _kustomized() -> list[dict[str, Any]]:
+    kust = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
+    return [d for f in kust["resources"] for d in _docs(f)]
+
+
+def test_legacy_cronjob_is_the_same_job() -> None:
+    (new,) = _docs("cronjob.yaml")
+    (old,) = _docs("legacy/cronjob-batch-v1beta1.yaml")
+    assert new["apiVersion"] == "batch/v1" and old["apiVersion"] == "batch/v1beta1"
+    assert {**old, "apiVersion": "batch/v1"} == new
+
+
+def test_configmap_carries_a_valid_fail_closed_config(tmp_path: Path) -> None:
+    (cm,) = _docs("configmap.yaml")
+    path = tmp_path / "drillbook.yaml"
+    path.write_text(cm["data"]["drillbook.yaml"])
+    cfg = load_config(Overrides(config_path=path), workdir=tmp_path)
+    settings = cfg.backend_settings("kubernetes")
+    scope = Scope.from_settings(settings)
+    assert scope.contexts == ("in-cluster",)
+    target = KubeTarget.from_spec(cfg.target("k8s-demo"))
+    scope.check_namespace(target.namespace)  # the target is inside its own allowlist
+    assert scope.opt_in_configured
+    # Every namespace the Roles grant is allowlisted, and vice versa.
+    granted = {d["metadata"]["namespace"] for d in _docs("rbac.yaml") if d["kind"] == "Role"}
+    assert granted == set(scope.namespaces)
+
+
+def _rewrite(
+    docs: list[dict[str, Any]], runner: str, allowed: str, suffix: str
+) -> list[dict[str, Any]]:
+    """Point the shipped manifests at this test's namespaces (and unique cluster-scoped names)."""
+    out = []
+    for raw in docs:
+        d = copy.deepcopy(raw)
+        meta = d["metadata"]
+        if d["kind"] == "Namespace":
+            continue  # the test made its own
+        if meta.get("namespace") == "drillbook":
+            meta["namespace"] = runner
+        elif meta.get("namespace") == "drillbook-demo":
+            meta["namespace"] = allowed
+        if d["kind"] in ("ClusterRole", "ClusterRoleBinding"):
+            meta["name"] += suffix
+        if d["kind"] == "ClusterRoleBinding":
+            d["roleRef"]["name"] += suffix
+        for subject in d.get("subjects") or []:
+            subject["namespace"] = runner
+        for rule in d.get("rules") or []:
+            if rule.get("resourceNames") == ["drillbook-demo"]:
+                rule["resourceNames"] = [allowed]
+        out.append(d)
+    return out
+
+
+@pytest.fixture
+def applied(kube_env: KubeEnv) -> Iterator[tuple[str, str, str, list[str]]]:
+    kube = kube_env.kube
+    runner = make_namespace(kube)
+    allowed = make_namespace(kube, OPT_IN)
+    other = make_namespace(kube, OPT_IN)
+    suffix = f"-{secrets.token_hex(3)}"
+    from drillbook.backends.kubernetes.manifests import apply_manifests
+
+    docs = _rewrite(_kustomized(), runner, allowed, suffix)
+    done = apply_manifests(kube, docs)
+    yield runner, allowed, other, done
+    for ns in (runner, allowed, other):
+        kube.core.delete_namespace(ns, _request_timeout=T)
+    from kubernetes import client
+
+    rbac = client.RbacAuthorizationV1Api(kube.api_client)
+    rbac.delete_cluster_role_binding(f"drillbook-read-allowed-namespaces{suffix}")
+    rbac.delete_cluster_role(f"drillbook-read-allowed-namespaces{suffix}")
+
+
+def _allowed(
+    kube: Any,
+    user: str,
+    verb: str,
+    resource: str,
+    namespace: str | None = None,
+    name: str | None = None,
+    subresource: str | None = None,
+    group: str = "",
+) -> bool:
+    attrs: dict[str, Any] = {"verb": verb, "resource": resource, "group": group}
+    if namespace:
+        attrs["namespace"] = namespace
+    if name:
+        attrs["name"] = name
+    if subresource:
+        attrs["subresource"] = subresource
+    body = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SubjectAccessReview",
+        "spec": {
+            "user": user,
+            "groups": ["system:serviceaccounts", "system:authenticated"],
+            "resourceAttributes": attrs,
+        },
+    }
+    res = kube.authz.create_subject_access_review(body, _request_timeout=T)
+    return bool(res.status.allowed)
+
+
+def test_manifests_apply_and_rbac_is_namespace_scoped(
+    kube_env: KubeEnv, applied: tuple[str, str, str, list[str]]
+) -> None:
+    runner, allowed, other, done = applied
+    kube = kube_env.kube
+    # The CronJob went in through the served version: batch/v1beta1 on this 1.20 apiserver.
+    cron = [d for d in done if d.startswith("CronJob/")]
+    served = kube.first_served("batch", ("v1", "v1beta1"), "cronjobs")
+    assert cron == [f"CronJob/{runner}/drillbook-drills (batch/{served})"]
+    job = kube.custom.get_namespaced_custom_object(
+        "batch", served, runner, "cronjobs", "drillbook-drills", _request_timeout=T
+    )
+    assert (
+        job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["serviceAccountName"] == "drillbook"
+    )
+    kube.core.read_namespaced_service_account("drillbook", runner, _request_timeout=T)
+
+    sa = f"system:serviceaccount:{runner}:drillbook"
+    can = lambda *a, **k: _allowed(kube, sa, *a, **k)  # noqa: E731
+    # What drills need, in the allowed namespace only.
+    assert can("delete", "pods", allowed)
+    assert can("create", "pods", allowed, subresource="eviction")
+    assert can("patch", "deployments", allowed, group="apps")
+    assert can("create", "networkpolicies", allowed, group="networking.k8s.io")
+    assert can("get", "namespaces", name=allowed)
+    # Nowhere else.
+    assert not can("delete", "pods", other)
+    assert not can("delete", "pods", runner)
+    assert not can("delete", "pods", "kube-system")
+    assert not can("patch", "deployments", other, group="apps")
+    assert not can("get", "namespaces", name=other)
+    assert not can("get", "secrets", allowed)
+    # Node drills are a separate, optional grant (rbac-nodes.yaml), not applied here.
+    assert not can("patch", "nodes")
+    assert not can("delete", "deployments", allowed, group="apps")
