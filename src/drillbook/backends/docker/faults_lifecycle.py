@@ -139,7 +139,13 @@ class KillFault(_RunningFault):
         if self._state.get("signal") not in _FATAL:
             return True  # a non-fatal signal (HUP, USR1) has no state to observe
 
+        via_process = self._state.get("via") == "process"
+
         def died(rec: dict[str, Any]) -> bool:
+            if via_process and _process_gone(rec):
+                # Seen on the host at once; the engine's inspect blocks while it restarts the
+                # container, which would push t_inject past the real moment of failure.
+                return True
             data = self.inspect(rec["id"])
             if data is None:
                 return True
@@ -153,6 +159,17 @@ class KillFault(_RunningFault):
             )
 
         return all(died(rec) for rec in self.records)
+
+
+def _process_gone(rec: dict[str, Any]) -> bool:
+    """The killed main process is dead or reaped (a zombie counts as dead)."""
+    pid = int(rec["pid"])
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cgroup = Path(f"/proc/{pid}/cgroup").read_text()
+    except OSError:
+        return True
+    return rec["id"] not in cgroup or stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X")
 
 
 class StopFault(_RunningFault):
