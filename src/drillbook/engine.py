@@ -418,6 +418,11 @@ class Drill:
         assert self._t_inject is not None
         with self._lock:
             samples = [s for s in self._samples if not s.probe.startswith("guard:")]
+        if not self._injected and self._steps:
+            # No fault: nothing is recovered before the runbook's steps are done, so only samples
+            # taken after the last step count (else a healthy source would make RTA zero).
+            floor = max(st.start + st.duration for st in self._steps)
+            samples = [s for s in samples if s.start >= floor]
         return compute_measures(samples, self._t_inject, self.stable_for, now=self._now())
 
     def _check_guards(self) -> None:

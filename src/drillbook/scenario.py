@@ -140,6 +140,20 @@ class _Builder:
                     )
         return tuple(names)
 
+    def check_controls(self, controls: Sequence[Any]) -> None:
+        """Control ids must be in the shipped catalog (a typo would silently lose evidence);
+        an organisation's own controls are written with an ``X-`` prefix."""
+        from drillbook.evidence.controls import known_controls
+
+        known = known_controls()
+        for i, control in enumerate(controls):
+            if str(control) not in known and not str(control).startswith("X-"):
+                raise self.error(
+                    ("controls", i),
+                    f"unknown control {control!r}; expected one of: {', '.join(sorted(known))}, "
+                    "or your own as X-<id>",
+                )
+
     def lookup(
         self, kind: str, table: Mapping[str, Registration[Any]], name: str, path: Path_
     ) -> None:
@@ -203,6 +217,7 @@ class _Builder:
         if self.config is not None and default_targets:
             self.targets({"targets": list(default_targets)}, (), ())
 
+        self.check_controls(data.get("controls", ()))
         obj_raw: Mapping[str, Any] = data.get("objectives", {}) or {}
         severity = Severity(obj_raw.get("severity", data.get("severity", "P2")))
         response = None
