@@ -19,6 +19,13 @@ _DURATION: Mapping[str, Any] = {"type": ["string", "number"]}
 _TIMEOUT = {"timeout": _DURATION}
 
 
+#: Every fault may narrow a label selector to a random subset (blast radius).
+_PICK: Mapping[str, Any] = {
+    "pick": {"type": "integer", "minimum": 1},
+    "pick_percent": {"type": "number", "exclusiveMinimum": 0, "maximum": 100},
+}
+
+
 def _schema(props: Mapping[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
     return {
         "type": "object",
@@ -163,6 +170,7 @@ def register(registry: Registry) -> None:
         ),
     ]
     for name, module, cls, help_text, schema in faults:
+        schema["properties"].update(_PICK)
         registry.add_fault(
             name,
             "docker",
