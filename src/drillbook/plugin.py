@@ -483,9 +483,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         try:
             from drillbook.evidence import build_bundle
 
-            written.append(build_bundle(journal.dir))
+            snapshot = None
+            if cfg.config_path is not None:
+                from drillbook.yamlload import load_yaml_file
+
+                raw = load_yaml_file(cfg.config_path).data
+                snapshot = raw if isinstance(raw, Mapping) else None
+            written.append(build_bundle(journal.dir, config_snapshot=snapshot))
         except Exception as exc:
+            # Asked for evidence and got none: that must fail the run, not hide in a warning.
             problems.append(f"evidence: {type(exc).__name__}: {exc}")
+            if session.exitstatus == 0:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
     state.reports_written = written
     state.results = list(doc["drills"]) + [r for r in state.results if r.get("dry_run")]
     session.config.stash[_PROBLEMS] = problems
