@@ -9,6 +9,7 @@ standby): it is what postgres faults' ``revert`` runs on sandbox targets.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -239,6 +240,7 @@ def take_base_backup(root: Path, source: str = REGION_A) -> Path:
             "-Xs",
             "-c",
             "fast",
+            "--no-sync",
             "--label",
             "drillbook-sandbox",
         ],
@@ -275,6 +277,7 @@ def seed_standby(root: Path, name: str, source: str) -> None:
             "-Xs",
             "-c",
             "fast",
+            "--no-sync",
         ],
     )
     app_name = name.replace("-", "_")
@@ -525,6 +528,7 @@ def up(root: Path, *, sync: bool = False, timeout_s: float = 120.0) -> dict[str,
             "--encoding=UTF8",
             "--wal-segsize=1",
             "--no-instructions",
+            "--no-sync",  # setup speed; the servers themselves run with fsync on
         ],
         timeout_s=timeout_s,
     )
@@ -574,9 +578,15 @@ def down(root: Path, timeout_s: float = 30.0) -> list[str]:
     try:
         SupervisorClient(root, timeout_s=timeout_s).shutdown()
         done.append("supervisor stopped its children")
+        grace = timeout_s
     except (SupervisorDown, FileNotFoundError, RuntimeError, ValueError):
-        pass
-    deadline = time.monotonic() + timeout_s
+        # No supervisor (killed, or never started): ask each server for a fast shutdown.
+        for pid in _our_processes(root):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGINT)
+                done.append(f"stopped stray pid {pid}")
+        grace = 10.0
+    deadline = time.monotonic() + grace
     while time.monotonic() < deadline and _our_processes(root):
         time.sleep(0.05)
     for pid in _our_processes(root):  # the supervisor was killed, or ignored us: by pid
