@@ -142,3 +142,38 @@ def test_registering_the_backend_does_not_import_the_sdk() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == "False"
+
+
+def test_prepare_replaces_a_dead_sessions_leftover_but_not_a_live_sessions_container(
+    docker_client: Any, busybox: str
+) -> None:
+    import os
+    import socket
+
+    name = f"dbt-owned-{uuid.uuid4().hex[:8]}"
+    host = socket.gethostname()
+    target = TargetSpec("web", "docker", {"container": name, "sandbox": {"image": busybox}})
+    live = {"drillbook.sandbox": "1", "drillbook.owner": f"{host}:{os.getppid()}"}
+    other = docker_client.containers.run(busybox, name=name, detach=True, labels=live)
+    try:
+        with (
+            pytest.raises(SafetyError, match="running drillbook session"),
+            prepare(sandbox_ctx(target)),
+        ):
+            pass
+        assert docker_client.api.inspect_container(name)["Id"] == other.id
+    finally:
+        other.remove(force=True)
+    dead_pid = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    dead = {"drillbook.sandbox": "1", "drillbook.owner": f"{host}:{dead_pid}"}
+    leftover = docker_client.containers.run(busybox, name=name, detach=True, labels=dead)
+    with prepare(sandbox_ctx(target)):
+        now = docker_client.api.inspect_container(name)
+        assert now["Id"] != leftover.id
+        assert now["Config"]["Labels"]["drillbook.owner"] == f"{host}:{os.getpid()}"
+    assert not docker_client.containers.list(all=True, filters={"name": name})

@@ -25,6 +25,8 @@ did not create is refused, never removed.
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -42,9 +44,29 @@ from drillbook.durations import parse_duration
 from drillbook.errors import ConfigError, SafetyError
 from drillbook.model import TargetSpec
 
-__all__ = ["SANDBOX_LABEL", "prepare", "run_sandbox_container", "sandbox_enabled"]
+__all__ = ["OWNER_LABEL", "SANDBOX_LABEL", "prepare", "run_sandbox_container", "sandbox_enabled"]
 
 SANDBOX_LABEL = "drillbook.sandbox"
+#: host:pid of the session that runs the container: a leftover of a dead session is replaced, a
+#: live session's container is not.
+OWNER_LABEL = "drillbook.owner"
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _live_other_owner(owner: str) -> bool:
+    host, _, pid_text = owner.rpartition(":")
+    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def sandbox_enabled(ctx: Context) -> bool:
@@ -109,6 +131,12 @@ def run_sandbox_container(ctx: Context, target: TargetSpec) -> tuple[str, list[s
                 f"sandbox {target.name}: a container named {name} exists that drillbook did not "
                 "create; refusing to replace it"
             )
+        owner = (existing["Config"].get("Labels") or {}).get(OWNER_LABEL, "")
+        if _live_other_owner(owner):
+            raise SafetyError(
+                f"sandbox {target.name}: container {name} belongs to a running drillbook session "
+                f"({owner}); run one session per engine at a time"
+            )
         client.api.remove_container(existing["Id"], force=True)
     made: list[str] = []
     network = spec.get("network")
@@ -120,7 +148,7 @@ def run_sandbox_container(ctx: Context, target: TargetSpec) -> tuple[str, list[s
         except NotFound:
             client.networks.create(str(network), labels={SANDBOX_LABEL: "1"})
             made.append(str(network))
-    labels = {SANDBOX_LABEL: "1", "drillbook.target": target.name}
+    labels = {SANDBOX_LABEL: "1", "drillbook.target": target.name, OWNER_LABEL: _owner()}
     if spec.get("opt_in", True):
         key, _, value = str(ctx.settings.get("opt_in_label", DEFAULT_OPT_IN)).partition("=")
         labels[key] = value
@@ -190,9 +218,15 @@ def _teardown(client: Any, ctx: Context, containers: list[str], networks: list[s
     names = [
         _sandbox_name(t) for t in ctx.targets if t.backend == "docker" and t.params.get("sandbox")
     ]
+    mine = _owner()
     for ref in [*containers, *names]:
         data = container_inspect(client, ref)
-        if data is not None and (data["Config"].get("Labels") or {}).get(SANDBOX_LABEL) == "1":
+        labels = (data or {}).get("Config", {}).get("Labels") or {}
+        if (
+            data is not None
+            and labels.get(SANDBOX_LABEL) == "1"
+            and labels.get(OWNER_LABEL) == mine
+        ):
             with contextlib.suppress(Exception):
                 client.api.remove_container(data["Id"], force=True)
     for name in client.containers.list(all=True, filters={"label": f"{SANDBOX_LABEL}=1"}):
