@@ -44,7 +44,7 @@ def test_html_shows_measures_brackets_steps_and_definitions(tmp_path: Path) -> N
     assert "How the measures are defined" in html
     assert "not recovered" in html  # region_loss has an RTO but no RTA
     assert 'class="step-slow"' in html  # the slow step stands out on the timeline too
-    assert "first run of passing probes that lasts stable_for" in html
+    assert "first run of passing probes lasting stable_for" in html
 
 
 def test_slow_step_is_the_one_that_dominates() -> None:
