@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
-from k8s_kit import OPT_IN, KubeEnv, T, make_namespace
+from k8s_kit import OPT_IN, KubeEnv, T, deploy_demo, make_namespace, target_params, wait_for
 
 from drillbook.backends.kubernetes.targets import KubeTarget, Scope
 from drillbook.config import Overrides, load_config
@@ -165,3 +165,94 @@ def test_manifests_apply_and_rbac_is_namespace_scoped(
     # Node drills are a separate, optional grant (rbac-nodes.yaml), not applied here.
     assert not can("patch", "nodes")
     assert not can("delete", "deployments", allowed, group="apps")
+
+
+def _sa_kubeconfig(env: KubeEnv, runner: str, path: Path) -> str:
+    """A kubeconfig holding the ServiceAccount's own token: what the CronJob's pod would use."""
+    import base64
+
+    kube = env.kube
+
+    def token_secret() -> str | None:
+        sa = kube.core.read_namespaced_service_account("drillbook", runner, _request_timeout=T)
+        return sa.secrets[0].name if sa.secrets else None
+
+    wait_for("the ServiceAccount token", lambda: token_secret() is not None)
+    secret = kube.core.read_namespaced_secret(token_secret(), runner, _request_timeout=T)
+    token = base64.b64decode(secret.data["token"]).decode()
+    admin = yaml.safe_load(Path(env.kubeconfig).read_text())
+    cluster = admin["clusters"][0]["cluster"]
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": cluster}],
+                "users": [{"name": "sa", "user": {"token": token}}],
+                "contexts": [{"name": "drillbook-sa", "context": {"cluster": "c", "user": "sa"}}],
+                "current-context": "drillbook-sa",
+            }
+        )
+    )
+    path.chmod(0o600)
+    return str(path)
+
+
+def test_the_service_account_can_run_namespace_drills_and_nothing_more(
+    kube_env: KubeEnv, applied: tuple[str, str, str, list[str]], tmp_path: Path
+) -> None:
+    """The RBAC is not only narrow but sufficient: drills run with the SA's own token."""
+    from drillbook.backends.base import Context, get_registry
+    from drillbook.model import TargetSpec
+
+    runner, allowed, other, _ = applied
+    deploy_demo(kube_env, allowed)
+    deploy_demo(kube_env, other)
+    kubeconfig = _sa_kubeconfig(kube_env, runner, tmp_path / "sa.kubeconfig")
+    reg = get_registry()
+
+    def ctx(ns: str, params: dict[str, Any] | None = None) -> Context:
+        target = {**target_params(ns), "kubeconfig": kubeconfig, "context": "drillbook-sa"}
+        return Context(
+            params=params or {},
+            targets=(TargetSpec("demo", "kubernetes", target),),
+            # A misconfigured allowlist that includes `other`: RBAC is the second wall.
+            settings={
+                "allowed_contexts": ["drillbook-sa"],
+                "allowed_namespaces": [allowed, other],
+                "opt_in_label": "drillbook.io/drills=allowed",
+            },
+        )
+
+    kill = reg.fault("k8s.delete_pods").factory(ctx(allowed, {"count": 1, "grace_period_s": 0}))
+    kill.resolve()
+    kill.preflight()
+    kill.inject()
+    wait_for("pod deleted", kill.verify_injected)
+    bad = reg.fault("k8s.bad_rollout").factory(ctx(allowed))
+    bad.resolve()
+    bad.preflight()
+    bad.inject()
+    assert "rolled back" in reg.recovery("k8s.rollout_undo").factory(ctx(allowed)).run()
+    iso = reg.fault("k8s.isolate").factory(ctx(allowed))
+    iso.resolve()
+    iso.preflight()
+    iso.inject()
+    assert not reg.probe("k8s.traffic_allowed").factory(ctx(allowed)).safe_check().ok
+    iso.revert()
+    assert iso.verify_reverted()
+    probe = reg.probe("k8s.deployment_available").factory(ctx(allowed))
+    wait_for("demo available again", lambda: probe.safe_check().ok)
+
+    # In the other namespace the apiserver itself refuses (403), before anything changes.
+    before = sorted(p.metadata.uid for p in kube_env.kube.core.list_namespaced_pod(other).items)
+    outside = reg.fault("k8s.delete_pods").factory(ctx(other, {"count": 1}))
+    with pytest.raises(Exception) as refused:
+        outside.resolve()
+        outside.preflight()
+        outside.inject()
+    assert getattr(refused.value, "status", None) == 403
+    after = sorted(p.metadata.uid for p in kube_env.kube.core.list_namespaced_pod(other).items)
+    assert after == before
+    res = reg.probe("k8s.deployment_available").factory(ctx(other)).safe_check()
+    assert not res.ok and res.detail.startswith("HTTP 403")
