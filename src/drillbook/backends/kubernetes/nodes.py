@@ -89,9 +89,9 @@ def uncordon(fault: KubeFault, name: str, mark: str | None) -> bool:
     if node is None:
         return False
     notes = node.metadata.annotations or {}
-    if mark is not None and notes.get(MARK_ANNOTATION) not in (mark, None):
-        return False  # someone else's change now; leave it
-    if not node.spec.unschedulable and MARK_ANNOTATION not in notes:
+    if mark is not None and notes.get(MARK_ANNOTATION) != mark:
+        return False  # not our cordon (any more): someone else's change; leave it
+    if mark is None and MARK_ANNOTATION not in notes:
         return False
     fault.kube.core.patch_node(
         name,
@@ -162,6 +162,7 @@ class NodeFault(KubeFault):
 
     def cordon(self) -> None:
         mark = self.token()
+        self._state["mark"] = mark
         for entry in self._state["nodes"]:
             node = self.kube.core.read_node(entry["name"], _request_timeout=T)
             if "was_unschedulable" not in entry:
@@ -176,7 +177,6 @@ class NodeFault(KubeFault):
                 },
                 _request_timeout=T,
             )
-        self._state["mark"] = mark
 
     def cordoned(self) -> bool:
         for name in self.node_names():
@@ -206,8 +206,9 @@ class NodeFault(KubeFault):
             if entry.get("was_unschedulable"):
                 continue
             node = self.get(self.kube.core.read_node, entry["name"])
-            if node is not None and node.spec.unschedulable:
-                return False
+            ours = (node.metadata.annotations or {}).get(MARK_ANNOTATION) if node else None
+            if node is not None and node.spec.unschedulable and ours == self._state.get("mark"):
+                return False  # still cordoned by us (a later cordon by someone else is theirs)
         return True
 
 
