@@ -190,7 +190,13 @@ def register(registry: Registry) -> None:
         "aws",
         rds.RdsPromoteReplica,
         help="promote a (cross-region) read replica; repoint a CNAME",
-        params_schema={"type": "object", "properties": {"repoint": _REPOINT}},
+        params_schema={
+            "type": "object",
+            "properties": {
+                "repoint": _REPOINT,
+                "wait_for": {"enum": ["standalone", "available"]},
+            },
+        },
     )
     step(
         "route53.failover",

@@ -8,6 +8,7 @@ credentials now point at either.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -19,6 +20,8 @@ from drillbook.model import TargetSpec
 from .clients import client
 from .config import AwsSettings, target_region
 from .guard import check_identity
+
+log = logging.getLogger("drillbook.aws")
 
 __all__ = [
     "AwsFault",
@@ -137,10 +140,20 @@ class AwsProbe(AwsMixin, Probe):
     """Base for aws probes: read-only, fast clients, no guard (reading is not injecting)."""
 
     _clients: dict[tuple[str, str], Any]
+    #: (service, region or None for the probe's own region) made up front: making a client loads
+    #: botocore's service model, which must not eat into the first check's timeout.
+    warm: tuple[tuple[str, str | None], ...] = ()
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self._clients = {}
+        for service, region in self.warm:
+            try:
+                self.fast_client(service, region)
+            except Exception as exc:
+                log.debug("aws probe: cannot make a %s client yet: %s", service, exc)
 
     def fast_client(self, service: str, region: str | None = None) -> Any:
-        if not hasattr(self, "_clients"):
-            self._clients = {}
         key = (service, region or self.region())
         if key not in self._clients:
             self._clients[key] = self.client(service, key[1], fast=True)

@@ -3,9 +3,11 @@ not-ok results, and each probe says in ``detail`` what it saw."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
+from drillbook.backends.base import Context
 from drillbook.model import ProbeResult
 
 from .common import AwsProbe
@@ -31,6 +33,15 @@ __all__ = [
 class RdsAvailable(AwsProbe):
     """An instance (``id``, or the one a CNAME ``record`` in ``zone`` points at) is available;
     with ``writable: true`` it must not be a read replica."""
+
+    warm = (("rds", None), ("route53", ROUTE53_REGION))
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        if self.tparam("record"):  # the CNAME may point into any allowed region
+            for region in self.settings.allowed_regions:
+                with contextlib.suppress(Exception):
+                    self.fast_client("rds", region)
 
     def _via_record(self) -> tuple[str, str] | None:
         record = self.tparam("record")
@@ -77,6 +88,8 @@ class RdsAvailable(AwsProbe):
 class Ec2Running(AwsProbe):
     """At least ``min`` (default: all matched) instances by ``ids``/``tags`` are running."""
 
+    warm = (("ec2", None),)
+
     def check(self) -> ProbeResult:
         start = time.perf_counter()
         ids = self.tparam("ids") or ([self.tparam("id")] if self.tparam("id") else None)
@@ -93,6 +106,8 @@ class Ec2Running(AwsProbe):
 class AsgInService(AwsProbe):
     """At least ``min`` (default: desired capacity) healthy in-service instances whose EC2 state
     is running."""
+
+    warm = (("autoscaling", None), ("ec2", None))
 
     def check(self) -> ProbeResult:
         start = time.perf_counter()
@@ -121,6 +136,8 @@ class Route53Resolves(AwsProbe):
     """The record answers ``expect`` (a value or list), or with ``healthy: true`` an answer whose
     record's health check is healthy."""
 
+    warm = (("route53", ROUTE53_REGION),)
+
     def check(self) -> ProbeResult:
         start = time.perf_counter()
         r53 = self.fast_client("route53", ROUTE53_REGION)
@@ -147,6 +164,8 @@ class Route53Resolves(AwsProbe):
 class HealthCheck(AwsProbe):
     """Route 53's view of a health check (``id``), Inverted/Disabled applied. moto's checkers
     always report success: see docs/aws.md."""
+
+    warm = (("route53", ROUTE53_REGION),)
 
     def check(self) -> ProbeResult:
         start = time.perf_counter()

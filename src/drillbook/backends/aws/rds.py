@@ -324,15 +324,17 @@ class RdsPromoteReplica(_RdsInstanceMixin, AwsStep):
         else:
             what = f"{self.instance_id()} was already standalone"
 
+        # standalone: RDS no longer names a source (real RDS clears it once promotion is done).
+        # available: the status is enough (moto keeps the source field after a promotion).
+        standalone = str(self.ctx.param("wait_for", "standalone")) == "standalone"
+
         def promoted() -> dict[str, Any] | None:
             found = describe_instance(rds, self.instance_id())
-            if (
-                found
-                and found.get("DBInstanceStatus") == "available"
-                and not found.get("ReadReplicaSourceDBInstanceIdentifier")
-            ):
-                return found
-            return None
+            if not found or found.get("DBInstanceStatus") != "available":
+                return None
+            if standalone and found.get("ReadReplicaSourceDBInstanceIdentifier"):
+                return None
+            return found
 
         try:
             found = poll_until(

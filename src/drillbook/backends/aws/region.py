@@ -69,9 +69,10 @@ class RegionLoss(AwsFault):
         chosen: list[str] = []
         candidates = 0
         for part in self.parts.values():
-            sel = part.resolve()
-            chosen.extend(sel.chosen)
-            candidates += sel.candidates
+            sel = part.resolve()  # every part checks its own opt-in
+            if part.destructive:  # the blast radius is what is stopped, not the health check
+                chosen.extend(sel.chosen)
+                candidates += sel.candidates
         return Selection(chosen=tuple(chosen), candidates=candidates)
 
     def plan(self) -> str:

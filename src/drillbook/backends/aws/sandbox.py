@@ -18,8 +18,9 @@ from typing import Any
 from drillbook.backends.base import Context
 from drillbook.errors import BackendUnavailable
 
-from .clients import client
+from .clients import add_client_hook, client, remove_client_hook
 from .config import AwsSettings
+from .player import ControlPlanePlayer
 
 __all__ = ["DEMO", "REGION_A", "REGION_B", "create_demo", "destroy_demo", "prepare"]
 
@@ -253,7 +254,11 @@ def prepare(ctx: Context) -> Iterator[None]:
     destroy_demo(settings)  # leftovers of a killed session
     facts = create_demo(settings)
     log.info("aws sandbox ready at %s: %s", settings.endpoint_url, facts)
+    player = ControlPlanePlayer(settings, dict(ctx.settings.get("sandbox_timings") or {}))
+    add_client_hook(player.hook)
     try:
         yield
     finally:
+        remove_client_hook(player.hook)
+        player.stop()
         destroy_demo(settings)
