@@ -30,7 +30,11 @@ def context_for(
         params=dict(params),
         targets=tuple(config.target(name) for name in targets),
         environment=config.environment,
-        settings=config.backend_settings(backend),
+        # The global opt-in switch reaches every backend; a backend's own setting wins.
+        settings={
+            "require_opt_in": config.safety.require_opt_in,
+            **config.backend_settings(backend),
+        },
         clock=clock or get_clock(),
         workdir=config.workdir,
         state_dir=config.state_dir,
