@@ -186,3 +186,17 @@ def test_available_explains_a_missing_kubeconfig(
     # A kubeconfig pointing at a closed port: unreachable, with a one-line reason.
     reason = available({"kubeconfig": str(_kubeconfig(tmp_path))})
     assert reason is not None and "not reachable" in reason and "\n" not in reason
+
+
+def test_opt_in_by_label_or_annotation() -> None:
+    from types import SimpleNamespace
+
+    from drillbook.backends.kubernetes.targets import opt_in_holds
+
+    meta = SimpleNamespace(labels={"team": "a"}, annotations={"drillbook.io/drills": "yes"})
+    assert opt_in_holds(meta, {})  # nothing configured: no opt-in needed
+    assert opt_in_holds(meta, {"opt_in_annotation": "drillbook.io/drills"})  # key alone
+    assert opt_in_holds(meta, {"opt_in_annotation": "drillbook.io/drills=yes"})
+    assert not opt_in_holds(meta, {"opt_in_annotation": "drillbook.io/drills=no"})
+    assert not opt_in_holds(meta, {"opt_in_label": "drillbook.io/drills=yes"})  # wrong place
+    assert opt_in_holds(meta, {"opt_in_label": "x=y", "opt_in_annotation": "drillbook.io/drills"})
