@@ -21,7 +21,6 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +93,7 @@ def restore_run(root: Path) -> tuple[float, str]:
     return rta, detail
 
 
-def floor_run(root: Path) -> float:
+def floor_run(root: Path, archive_recovery: bool = False) -> float:
     """The physical floor: a plain copy of the same base backup into a fresh folder and a server
     start on it (crash recovery from the WAL inside the backup) to the first passing probe. Run
     beside the sandbox, archiving off, so it cannot disturb the sandbox's WAL archive."""
@@ -111,7 +110,12 @@ def floor_run(root: Path) -> float:
         port = sock.getsockname()[1]
     t0 = time.time()
     copy_backup(target.backup_dir(), data_dir)
-    write_node_conf(data_dir, port, {"archive_mode": "off", "synchronous_standby_names": ""})
+    settings = {"archive_mode": "off", "synchronous_standby_names": ""}
+    if archive_recovery:  # what a DBA does by hand: recovery.signal, replay the archive, promote
+        settings |= {"recovery_target_timeline": "latest", "recovery_target_action": "promote"}
+    write_node_conf(data_dir, port, settings)
+    if archive_recovery:
+        (data_dir / "recovery.signal").touch()
     target.chown_tree(data_dir)
     proc = subprocess.Popen(
         [str(Path(state["bin_dir"]) / "postgres"), "-D", str(data_dir)],
@@ -148,37 +152,40 @@ def rpo_run(root: Path, rate: float) -> dict[str, Any]:
     time.sleep(2.0)
     fault = DeleteRows(_ctx(root, sd, table="accounts", where="id <= 10"))
     fault.inject()
-    t_after = time.time()  # the delete's COMMIT has returned
+    t_inject = time.time()
     time.sleep(2.0)
     t_restore = time.time()
     RestoreBaseBackup(_ctx(root, sd, to="before_fault")).run()
     t_restored = time.time()
     time.sleep(0.5)
     ledger.stop()
-    measure = ledger.measure(t_after)
+    measure = ledger.measure(t_inject)
     fault.revert()
-    # The independent count uses nothing but the writer's acknowledgement times: acks after the
-    # delete committed and before the restore's outage went to the old timeline (lost); acks
-    # after the outage (the widest gap between acks inside the restore window) went to the
-    # restored server (kept); acks between the delete's start and its commit are ambiguous.
-    t_before = datetime.fromisoformat(fault.state()["before"]).timestamp()
+    # The independent count uses nothing but the writer's acknowledgement times and the
+    # delete's own client-side timestamps: acks after the delete's COMMIT returned and before the
+    # restore's outage went to the abandoned timeline (must be lost); acks after the outage (the
+    # widest gap between acks inside the restore window) went to the restored server; acks
+    # while the delete's transaction was open are ambiguous (their commit may fall either side).
+    state = fault.state()
+    began, committed = float(state["began_epoch"]), float(state["committed_epoch"])
     times = [a.at for a in ledger.acknowledged()]
     window = [t for t in times if t_restore <= t <= t_restored + 0.5]
     outage_end = t_restored
     if len(window) > 1:
-        gaps = [(b - a, b) for a, b in itertools.pairwise(window)]
-        outage_end = max(gaps)[1]
+        outage_end = max((b - a, b) for a, b in itertools.pairwise(window))[1]
     elif window:
         outage_end = window[0]
-    must_lose = sum(1 for t in times if t_after < t < outage_end)
-    ambiguous = sum(1 for t in times if t_before <= t <= t_after)
+    must_lose = sum(1 for t in times if committed < t < outage_end)
+    ambiguous = sum(1 for t in times if began <= t <= committed)
+    lost = measure.lost_writes
     return {
-        "lost": measure.lost_writes,
+        "lost": lost,
         "independent": must_lose,
         "ambiguous": ambiguous,
         "acknowledged": measure.acknowledged,
-        "exact": measure.lost_writes == must_lose,
-        "achieved_rate": sum(1 for t in times if t < t_after) / max(1e-9, t_after - times[0]),
+        "exact": lost == must_lose and ambiguous == 0,
+        "consistent": must_lose <= lost <= must_lose + ambiguous,
+        "achieved_rate": sum(1 for t in times if t < began) / max(1e-9, began - times[0]),
     }
 
 
@@ -195,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(tempfile.mkdtemp(prefix="drillbook-bench-"))
     rtas: list[float] = []
     floors: list[float] = []
+    floors_pitr: list[float] = []
     details: list[str] = []
     rpo: list[dict[str, Any]] = []
     setup_s = 0.0
@@ -217,14 +225,21 @@ def main(argv: list[str] | None = None) -> int:
             rtas.append(rta)
             details.append(detail)
             floors.append(floor_run(root))
-            print(f"run {i + 1}: rta {rta:.2f}s floor {floors[-1]:.2f}s", file=sys.stderr)
+            floors_pitr.append(floor_run(root, archive_recovery=True))
+            print(
+                f"run {i + 1}: rta {rta:.2f}s floor {floors[-1]:.2f}s / {floors_pitr[-1]:.2f}s",
+                file=sys.stderr,
+            )
         for i in range(args.rpo_runs):
             rpo.append(rpo_run(root, args.rate))
             print(f"rpo run {i + 1}: {rpo[-1]}", file=sys.stderr)
     finally:
         down(root)
-    ratio = statistics.median(rtas) / statistics.median(floors)
+    floor = min(statistics.median(floors), statistics.median(floors_pitr))
+    ratio = statistics.median(rtas) / floor
     exact = sum(1 for r in rpo if r["exact"])
+    consistent = sum(1 for r in rpo if r["consistent"])
+    unambiguous_exact = sum(1 for r in rpo if r["consistent"] and r["ambiguous"] == 0)
     cmd = "python benchmarks/restore_speed.py " + " ".join(
         argv if argv is not None else sys.argv[1:]
     )
@@ -236,27 +251,44 @@ def main(argv: list[str] | None = None) -> int:
     )
     text += (
         "\nRTA is measured as the drill measures it: from the moment the destroy-data fault "
-        "returned to the first passing SQL probe (polled every 50 ms). The floor is the same "
-        "kill + delete, then a plain copy of the same base backup into place and a server start "
-        "(crash recovery from the WAL inside the backup), to the first passing probe.\n\n"
+        "returned (server SIGKILLed, data folder deleted) through `postgres.restore_base_backup "
+        "to: latest` (copy, WAL replay from the archive, promotion) to the first passing SQL "
+        "probe, polled every 50 ms. The floor is a plain copy of the same base backup into a "
+        "fresh folder plus a server start on it, to the first passing probe, in two forms: "
+        "crash recovery (no recovery.signal) and archive recovery by hand (recovery.signal, "
+        "promote); the ratio uses the faster median. Restores and floors alternate so drifting "
+        "machine load hits both alike.\n\n"
         "| measure | median | spread | goal | met |\n|---|---|---|---|---|\n"
         f"| db_restore RTA (s) | {statistics.median(rtas):.2f} | {spread(rtas)} | | |\n"
-        f"| floor: copy + start (s) | {statistics.median(floors):.2f} | {spread(floors)} | | |\n"
+        f"| floor: copy + start, crash recovery (s) | {statistics.median(floors):.2f} | "
+        f"{spread(floors)} | | |\n"
+        f"| floor: copy + start, archive recovery (s) | {statistics.median(floors_pitr):.2f} | "
+        f"{spread(floors_pitr)} | | |\n"
         f"| ratio RTA / floor | {ratio:.2f} | | <= 1.5 | {'yes' if ratio <= 1.5 else 'no'} |\n"
-        f"| RPO runs exact (lost_writes == independent count) | {exact}/{len(rpo)} | | "
-        f"all | {'yes' if exact == len(rpo) else 'no'} |\n\n"
-        "RPO runs (point-in-time restore to just before a DELETE; writer at "
-        f"{args.rate:g}/s):\n\n"
-        "| run | acknowledged | lost_writes (ledger) | independent (acks after the delete "
-        "committed) | ambiguous acks (during the delete) | achieved writes/s |\n"
-        "|---|---|---|---|---|---|\n"
+        f"| RPO runs: ledger lost_writes == independent count, no ambiguous ack | "
+        f"{exact}/{len(rpo)} | | all | {'yes' if exact == len(rpo) else 'no'} |\n"
+        f"| RPO runs: ledger within the independent bounds | {consistent}/{len(rpo)} | | all | "
+        f"{'yes' if consistent == len(rpo) else 'no'} |\n\n"
+        "RPO runs: the writer commits one row per transaction at "
+        f"{args.rate:g}/s; a DELETE runs mid-stream; 2 s later a point-in-time restore goes back "
+        "to just before the DELETE's transaction; the ledger reports `lost_writes`. The "
+        "independent count uses only the writer's own acknowledgement times and the DELETE's "
+        "client-side begin/commit times: acknowledged after the DELETE committed and before the "
+        "restore's outage = must be lost; acknowledged while the DELETE's transaction was open = "
+        "ambiguous (its commit may fall on either side), so the ledger must lie in "
+        "[independent, independent + ambiguous].\n\n"
+        "| run | acknowledged | lost_writes (ledger) | independent (must be lost) | "
+        "ambiguous acks | within bounds | achieved writes/s |\n"
+        "|---|---|---|---|---|---|---|\n"
         + "".join(
             f"| {i + 1} | {r['acknowledged']} | {r['lost']} | {r['independent']} | "
-            f"{r['ambiguous']} | {r['achieved_rate']:.0f} |\n"
+            f"{r['ambiguous']} | {'yes' if r['consistent'] else 'NO'} | "
+            f"{r['achieved_rate']:.0f} |\n"
             for i, r in enumerate(rpo)
         )
         + f"\nSetup (sandbox up, pgbench -i, base backup): {setup_s:.0f}s. "
-        f"Restore details: {details[-1] if details else 'n/a'}.\n"
+        f"Last restore: {details[-1] if details else 'n/a'}. Unambiguous runs matching exactly: "
+        f"{unambiguous_exact}.\n"
     )
     print(text)
     if not args.no_write:

@@ -197,11 +197,13 @@ class _LogicalFault(_PgFault):
             affected = int(count_row[0]) if count_row else 0
             if copy:
                 conn.execute(f"CREATE TABLE {copy} AS {selector}")
+            began = time.time()
             with conn.transaction():
                 row = conn.execute("SELECT txid_current()::text, clock_timestamp()").fetchone()
                 assert row is not None
                 xid, before = str(row[0]), row[1]
                 conn.execute(statement)
+            committed = time.time()  # the COMMIT has returned (harness clock, like the ledger)
         self._state = {
             "table": table,
             "where": where,
@@ -209,6 +211,8 @@ class _LogicalFault(_PgFault):
             "rows": affected,
             "xid": xid,
             "before": before.astimezone(UTC).isoformat(),
+            "began_epoch": began,
+            "committed_epoch": committed,
         }
         write_mark(self.ctx.state_dir, self.target.name, dict(self._state))
 
