@@ -200,3 +200,22 @@ def test_opt_in_by_label_or_annotation() -> None:
     assert not opt_in_holds(meta, {"opt_in_annotation": "drillbook.io/drills=no"})
     assert not opt_in_holds(meta, {"opt_in_label": "drillbook.io/drills=yes"})  # wrong place
     assert opt_in_holds(meta, {"opt_in_label": "x=y", "opt_in_annotation": "drillbook.io/drills"})
+
+
+def test_require_opt_in_switch() -> None:
+    from types import SimpleNamespace
+
+    from drillbook.backends.kubernetes.targets import (
+        DEFAULT_OPT_IN_LABEL,
+        opt_in_holds,
+        opt_in_rule,
+    )
+
+    bare = SimpleNamespace(labels={}, annotations={})
+    marked = SimpleNamespace(labels={"drillbook.io/drills": "allowed"}, annotations={})
+    # safety.require_opt_in (the engine passes it to every backend): the default label applies.
+    assert opt_in_rule({"require_opt_in": True}) == (DEFAULT_OPT_IN_LABEL, None)
+    assert not opt_in_holds(bare, {"require_opt_in": True})
+    assert opt_in_holds(marked, {"require_opt_in": True})
+    # Switched off, a configured label is not demanded.
+    assert opt_in_holds(bare, {"require_opt_in": False, "opt_in_label": "x=y"})

@@ -21,7 +21,7 @@ from drillbook.errors import BackendUnavailable, ConfigError
 from .common import T, is_not_found, managed_labels, wait_until
 from .manifests import apply_manifests
 from .selectors import parse
-from .targets import KubeTarget, Scope
+from .targets import KubeTarget, Scope, opt_in_rule
 
 __all__ = ["demo_manifests", "prepare"]
 
@@ -109,7 +109,7 @@ def demo_manifests(target: KubeTarget) -> list[dict[str, Any]]:
 
 
 def _opt_in(scope: Scope) -> dict[str, str]:
-    raw = scope.settings.get("opt_in_label")
+    raw, _ = opt_in_rule(scope.settings)
     if not raw:
         return {}
     key, _, value = str(raw).partition("=")

@@ -18,7 +18,7 @@ from drillbook.model import TargetSpec
 
 from .client import Identity, Kube, connect, read_identity
 
-__all__ = ["KubeTarget", "Scope", "opt_in_holds"]
+__all__ = ["DEFAULT_OPT_IN_LABEL", "KubeTarget", "Scope", "opt_in_holds", "opt_in_rule"]
 
 _TARGET_KEYS = {
     "kubeconfig",
@@ -114,14 +114,34 @@ def _pair(text: str | None) -> tuple[str, str | None] | None:
     return key.strip(), (value.strip() if sep else None)
 
 
-def opt_in_holds(meta: Any, settings: Mapping[str, Any]) -> bool:
-    """Whether an object's metadata carries the configured opt-in label or annotation.
+#: The opt-in label used when ``require_opt_in`` is on and no label or annotation is configured.
+DEFAULT_OPT_IN_LABEL = "drillbook.io/drills=allowed"
 
-    True when no opt-in is configured. ``opt_in_label: "drillbook.io/drills=allowed"`` needs that
-    value; ``opt_in_label: "drillbook.io/drills"`` needs only the key.
+
+def opt_in_rule(settings: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(label, annotation) a target must carry; (None, None) when no opt-in is required.
+
+    ``require_opt_in`` (safety-wide, or the backend's own) false: none. True: the configured label
+    or annotation, else :data:`DEFAULT_OPT_IN_LABEL`. Unset: required only when one is configured.
     """
-    label = _pair(settings.get("opt_in_label"))
-    note = _pair(settings.get("opt_in_annotation"))
+    label = settings.get("opt_in_label") or None
+    note = settings.get("opt_in_annotation") or None
+    required = settings.get("require_opt_in")
+    if required is False:
+        return None, None
+    if required and not label and not note:
+        label = DEFAULT_OPT_IN_LABEL
+    return (str(label) if label else None), (str(note) if note else None)
+
+
+def opt_in_holds(meta: Any, settings: Mapping[str, Any]) -> bool:
+    """Whether an object's metadata carries the opt-in label or annotation (see opt_in_rule).
+
+    ``opt_in_label: "drillbook.io/drills=allowed"`` needs that value; ``"drillbook.io/drills"``
+    needs only the key. True when no opt-in is required.
+    """
+    raw_label, raw_note = opt_in_rule(settings)
+    label, note = _pair(raw_label), _pair(raw_note)
     if label is None and note is None:
         return True
     for want, have in (
@@ -158,7 +178,7 @@ class Scope:
 
     @property
     def opt_in_configured(self) -> bool:
-        return bool(self.settings.get("opt_in_label") or self.settings.get("opt_in_annotation"))
+        return opt_in_rule(self.settings) != (None, None)
 
     def check_namespace(self, namespace: str) -> None:
         if namespace not in self.namespaces:
@@ -211,7 +231,7 @@ class Scope:
             return
         raise SafetyError(
             f"namespace {target.namespace!r} (and its workload) lacks the opt-in"
-            f" {self.settings.get('opt_in_label') or self.settings.get('opt_in_annotation')}"
+            f" {' or '.join(r for r in opt_in_rule(self.settings) if r)}"
         )
 
     @staticmethod
