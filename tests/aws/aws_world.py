@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,7 +13,7 @@ from drillbook.backends.base import Context
 from drillbook.model import TargetSpec
 
 #: An image id moto knows in every region (DescribeImages takes seconds on moto: avoid it).
-AMI = "ami-12c6146b"
+AMI = os.environ.get("DRILLBOOK_AWS_AMI", "ami-12c6146b")
 OPT_IN = [{"Key": "drillbook:chaos", "Value": "allowed"}]
 
 
@@ -96,3 +97,15 @@ def instance_states(
     return {
         i["InstanceId"]: i["State"]["Name"] for r in resp["Reservations"] for i in r["Instances"]
     }
+
+
+def demo_estate(aws: Mapping[str, Any]) -> dict[str, str]:
+    """The sandbox's demo estate (RDS, replica, ASG, Route 53): moto only, by design."""
+    import pytest
+
+    from drillbook.backends.aws.config import AwsSettings
+    from drillbook.backends.aws.sandbox import create_demo
+
+    if os.environ.get("DRILLBOOK_AWS_REAL") == "1":
+        pytest.skip("the demo estate is created in moto only (sandbox), never in a real account")
+    return create_demo(AwsSettings.from_mapping(aws))

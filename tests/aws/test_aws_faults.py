@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from aws_world import AMI, OPT_IN, boto, instance_states, make_ctx, run_instances
+from aws_world import AMI, OPT_IN, boto, demo_estate, instance_states, make_ctx, run_instances
 
 from drillbook.backends.aws.ec2 import AsgSuspend, AsgTerminateInstances, Ec2Stop, Ec2Terminate
 from drillbook.backends.aws.elbv2 import Elbv2DeregisterTargets
@@ -13,7 +13,7 @@ from drillbook.backends.aws.probes import AsgInService, Ec2Running, HealthCheck,
 from drillbook.backends.aws.rds import RdsFailoverCluster, RdsRebootFailover, RdsStop
 from drillbook.backends.aws.region import RegionLoss
 from drillbook.backends.aws.route53 import Route53FailHealthCheck, Route53Failover
-from drillbook.backends.aws.sandbox import DEMO, REGION_A, REGION_B, ZONE, create_demo
+from drillbook.backends.aws.sandbox import DEMO, REGION_A, REGION_B, ZONE
 from drillbook.backends.base import Fault
 from drillbook.errors import ConfigError, FaultError, SafetyError
 
@@ -193,7 +193,7 @@ def test_rds_failover_cluster_and_failback(aws: dict[str, Any]) -> None:
 
 
 def test_route53_health_check_and_failover_records(aws: dict[str, Any]) -> None:
-    facts = create_demo(_settings(aws))
+    facts = demo_estate(aws)
     hc_target = {"hc": {"health_check_name": DEMO["health_check"]}}
     app = {"zone": ZONE, "record": "app." + ZONE}
     assert HealthCheck(make_ctx(aws, {}, hc_target)).check().ok
@@ -223,12 +223,6 @@ def test_route53_health_check_and_failover_records(aws: dict[str, Any]) -> None:
     assert resolves.check().ok
 
 
-def _settings(aws: dict[str, Any]) -> Any:
-    from drillbook.backends.aws.config import AwsSettings
-
-    return AwsSettings.from_mapping(aws)
-
-
 def test_elbv2_deregister_and_reregister(aws: dict[str, Any]) -> None:
     ids = run_instances(aws, 3, TAGS)
     elb = boto(aws, "elbv2")
@@ -255,7 +249,7 @@ def test_elbv2_deregister_and_reregister(aws: dict[str, Any]) -> None:
 
 
 def test_region_loss_composite_reverts_every_part_from_state(aws: dict[str, Any]) -> None:
-    create_demo(_settings(aws))
+    demo_estate(aws)
     params = {
         "region": REGION_A,
         "instance_tags": {"drillbook:demo": "web", "drillbook:region": REGION_A},

@@ -6,14 +6,13 @@ import itertools
 from typing import Any
 
 import pytest
-from aws_world import OPT_IN, boto, make_ctx
+from aws_world import OPT_IN, boto, demo_estate, make_ctx
 
-from drillbook.backends.aws.config import AwsSettings
 from drillbook.backends.aws.poll import PollTimeout, poll_until
 from drillbook.backends.aws.probes import RdsAvailable, Route53Resolves
 from drillbook.backends.aws.rds import RdsPromoteReplica, RdsRestorePitr, RdsRestoreSnapshot
 from drillbook.backends.aws.route53 import Route53FailoverStep
-from drillbook.backends.aws.sandbox import DEMO, REGION_B, ZONE, create_demo
+from drillbook.backends.aws.sandbox import DEMO, REGION_B, ZONE
 from drillbook.backends.base import Context
 from drillbook.clock import FakeClock
 from drillbook.errors import RecoveryError
@@ -22,7 +21,7 @@ DB_CNAME = "db." + ZONE
 
 
 def _demo(aws: dict[str, Any]) -> dict[str, str]:
-    return create_demo(AwsSettings.from_mapping(aws))
+    return demo_estate(aws)
 
 
 def test_restore_newest_snapshot_into_new_instance_and_repoint(aws: dict[str, Any]) -> None:
@@ -152,3 +151,24 @@ def test_poll_returns_the_first_answer() -> None:
     ctx = Context(params={}, clock=clock)
     answers = iter([None, None, "ready"])
     assert poll_until(ctx, lambda: next(answers), what="x", timeout_s=5) == "ready"
+
+
+def test_rds_available_connect_checks_the_endpoint_answers(
+    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``connect: true`` means a TCP connect to the instance endpoint. moto's endpoints are names
+    that resolve nowhere, so the connect is intercepted here (no traffic leaves 127.0.0.1)."""
+    import socket
+
+    demo_estate(aws)
+    tried: list[tuple[str, int]] = []
+
+    def refuse(address: tuple[str, int], timeout: float = 0.0) -> socket.socket:
+        tried.append(address)
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    probe = RdsAvailable(make_ctx(aws, {"connect": True}, {"db": {"id": DEMO["db"]}}))
+    result = probe.check()
+    assert not result.ok and "refused" in result.detail
+    assert tried and tried[0][0].startswith(DEMO["db"] + ".") and tried[0][1] == 5432

@@ -4,6 +4,7 @@ not-ok results, and each probe says in ``detail`` what it saw."""
 from __future__ import annotations
 
 import contextlib
+import socket
 import time
 from typing import Any
 
@@ -32,7 +33,8 @@ __all__ = [
 
 class RdsAvailable(AwsProbe):
     """An instance (``id``, or the one a CNAME ``record`` in ``zone`` points at) is available;
-    with ``writable: true`` it must not be a read replica."""
+    with ``writable: true`` it must not be a read replica; with ``connect: true`` its endpoint
+    must accept a TCP connection."""
 
     warm = (("rds", None), ("route53", ROUTE53_REGION))
 
@@ -82,6 +84,17 @@ class RdsAvailable(AwsProbe):
             return ProbeResult(False, latency, f"{where}: {status}", status)
         if self.tparam("writable") and replica_of:
             return ProbeResult(False, latency, f"{where}: read replica of {replica_of}", status)
+        if self.tparam("connect"):
+            # "Answers": a TCP connect to the endpoint (real accounts; moto has no endpoints).
+            endpoint = inst.get("Endpoint") or {}
+            address, port = str(endpoint.get("Address", "")), int(endpoint.get("Port", 5432))
+            try:
+                with socket.create_connection((address, port), timeout=2.0):
+                    pass
+            except OSError as exc:
+                latency = time.perf_counter() - start
+                return ProbeResult(False, latency, f"{where}: {address}:{port}: {exc}", status)
+            latency = time.perf_counter() - start
         return ProbeResult(True, latency, f"{where}: available", status)
 
 
