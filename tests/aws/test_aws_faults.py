@@ -271,3 +271,17 @@ def test_region_loss_composite_reverts_every_part_from_state(aws: dict[str, Any]
     assert again.verify_reverted()
     east = Ec2Running(make_ctx(aws, {"tags": {"drillbook:demo": "web"}, "region": REGION_A}))
     assert east.check().ok
+
+
+def test_ec2_stop_revert_when_an_instance_was_terminated_meanwhile(aws: dict[str, Any]) -> None:
+    ids = run_instances(aws, 2, TAGS)
+    fault = Ec2Stop(make_ctx(aws, {"ids": ids}))
+    fault.resolve()
+    fault.inject()
+    boto(aws, "ec2").terminate_instances(InstanceIds=ids[:1])
+    again = rebuilt(Ec2Stop, fault)
+    again.revert()
+    states = instance_states(aws, ids)
+    assert states[ids[0]] in ("shutting-down", "terminated")
+    assert states[ids[1]] in ("pending", "running")
+    assert again.verify_reverted()  # nothing of the stop remains; the reaper must not loop

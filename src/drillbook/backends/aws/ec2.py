@@ -148,8 +148,11 @@ class Ec2Stop(_InstanceFault):
             ec2.start_instances(InstanceIds=to_start)
 
     def verify_reverted(self) -> bool:
+        # An instance terminated meanwhile carries no trace of this fault: nothing to start.
         states = self._states()
-        return all(s in ("pending", "running") for s in states.values())
+        return all(
+            s in ("pending", "running", "shutting-down", "terminated") for s in states.values()
+        )
 
 
 class Ec2Terminate(_InstanceFault):
