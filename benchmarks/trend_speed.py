@@ -90,6 +90,47 @@ def _run_once(cmd: list[str]) -> tuple[float, float, float]:
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0
 
 
+_PHASES = """
+import contextlib, io, sys, time
+T = time.process_time
+marks = [("python start-up", T())]
+from drillbook.cli import build_parser
+parser = build_parser()
+marks.append(("import drillbook, build the CLI parser", T()))
+args = parser.parse_args(sys.argv[1:])
+from drillbook.report import commands
+history, reports = commands._history_path(args), commands._reports_dir(args)
+marks.append(("load drillbook.yaml", T()))
+from drillbook.history import sync_reports_dir, trend
+sync_reports_dir(history, reports)
+series = trend(history)
+marks.append(("SQLite query and statistics", T()))
+from drillbook.report.trend import trend_table, write_trend_html
+with contextlib.redirect_stdout(io.StringIO()):
+    print(trend_table(series, 4))
+marks.append(("terminal table (tabulate)", T()))
+from pathlib import Path
+write_trend_html(Path(args.out), series)
+marks.append(("trend.html (Jinja2, 50 SVG charts)", T()))
+prev = 0.0
+for name, at in marks:
+    print(f"{name}\t{at - prev:.3f}")
+    prev = at
+"""
+
+
+def _phases(cmd_args: list[str]) -> list[tuple[str, float]]:
+    """CPU seconds per phase of one trend command, measured inside a fresh process."""
+    out = subprocess.run(
+        [sys.executable, "-c", _PHASES, *cmd_args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [(line.split("\t")[0], float(line.split("\t")[1])) for line in out.splitlines()]
+
+
 def _machine() -> str:
     cpu = "unknown cpu"
     try:
@@ -140,12 +181,14 @@ def main() -> int:
             walls.append(w)
             cpus.append(c)
             rss.append(m)
+        phases = _phases(cmd[cmd.index("--reports-dir") :])
         html_kib = (work / "trend.html").stat().st_size / 1024
         db_mib = db.stat().st_size / 1024 / 1024
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
     median = statistics.median(walls)
+    phase_rows = "\n".join(f"| {name} | {secs * 1000:.0f} ms |" for name, secs in phases)
     verdict = "met" if median < 1 else "MISSED"
     shown = "drillbook --reports-dir DIR trend --out trend.html"
     text = f"""## drillbook trend over {opts.drills:,} runs of {opts.scenarios} scenarios
@@ -167,6 +210,16 @@ In-process breakdown (one run): trend query and statistics {query_s * 1000:.0f} 
 {opts.drills:,} runs in one transaction {record_s:.2f} s (not part of the command). trend.html:
 {html_kib:.0f} KiB, {opts.scenarios} inline SVG charts.
 All wall times: {", ".join(f"{w:.3f}" for w in walls)} s.
+
+Where the CPU goes (one fresh process, `time.process_time` per phase):
+
+| phase | CPU |
+|---|---|
+{phase_rows}
+
+The load average is printed above: on this shared 2-core machine, when it is far above 2, the
+wall time includes waiting for a core, while the CPU time is what the command itself costs (an idle
+machine's wall time would approach it; that was not measured here).
 """
     print(text)
     if not opts.no_write:
