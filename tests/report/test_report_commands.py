@@ -156,3 +156,10 @@ def test_report_quarter(
     assert out == [str(reports / "quarterly-2026Q4.html"), str(reports / "quarterly-2026Q4.md")]
     assert "db_restore" in (reports / "quarterly-2026Q4.md").read_text()
     assert cli("report", "--quarter", "2026Q9") == 2
+
+
+def test_report_by_path(cli: Callable[..., int], tmp_path: Path) -> None:
+    run_dir = _write_run(tmp_path / "elsewhere", make_journal(run_id="copied"))
+    assert cli("report", str(run_dir / "journal.json"), "--out", str(tmp_path / "out")) == 0
+    assert "copied" in (tmp_path / "out" / "report.html").read_text()
+    assert not (run_dir / "report.html").exists()

@@ -143,3 +143,13 @@ def test_load_journal_rejects_bad_files(tmp_path: Path) -> None:
     bad.write_text('{"schema_version": 2, "run_id": "x", "drills": []}')
     with pytest.raises(ConfigError, match="schema_version: expected 1"):
         load_journal(tmp_path)
+
+
+def test_summary_md_cells_cannot_break_the_table(tmp_path: Path) -> None:
+    drill = make_drill("pipe")
+    drill["steps"][0]["name"] = "restart | verify\nagain"
+    write_run_reports(tmp_path, make_journal(drills=[drill]), environ={})
+    md = (tmp_path / "summary.md").read_text()
+    row = next(line for line in md.splitlines() if line.startswith("| pipe"))
+    assert "restart \\| verify again" in row
+    assert len(re.findall(r"(?<!\\)\|", row)) == 10  # 9 columns, unbroken

@@ -18,6 +18,11 @@ __all__ = ["append_step_summary", "render_summary_md", "write_summary_md"]
 _ICON = {"passed": "✅ passed", "failed": "❌ failed", "aborted": "⚠️ aborted", "error": "💥 error"}
 
 
+def _cell(text: str) -> str:
+    """Table cells come from journals: a ``|`` or newline must not break the table."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
 def render_summary_md(journal: Mapping[str, Any]) -> str:
     """Headline, one table row per drill, then why each non-passing drill did not pass."""
     drills = [d for d in seq(journal.get("drills")) if isinstance(d, Mapping)]
@@ -41,15 +46,15 @@ def render_summary_md(journal: Mapping[str, Any]) -> str:
             slowest = max(slow_steps(drill), key=lambda st: st.duration_s or 0.0, default=None)
             rows.append(
                 [
-                    s.id,
+                    _cell(s.id),
                     _ICON.get(s.verdict, s.verdict),
-                    s.targets,
+                    _cell(s.targets),
                     fmt_s(s.ttd_s),
                     s.rta_text,
                     fmt_s(s.rto_s),
                     fmt_s(s.rpa_s),
                     fmt_s(s.rpo_s),
-                    f"{slowest.name} ({fmt_s(slowest.duration_s)})" if slowest else "-",
+                    _cell(f"{slowest.name} ({fmt_s(slowest.duration_s)})") if slowest else "-",
                 ]
             )
         lines.append(
