@@ -1,0 +1,435 @@
+"""Overhead: a trivial drill run whole by drillbook and by Chaos Toolkit; import and collect time.
+
+The experiment is the same for both tools, as whole processes from a cold interpreter:
+a victim HTTP server (busybox httpd, started by the benchmark, pid in a file) is probed once
+(steady state), killed with SIGKILL (the process action), restarted by the same shell script,
+and probed healthy again. drillbook runs it as a scenario through ``drillbook run`` (which runs
+pytest; reports and history included, as a user gets them); Chaos Toolkit runs the equivalent
+experiment.json through ``chaos run``. Runs alternate so machine noise hits both alike.
+
+Chaos Toolkit is installed by this benchmark into its own virtualenv under /tmp
+(``python -m venv`` + ``pip install chaostoolkit``), never into drillbook's environment.
+
+Also: ``import drillbook`` time (subprocess wall time minus a bare interpreter's, and
+``-X importtime``'s cumulative figure), and collecting 500 generated scenarios (in-process
+``load_scenarios`` and a whole ``pytest --collect-only``).
+
+    python benchmarks/overhead.py [--runs 15] [--import-runs 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import header, spread, write_result
+
+__all__ = ["main"]
+
+REPO = Path(__file__).resolve().parent.parent
+CTK_VENV = Path(os.environ.get("DRILLBOOK_BENCH_CTK_VENV", "/tmp/drillbook-bench-ctk"))
+
+
+def ensure_chaostoolkit() -> Path:
+    chaos = CTK_VENV / "bin" / "chaos"
+    if chaos.exists():
+        return chaos
+    subprocess.run([sys.executable, "-m", "venv", str(CTK_VENV)], check=True)
+    subprocess.run(
+        [str(CTK_VENV / "bin" / "pip"), "install", "-q", "chaostoolkit"], check=True, timeout=900
+    )
+    return chaos
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+RESTART = """\
+#!/bin/sh
+# Start (or restart) the victim and wait until it answers: the runbook step both tools run.
+busybox httpd -f -p 127.0.0.1:{port} -h {www} </dev/null >/dev/null 2>&1 &
+echo $! > {pidfile}
+i=0
+while [ $i -lt 250 ]; do
+  busybox wget -q -O /dev/null http://127.0.0.1:{port}/health 2>/dev/null && exit 0
+  sleep 0.02
+  i=$((i+1))
+done
+exit 1
+"""
+
+
+def make_project(root: Path) -> dict[str, Any]:
+    port = _free_port()
+    www = root / "www"
+    www.mkdir(parents=True)
+    (www / "health").write_text("ok\n")
+    pidfile = root / "victim.pid"
+    restart = root / "restart.sh"
+    restart.write_text(RESTART.format(port=port, www=www, pidfile=pidfile))
+    restart.chmod(0o755)
+    url = f"http://127.0.0.1:{port}/health"
+
+    (root / "drillbook.yaml").write_text(
+        textwrap.dedent(
+            f"""\
+            environment: sandbox
+            safety: {{max_targets: 1, max_percent: 100}}
+            targets:
+              victim: {{backend: local, pid_file: victim.pid, port: {port}}}
+            """
+        )
+    )
+    (root / "scenarios").mkdir()
+    (root / "scenarios" / "trivial.yaml").write_text(
+        textwrap.dedent(
+            f"""\
+            id: trivial
+            description: probe, SIGKILL the victim, restart it, probe again
+            objectives: {{rto: 30s, severity: P2}}
+            probe_interval: 50ms
+            stable_for: 100ms
+            timeout: 30s
+            fault: {{type: process.kill, target: victim, signal: KILL}}
+            probes:
+              - {{name: health, type: http, url: "{url}"}}
+            recovery:
+              - {{kind: scripted, name: restart, type: command, command: [sh, {restart}]}}
+            """
+        )
+    )
+    (root / "drills").mkdir()
+    shutil.copy(REPO / "drills" / "test_scenarios.py", root / "drills" / "test_scenarios.py")
+
+    experiment = {
+        "version": "1.0.0",
+        "title": "trivial: probe, SIGKILL the victim, restart it, probe again",
+        "description": "the same experiment as drillbook's scenarios/trivial.yaml",
+        "steady-state-hypothesis": {
+            "title": "victim answers",
+            "probes": [
+                {
+                    "type": "probe",
+                    "name": "health",
+                    "tolerance": 200,
+                    "provider": {"type": "http", "url": url, "timeout": 2},
+                }
+            ],
+        },
+        "method": [
+            {
+                "type": "action",
+                "name": "kill victim",
+                "provider": {
+                    "type": "process",
+                    "path": "sh",
+                    "arguments": ["-c", f"kill -9 $(cat {pidfile})"],
+                },
+            },
+            {
+                "type": "action",
+                "name": "restart",
+                "provider": {"type": "process", "path": "sh", "arguments": [str(restart)]},
+            },
+        ],
+        "rollbacks": [],
+    }
+    (root / "experiment.json").write_text(json.dumps(experiment, indent=2))
+    return {"port": port, "pidfile": pidfile, "restart": restart, "url": url}
+
+
+def start_victim(project: dict[str, Any]) -> None:
+    subprocess.run(["sh", str(project["restart"])], check=True, timeout=30)
+
+
+def stop_victim(project: dict[str, Any]) -> None:
+    """Kill the victim and wait until it is gone, so the next start can bind the port."""
+    try:
+        pid = int(Path(project["pidfile"]).read_text().strip())
+        os.kill(pid, 9)
+    except (OSError, ValueError):
+        return
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                if fh.read().rsplit(") ", 1)[1][:1] == "Z":
+                    break
+        except OSError:
+            break
+        time.sleep(0.01)
+
+
+def timed(
+    cmd: Sequence[str], cwd: Path, env: dict[str, str] | None = None
+) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds (user+sys of the whole process tree) and exit status."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        list(cmd), cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=300
+    )
+    elapsed = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if proc.returncode != 0:
+        print(f"  {cmd[0]} exit {proc.returncode}: {proc.stderr[-400:]!r}", file=sys.stderr)
+    return elapsed, cpu, proc.returncode
+
+
+def bench_drill(runs: int, root: Path) -> dict[str, Any]:
+    chaos = ensure_chaostoolkit()
+    project = make_project(root)
+    drillbook = shutil.which("drillbook") or str(Path(sys.executable).parent / "drillbook")
+    # drillbook's pytest with only drillbook's plugin, as a clean install has it: this dev
+    # environment also autoloads hypothesis/benchmark/timeout plugins (~0.8 s of imports).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DRILLBOOK_")}
+    env.update(PYTEST_DISABLE_PLUGIN_AUTOLOAD="1", PYTEST_ADDOPTS="-p drillbook.plugin")
+    tools: dict[str, list[str]] = {
+        "drillbook": [drillbook, "run", "-k", "trivial"],
+        "pytest": [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "drills/"],
+        "chaos": [
+            str(chaos),
+            "--log-file",
+            str(root / "chaostoolkit.log"),
+            "run",
+            "--journal-path",
+            str(root / "ctk-journal.json"),
+            "experiment.json",
+        ],
+    }
+    times: dict[str, list[float]] = {k: [] for k in tools}
+    cpus: dict[str, list[float]] = {k: [] for k in tools}
+    codes: dict[str, list[int]] = {k: [] for k in tools}
+    # One warm-up each (page cache, .pyc files), not counted.
+    for cmd in tools.values():
+        start_victim(project)
+        timed(cmd, root, env)
+        stop_victim(project)
+    for i in range(runs):
+        order = list(tools) if i % 2 == 0 else list(reversed(tools))
+        for name in order:
+            start_victim(project)
+            elapsed, cpu, code = timed(tools[name], root, env)
+            stop_victim(project)
+            times[name].append(elapsed)
+            cpus[name].append(cpu)
+            codes[name].append(code)
+        print(
+            f"[drill {i + 1}/{runs}] "
+            + ", ".join(f"{k} {v[-1]:.3f}s (exit {codes[k][-1]})" for k, v in times.items()),
+            file=sys.stderr,
+        )
+    version = subprocess.run(
+        [str(chaos), "--version"], capture_output=True, text=True, timeout=60
+    ).stdout.strip()
+    return {"times": times, "cpus": cpus, "codes": codes, "ctk_version": version}
+
+
+def bench_import(runs: int) -> dict[str, Any]:
+    def wall(code: str) -> float:
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+        return time.perf_counter() - t0
+
+    bare, full, plugin = [], [], []
+    cumulative: list[float] = []
+    for _ in range(runs):
+        bare.append(wall("pass"))
+        full.append(wall("import drillbook"))
+        plugin.append(wall("import drillbook.plugin"))
+        out = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", "import drillbook"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stderr
+        for line in out.splitlines():
+            parts = [p.strip() for p in line.split("|")]
+            if len(parts) == 3 and parts[2] == "drillbook":
+                cumulative.append(int(parts[1]) / 1e6)
+    heavy = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, drillbook, drillbook.plugin, drillbook.cli; "
+            "print(' '.join(m for m in ('boto3','kubernetes','docker','psycopg','pytest') "
+            "if m in sys.modules))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout.strip()
+    return {
+        "bare": bare,
+        "full": full,
+        "plugin": plugin,
+        "importtime": cumulative,
+        "heavy_after_plugin": heavy,
+    }
+
+
+SCENARIO = """\
+id: s{i:03d}
+description: generated scenario {i}
+objectives: {{rto: 30s, severity: P2}}
+probe_interval: 250ms
+fault: {{type: process.kill, target: demo-service, signal: KILL}}
+probes:
+  - {{name: health, type: http, target: demo-service}}
+recovery:
+  - {{kind: automatic}}
+"""
+
+
+def bench_collect(runs: int, root: Path) -> dict[str, Any]:
+    (root / "scenarios").mkdir(parents=True)
+    for i in range(500):
+        (root / "scenarios" / f"s{i:03d}.yaml").write_text(SCENARIO.format(i=i))
+    (root / "drillbook.yaml").write_text(
+        "environment: sandbox\ntargets:\n  demo-service: {backend: local, command: [sleep, '60'],"
+        " port: 1}\n"
+    )
+    (root / "drills").mkdir()
+    shutil.copy(REPO / "drills" / "test_scenarios.py", root / "drills" / "test_scenarios.py")
+    code = (
+        "import time, sys; from pathlib import Path; t0 = time.perf_counter(); "
+        "from drillbook.config import load_config; from drillbook.scenario import load_scenarios; "
+        "from drillbook.backends.base import get_registry; c = load_config(workdir=Path('.')); "
+        "s = load_scenarios(c.scenarios_dir, registry=get_registry(), config=c); "
+        "assert len(s) == 500, len(s); print(time.perf_counter() - t0)"
+    )
+    inproc, whole = [], []
+    for _ in range(runs):
+        out = subprocess.run(
+            [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120
+        )
+        if out.returncode != 0:
+            raise RuntimeError(out.stderr[-500:])
+        inproc.append(float(out.stdout.strip()))
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "--collect-only",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "drills/",
+            ],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        whole.append(time.perf_counter() - t0)
+        if "500 tests collected" not in proc.stdout:
+            raise RuntimeError(f"collect: {proc.stdout[-300:]} {proc.stderr[-300:]}")
+    return {"inproc": inproc, "whole": whole}
+
+
+def _med(v: Sequence[float]) -> float:
+    return statistics.median(v) if v else float("nan")
+
+
+def render(drill: dict[str, Any], imp: dict[str, Any], col: dict[str, Any], args: Any) -> str:
+    t, u = drill["times"], drill["cpus"]
+    d, c, p = _med(t["drillbook"]), _med(t["chaos"]), _med(t["pytest"])
+    du, cu, pu = _med(u["drillbook"]), _med(u["chaos"]), _med(u["pytest"])
+    imp_net = [f - b for f, b in zip(imp["full"], imp["bare"], strict=True)]
+    plug_net = [f - b for f, b in zip(imp["plugin"], imp["bare"], strict=True)]
+    command = "python benchmarks/overhead.py " + " ".join(sys.argv[1:])
+    ok = {k: sum(1 for x in v if x == 0) for k, v in drill["codes"].items()}
+    lines = [
+        header(
+            "Overhead against Chaos Toolkit; import and collection time",
+            command.strip(),
+            f"{args.runs} alternated runs per tool (after one warm-up each); "
+            f"{args.import_runs} import runs; {args.collect_runs} collection runs",
+        ),
+        "Experiment (identical for both): victim = busybox httpd (pid file) started by the "
+        "benchmark; steady-state HTTP probe; SIGKILL the victim; restart it with the same shell "
+        "script; probe healthy. drillbook: `drillbook run -k trivial` (spawns pytest; writes the "
+        "journal, reports and history; probes at 50 ms, stable_for 100 ms). Also `python -m "
+        f"pytest drills/` directly. Peer: Chaos Toolkit `chaos run` ({drill['ctk_version']}, own "
+        f"virtualenv at {CTK_VENV}).",
+        "",
+        "| what | wall median (s) | wall spread (s) | CPU median (s) | exit 0 | wall ratio vs "
+        "Chaos Toolkit | CPU ratio | goal |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| drillbook run | {d:.3f} | {spread(t['drillbook'])} | {du:.3f} | "
+        f"{ok['drillbook']}/{args.runs} | {d / c:.2f} | {du / cu:.2f} | <= 1.00: "
+        f"{'met' if d <= c else 'NOT met'} |",
+        f"| python -m pytest drills/ | {p:.3f} | {spread(t['pytest'])} | {pu:.3f} | "
+        f"{ok['pytest']}/{args.runs} | {p / c:.2f} | {pu / cu:.2f} | - |",
+        f"| chaos run | {c:.3f} | {spread(t['chaos'])} | {cu:.3f} | {ok['chaos']}/{args.runs} "
+        "| 1.00 | 1.00 | peer |",
+        "",
+        "| what | median (ms) | spread (ms) | ratio vs goal | goal |",
+        "|---|---|---|---|---|",
+        f"| `import drillbook` (wall - bare interpreter) | {_med(imp_net) * 1000:.1f} | "
+        f"{spread([x * 1000 for x in imp_net])} | {_med(imp_net) / 0.150:.2f} | < 150 ms: "
+        f"{'met' if _med(imp_net) < 0.150 else 'NOT met'} |",
+        f"| `import drillbook` (-X importtime cumulative) | {_med(imp['importtime']) * 1000:.1f} "
+        f"| {spread([x * 1000 for x in imp['importtime']])} | "
+        f"{_med(imp['importtime']) / 0.150:.2f} | < 150 ms |",
+        f"| `import drillbook.plugin` (wall - bare) | {_med(plug_net) * 1000:.1f} | "
+        f"{spread([x * 1000 for x in plug_net])} | - | - |",
+        f"| bare `python -c pass` | {_med(imp['bare']) * 1000:.1f} | "
+        f"{spread([x * 1000 for x in imp['bare']])} | - | floor |",
+        f"| collect 500 scenarios, in-process `load_scenarios` | {_med(col['inproc']) * 1000:.0f}"
+        f" | {spread([x * 1000 for x in col['inproc']])} | {_med(col['inproc']) / 1.0:.2f} | "
+        f"< 1 s: {'met' if _med(col['inproc']) < 1.0 else 'NOT met'} |",
+        f"| collect 500 scenarios, whole `pytest --collect-only` | {_med(col['whole']) * 1000:.0f}"
+        f" | {spread([x * 1000 for x in col['whole']])} | {_med(col['whole']) / 1.0:.2f} | "
+        "(includes interpreter + pytest start) |",
+        "",
+        f"- SDK modules loaded after `import drillbook, drillbook.plugin, drillbook.cli`: "
+        f"`{imp['heavy_after_plugin'] or 'none'}` (boto3/kubernetes/docker must not appear).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--import-runs", type=int, default=20)
+    ap.add_argument("--collect-runs", type=int, default=7)
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="drillbook-overhead-") as tmp:
+        drill = bench_drill(args.runs, Path(tmp) / "drill")
+        imp = bench_import(args.import_runs)
+        col = bench_collect(args.collect_runs, Path(tmp) / "collect")
+    text = render(drill, imp, col, args)
+    if args.no_write:
+        print(text)
+    else:
+        write_result("overhead", text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

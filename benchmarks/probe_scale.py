@@ -1,0 +1,280 @@
+"""Probe scale: how many concurrent HTTP probes at 10 Hz keep p99 scheduling lag under 20 ms?
+
+The prober is the core: the registry's ``http`` probe (:class:`HttpProbe`, native asyncio) driven
+by :class:`drillbook.probing.ProbeScheduler`, whose ``lags`` list records, for every tick, how late
+the probe started against its due time. The targets are local HTTP servers: one separate process
+(``--server``) listening on several 127.0.0.1 ports with a minimal asyncio responder, so each
+probe is a real TCP connect + request + response + close. Both share this machine's two cores,
+as they would in a small CI runner.
+
+For each probe count on a ladder the scheduler runs for ``--seconds``; we report p99 lag over all
+ticks and over steady state (the first tick of each probe dropped: ProbeScheduler starts every
+probe at the same t0, so tick 0 is a thundering herd), the failures, and the achieved rate.
+
+``--mode staggered`` is a what-if, not the core: the same scheduler with each probe's phase spread
+across the interval (due = t0 + i/N·interval + k·interval), to show what that change would buy.
+
+    python benchmarks/probe_scale.py [--ladder 50,100,...] [--seconds 5] [--reps 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import header, percentile, spread, write_result
+
+from drillbook.backends import local
+from drillbook.backends.base import Context, Registry
+from drillbook.model import ProbeResult
+from drillbook.probing import NamedProbe, ProbeScheduler
+from drillbook.timeline import Sample
+
+__all__ = ["main", "run_count"]
+
+RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
+INTERVAL = 0.1
+GOAL_LAG = 0.020
+
+
+# ----------------------------------------------------------------------------- server process
+class _Responder(asyncio.Protocol):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self.buf = b""
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        if b"\r\n\r\n" in self.buf:
+            assert isinstance(self.transport, asyncio.WriteTransport)
+            self.transport.write(RESPONSE)
+            self.transport.close()
+
+
+async def _serve(ports: int) -> None:
+    loop = asyncio.get_running_loop()
+    servers = [
+        await loop.create_server(_Responder, "127.0.0.1", 0, backlog=4096) for _ in range(ports)
+    ]
+    print(" ".join(str(s.sockets[0].getsockname()[1]) for s in servers), flush=True)
+    # Exit when the parent closes our stdin: no orphan servers.
+    await loop.run_in_executor(None, sys.stdin.read)
+
+
+def start_server(ports: int) -> tuple[subprocess.Popen[str], list[int]]:
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--server", str(ports)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    return proc, [int(p) for p in line.split()]
+
+
+def stop_server(proc: subprocess.Popen[str]) -> None:
+    assert proc.stdin is not None
+    proc.stdin.close()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+# ----------------------------------------------------------------------------- prober
+class StaggeredScheduler(ProbeScheduler):
+    """What-if: spread probe phases over the interval instead of a common t0."""
+
+    async def _main(self) -> None:
+        self._stop = asyncio.Event()
+        self._ready.set()
+        t0 = self.clock.monotonic()
+        n = max(1, len(self.probes))
+        tasks = [
+            asyncio.create_task(self._drive(p, t0 + i * self.interval / n))
+            for i, p in enumerate(self.probes)
+        ]
+        await self._stop.wait()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def run_count(
+    count: int, ports: Sequence[int], seconds: float, mode: str, workdir: Path
+) -> dict[str, Any]:
+    reg = Registry()
+    local.register(reg)
+    factory = reg.probe("http").factory
+    probes = [
+        NamedProbe(
+            f"p{i}",
+            factory(
+                Context(
+                    params={"url": f"http://127.0.0.1:{ports[i % len(ports)]}/health/{i}"},
+                    workdir=workdir,
+                    state_dir=workdir / ".drillbook",
+                )
+            ),
+        )
+        for i in range(count)
+    ]
+    lock = threading.Lock()
+    ok = fail = 0
+    details: dict[str, int] = {}
+
+    def on_sample(sample: Sample, result: ProbeResult) -> None:
+        nonlocal ok, fail
+        with lock:
+            if sample.ok:
+                ok += 1
+            else:
+                fail += 1
+                key = sample.detail[:60]
+                details[key] = details.get(key, 0) + 1
+
+    cls = StaggeredScheduler if mode == "staggered" else ProbeScheduler
+    sched = cls(probes, interval=INTERVAL, timeout=1.0, on_sample=on_sample)
+    t0 = time.monotonic()
+    sched.start()
+    time.sleep(seconds)
+    sched.stop()
+    elapsed = time.monotonic() - t0
+    lags = list(sched.lags)
+    steady = lags[count:]
+    return {
+        "count": count,
+        "mode": mode,
+        "ticks": len(lags),
+        "p50": percentile(lags, 50),
+        "p99": percentile(lags, 99),
+        "p99_steady": percentile(steady, 99) if steady else float("nan"),
+        "max": max(lags) if lags else float("nan"),
+        "ok": ok,
+        "fail": fail,
+        "rate": (ok + fail) / elapsed,
+        "wanted_rate": count / INTERVAL,
+        "fail_details": dict(sorted(details.items(), key=lambda kv: -kv[1])[:3]),
+    }
+
+
+def _ms(v: float) -> str:
+    return f"{v * 1000:.1f}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--server", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--ladder", default="50,100,200,300,400,600,800,1000,1500")
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--ports", type=int, default=8)
+    ap.add_argument("--modes", default="core,staggered")
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args(argv)
+    if args.server is not None:
+        asyncio.run(_serve(args.server))
+        return 0
+
+    ladder = [int(x) for x in args.ladder.split(",") if x]
+    modes = [m for m in args.modes.split(",") if m]
+    proc, ports = start_server(args.ports)
+    rows: list[dict[str, Any]] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="drillbook-scale-") as tmp:
+            for mode in modes:
+                misses = 0
+                for count in ladder:
+                    reps = [
+                        run_count(count, ports, args.seconds, mode, Path(tmp))
+                        for _ in range(args.reps)
+                    ]
+                    p99s = [r["p99"] for r in reps]
+                    row = {
+                        **reps[len(reps) // 2],
+                        "p99_median": statistics.median(p99s),
+                        "p99_reps": p99s,
+                        "p99_steady_median": statistics.median(r["p99_steady"] for r in reps),
+                        "rate_median": statistics.median(r["rate"] for r in reps),
+                        "fail_total": sum(r["fail"] for r in reps),
+                        "samples_total": sum(r["ok"] + r["fail"] for r in reps),
+                    }
+                    rows.append(row)
+                    print(
+                        f"[{mode} N={count}] p99 {_ms(row['p99_median'])} ms (reps "
+                        f"{', '.join(_ms(p) for p in p99s)}), steady {_ms(row['p99_steady_median'])}"
+                        f" ms, rate {row['rate_median']:.0f}/{row['wanted_rate']:.0f}/s, "
+                        f"fails {row['fail_total']}",
+                        file=sys.stderr,
+                    )
+                    if row["p99_median"] >= GOAL_LAG:
+                        misses += 1
+                        if misses >= 2:
+                            break
+    finally:
+        stop_server(proc)
+
+    def best(mode: str, key: str) -> int:
+        good = [r["count"] for r in rows if r["mode"] == mode and r[key] < GOAL_LAG]
+        return max(good, default=0)
+
+    command = "python benchmarks/probe_scale.py " + " ".join(argv or sys.argv[1:])
+    lines = [
+        header(
+            "Probe scale (concurrent HTTP probes at 10 Hz)",
+            command.strip(),
+            f"{args.reps} runs of {args.seconds:g}s per probe count; median of the runs' p99",
+        ),
+        "Prober: the core `http` probe through `ProbeScheduler` (one asyncio loop). Targets: one "
+        f"separate asyncio server process on {args.ports} ports of 127.0.0.1 (connect, request, "
+        "response, close per probe). Lag = probe start - due time (`ProbeScheduler.lags`). "
+        "Floor/goal: p99 lag < 20 ms with >= 1,000 probes.",
+        "",
+        "| mode | probes | ticks (1 run) | lag p50 (ms) | lag p99 (ms), median of runs | p99 runs "
+        "(ms) | p99 without tick 0 (ms) | achieved / wanted probes per s | failed samples |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['mode']} | {r['count']} | {r['ticks']} | {_ms(r['p50'])} | "
+            f"{_ms(r['p99_median'])} | {', '.join(_ms(p) for p in r['p99_reps'])} | "
+            f"{_ms(r['p99_steady_median'])} | {r['rate_median']:.0f} / {r['wanted_rate']:.0f} | "
+            f"{r['fail_total']} of {r['samples_total']} |"
+        )
+    lines.append("")
+    for mode in modes:
+        n = best(mode, "p99_median")
+        lines.append(
+            f"- **{mode}**: largest probe count with p99 lag < 20 ms: **{n}** "
+            f"(ratio to the 1,000 goal: {n / 1000:.2f}); without the tick-0 herd: "
+            f"{best(mode, 'p99_steady_median')}. Spread of p99 across counts: "
+            f"{spread([r['p99_median'] for r in rows if r['mode'] == mode])} s."
+        )
+    fails = {k: v for r in rows for k, v in r["fail_details"].items()}
+    if fails:
+        lines.append(f"- Failure details seen (first 60 chars): {sorted(fails)[:3]}")
+    text = "\n".join(lines) + "\n"
+    if args.no_write:
+        print(text)
+    else:
+        write_result("probe_scale", text)
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    raise SystemExit(main())
