@@ -43,7 +43,7 @@ def test_prepare_builds_the_estate_plays_the_control_plane_and_removes_it(
     settings = {
         **aws,
         "sandbox": True,
-        "sandbox_timings": {"rds_reboot_s": 0.5, "asg_launch_s": 0.5},
+        "sandbox_timings": {"rds_reboot_s": 5, "asg_launch_s": 5},
     }
     rds = boto(aws, "rds")
     with sandbox.prepare(make_ctx(aws, settings=settings)):
