@@ -9,14 +9,15 @@ from pathlib import Path
 
 from drillbook.backends.base import Context
 from drillbook.backends.postgres.target import sandbox_root
+from drillbook.errors import BackendUnavailable
 
 __all__ = ["prepare_sandbox"]
 
 
 @contextlib.contextmanager
 def prepare_sandbox(ctx: Context) -> Iterator[None]:
+    from drillbook.sandbox.topology import SandboxError, is_up, reconcile, up
     from drillbook.sandbox.topology import down as sandbox_down
-    from drillbook.sandbox.topology import is_up, reconcile, up
 
     roots: list[Path] = []
     for target in ctx.targets:
@@ -27,11 +28,14 @@ def prepare_sandbox(ctx: Context) -> Iterator[None]:
     started: list[Path] = []
     try:
         for root in roots:
-            if is_up(root):
-                reconcile(root)  # a previous run may have left it failed over
-            else:
-                up(root, sync=bool(ctx.settings.get("sync")))
-                started.append(root)
+            try:
+                if is_up(root):
+                    reconcile(root)  # a previous run may have left it failed over
+                else:
+                    up(root, sync=bool(ctx.settings.get("sync")))
+                    started.append(root)
+            except (SandboxError, OSError) as exc:
+                raise BackendUnavailable(f"sandbox at {root} could not start: {exc}") from exc
         yield
     finally:
         for root in reversed(started):
