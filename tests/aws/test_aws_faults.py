@@ -285,3 +285,21 @@ def test_ec2_stop_revert_when_an_instance_was_terminated_meanwhile(aws: dict[str
     assert states[ids[0]] in ("shutting-down", "terminated")
     assert states[ids[1]] in ("pending", "running")
     assert again.verify_reverted()  # nothing of the stop remains; the reaper must not loop
+
+
+def test_rds_by_tag_selector_needs_exactly_one_match(aws: dict[str, Any]) -> None:
+    _db(aws, "orders-a")
+    rds = boto(aws, "rds")
+    arn = rds.describe_db_instances(DBInstanceIdentifier="orders-a")["DBInstances"][0][
+        "DBInstanceArn"
+    ]
+    rds.add_tags_to_resource(ResourceName=arn, Tags=[{"Key": "service", "Value": "orders"}])
+    fault = RdsStop(make_ctx(aws, {"tags": {"service": "orders"}}))
+    assert fault.resolve().chosen == ("orders-a",)
+    _db(aws, "orders-b")
+    arn_b = rds.describe_db_instances(DBInstanceIdentifier="orders-b")["DBInstances"][0][
+        "DBInstanceArn"
+    ]
+    rds.add_tags_to_resource(ResourceName=arn_b, Tags=[{"Key": "service", "Value": "orders"}])
+    with pytest.raises(ConfigError, match="exactly one"):
+        RdsStop(make_ctx(aws, {"tags": {"service": "orders"}})).resolve()

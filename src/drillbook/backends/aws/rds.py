@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from drillbook.backends.base import Context, Selection
-from drillbook.errors import RecoveryError
+from drillbook.errors import ConfigError, RecoveryError
 
 from .common import AwsFault, AwsMixin, AwsStep, tag_dict
 from .poll import PollTimeout, poll_until
@@ -41,8 +41,36 @@ def describe_instance(rds: Any, identifier: str) -> dict[str, Any] | None:
 
 
 class _RdsInstanceMixin(AwsMixin):
+    _instance_id: str | None = None
+
     def instance_id(self) -> str:
-        return str(self.tparam("instance") or self.require("id"))
+        """``instance``/``id``, or the one instance whose tags match ``tags``."""
+        if self._instance_id is None:
+            explicit = self.tparam("instance") or self.tparam("id")
+            if explicit:
+                self._instance_id = str(explicit)
+            elif self.tparam("tags"):
+                self._instance_id = self._by_tags(
+                    {str(k): str(v) for k, v in self.tparam("tags").items()}
+                )
+            else:
+                raise ConfigError("an RDS action needs id or a tag selector", field="id")
+        return self._instance_id
+
+    def _by_tags(self, wanted: Mapping[str, str]) -> str:
+        matches = []
+        for page in self.client("rds").get_paginator("describe_db_instances").paginate():
+            for inst in page.get("DBInstances", []):
+                tags = tag_dict(inst.get("TagList"))
+                if all(tags.get(k) == v for k, v in wanted.items()):
+                    matches.append(str(inst["DBInstanceIdentifier"]))
+        if len(matches) != 1:
+            found = ", ".join(sorted(matches)) or "none"
+            raise ConfigError(
+                f"the tag selector must match exactly one RDS instance; matched {found}",
+                field="tags",
+            )
+        return matches[0]
 
     def instance(self) -> dict[str, Any]:
         found = describe_instance(self.client("rds"), self.instance_id())
@@ -64,6 +92,11 @@ class _RdsInstanceFault(_RdsInstanceMixin, AwsFault):
 
     def state(self) -> Mapping[str, Any]:
         return {"region": self.region(), "instance": self.instance_id()}
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        # The instance a tag selector chose then, not whatever it matches now.
+        if state.get("instance"):
+            self._instance_id = str(state["instance"])
 
 
 class RdsStop(_RdsInstanceFault):
