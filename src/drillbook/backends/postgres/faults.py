@@ -138,7 +138,11 @@ class DestroyData(_PgFault):
     """Kill the server, then delete its data folder: only a restore from backup brings it back."""
 
     def plan(self) -> str:
-        return f"SIGKILL {self.target.name} and delete its data folder {self.target.data_dir()}"
+        try:
+            where = str(self.target.data_dir())
+        except (FaultError, ConfigError):  # a dry run does not start the sandbox
+            where = "(sandbox not running)" if self.target.is_sandbox else "(no data_dir)"
+        return f"SIGKILL {self.target.name} and delete its data folder {where}"
 
     def preflight(self) -> None:
         data_dir = self.target.data_dir().resolve()
