@@ -223,8 +223,19 @@ class Drill:
             raise ConfigError(f"backend {backend} failed to load: {self.registry.broken[backend]}")
 
     def _on_sample(self, sample: Sample, result: ProbeResult) -> None:
+        entry = {
+            "t": utc_iso(self.clock.wall()),
+            "offset_s": self._off(sample.start),
+            "kind": "probe",
+            "probe": sample.probe,
+            "ok": sample.ok,
+            "latency_s": round(result.latency_s, 6),
+            "end_offset_s": self._off(sample.end),
+            "detail": redact_text(sample.detail)[:300],
+        }
         with self._lock:
             self._samples.append(sample)
+            self._timeline.append(entry)
         if self.journal is not None:
             self.journal.event(
                 "probe",
@@ -296,7 +307,7 @@ class Drill:
             self._scheduler = ProbeScheduler(
                 self._probes,
                 interval=self.interval,
-                timeout=min(self.config.defaults.probe_timeout_s, max(self.interval * 8, 1.0)),
+                timeout=self.config.defaults.probe_timeout_s,
                 on_sample=self._on_sample,
                 clock=self.clock,
             )
@@ -421,7 +432,7 @@ class Drill:
         if not self._injected and self._steps:
             # No fault: nothing is recovered before the runbook's steps are done, so only samples
             # taken after the last step count (else a healthy source would make RTA zero).
-            floor = max(st.start + st.duration for st in self._steps)
+            floor = max(st.start + st.duration for st in self._steps)  # automatic: duration 0
             samples = [s for s in samples if s.start >= floor]
         return compute_measures(samples, self._t_inject, self.stable_for, now=self._now())
 
@@ -435,12 +446,12 @@ class Drill:
     def recover(self, spec: RecoverySpec) -> None:
         """Run one recovery step: scripted (run and timed), manual (prompted and timed)."""
         if spec.kind is RecoveryKind.AUTOMATIC:
+            detail = "awaiting the platform's own recovery"
+            self._steps.append(
+                _Step(spec.name or "automatic", "automatic", None, self._now(), 0.0, True, detail)
+            )
             self._event(
-                "step",
-                name=spec.name or "automatic",
-                step_kind="automatic",
-                ok=True,
-                detail="awaiting the platform's own recovery",
+                "step", name=spec.name or "automatic", step_kind="automatic", ok=True, detail=detail
             )
             return
         with self._phase("recover"):

@@ -14,7 +14,6 @@ So a fault must keep everything revert needs in ``state()``, never only in memor
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import logging
 import time
@@ -22,7 +21,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -152,6 +150,8 @@ class Probe(ABC):
 
     async def acheck(self) -> ProbeResult:
         """Asynchronous form used by the probe scheduler; override for native async I/O."""
+        import asyncio  # here, not at import time: `import drillbook` must stay cheap
+
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, self.safe_check)
 
@@ -345,6 +345,8 @@ def get_registry() -> Registry:
     """The process-wide registry: built-in backends plus the ``drillbook.backends`` entry points."""
     global _registry
     if _registry is None:
+        from importlib.metadata import entry_points
+
         registry = Registry()
         seen: set[str] = set()
         for ep in entry_points(group="drillbook.backends"):
