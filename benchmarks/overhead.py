@@ -31,6 +31,7 @@ import tempfile
 import textwrap
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -220,6 +221,8 @@ def bench_drill(runs: int, root: Path) -> dict[str, Any]:
     }
     times: dict[str, list[float]] = {k: [] for k in tools}
     cpus: dict[str, list[float]] = {k: [] for k in tools}
+    drill_s: dict[str, list[float]] = {k: [] for k in tools}
+    run_s: dict[str, list[float]] = {k: [] for k in tools}
     codes: dict[str, list[int]] = {k: [] for k in tools}
     # One warm-up each (page cache, .pyc files), not counted.
     for cmd in tools.values():
@@ -232,6 +235,11 @@ def bench_drill(runs: int, root: Path) -> dict[str, Any]:
             start_victim(project)
             elapsed, cpu, code = timed(tools[name], root, env)
             stop_victim(project)
+            if name != "chaos":
+                inner = _journal_times(root)
+                if inner:
+                    drill_s[name].append(inner[0])
+                    run_s[name].append(inner[1])
             times[name].append(elapsed)
             cpus[name].append(cpu)
             codes[name].append(code)
@@ -243,7 +251,35 @@ def bench_drill(runs: int, root: Path) -> dict[str, Any]:
     version = subprocess.run(
         [str(chaos), "--version"], capture_output=True, text=True, timeout=60
     ).stdout.strip()
-    return {"times": times, "cpus": cpus, "codes": codes, "ctk_version": version}
+    startup = {
+        "python -c pass": [timed([sys.executable, "-c", "pass"], root, env)[0] for _ in range(5)],
+        "drillbook --version": [timed([drillbook, "--version"], root, env)[0] for _ in range(5)],
+        "pytest --collect-only (drillbook plugin only)": [
+            timed([sys.executable, "-m", "pytest", "--co", "-q", "drills/"], root, env)[0]
+            for _ in range(5)
+        ],
+        "chaos --version": [timed([str(chaos), "--version"], root, env)[0] for _ in range(5)],
+    }
+    return {
+        "times": times,
+        "cpus": cpus,
+        "codes": codes,
+        "ctk_version": version,
+        "drill_s": drill_s,
+        "run_s": run_s,
+        "startup": startup,
+    }
+
+
+def _journal_times(root: Path) -> tuple[float, float] | None:
+    """(the drill's own duration, the pytest session's journal start→end) from the journal."""
+    try:
+        doc = json.loads((root / "reports" / "latest" / "journal.json").read_text())
+        started = datetime.fromisoformat(doc["started_at"].replace("Z", "+00:00"))
+        ended = datetime.fromisoformat(doc["ended_at"].replace("Z", "+00:00"))
+        return float(doc["drills"][0]["duration_s"]), (ended - started).total_seconds()
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None
 
 
 def bench_import(runs: int) -> dict[str, Any]:
@@ -386,6 +422,18 @@ def render(drill: dict[str, Any], imp: dict[str, Any], col: dict[str, Any], args
         f"{ok['pytest']}/{args.runs} | {p / c:.2f} | {pu / cu:.2f} | - |",
         f"| chaos run | {c:.3f} | {spread(t['chaos'])} | {cu:.3f} | {ok['chaos']}/{args.runs} "
         "| 1.00 | 1.00 | peer |",
+        "",
+        "Where drillbook's time goes (medians; the drill and journal figures come from the run's "
+        "own journal.json):",
+        "",
+        "| part | median (s) |",
+        "|---|---|",
+        *[f"| {k} | {_med(v):.3f} |" for k, v in drill["startup"].items()],
+        f"| the drill itself (journal `duration_s`: steady state, kill, restart step, "
+        f"stable_for, revert) | {_med(drill['drill_s']['drillbook']):.3f} |",
+        f"| the journal's run (journal created at the first drill → journal.finish; report and "
+        f"history writing come after) | "
+        f"{_med(drill['run_s']['drillbook']):.3f} |",
         "",
         "| what | median (ms) | spread (ms) | ratio vs goal | goal |",
         "|---|---|---|---|---|",

@@ -42,6 +42,7 @@ __all__ = [
     "Cell",
     "Project",
     "TrialResult",
+    "availability",
     "make_project",
     "run_trial",
 ]
@@ -135,7 +136,12 @@ if STEP in _reg.recoveries:
 
 @dataclass(frozen=True)
 class Cell:
-    """One row of the matrix: a backend, a fault, the step that recovers from it, the target."""
+    """One row of the matrix: a backend, a fault, the step that recovers from it, the target.
+
+    ``target_yaml`` may hold ``@PORT@`` (a free port chosen per project); ``probe_yaml`` is the
+    scenario's health probe. Local targets are started by the test and must be healthy before a
+    trial; docker sandbox targets are brought up by the harness's own backend ``prepare``.
+    """
 
     name: str
     backend: str
@@ -143,13 +149,17 @@ class Cell:
     step: str
     target_yaml: str
     fault_params: str = ""
-    #: one-line reason when the backend cannot run here, else None (checked lazily)
-    available: Any = None
+    probe_yaml: str = "{name: health, type: http, target: demo, timeout: 500ms}"
 
 
 LOCAL_TARGET = (
     '{backend: local, command: ["{python}", "-m", "drillbook.backends.local.demo_service", '
     '"--port", "{port}"], port: auto, health: /health, restart: always, restart_delay: 200ms}'
+)
+
+DOCKER_TARGET = (
+    '{backend: docker, container: "drillbook-crash-@PORT@", '
+    'sandbox: {image: "drillbook/busybox:latest", ports: {8080/tcp: @PORT@}, restart: always}}'
 )
 
 CELLS: tuple[Cell, ...] = (
@@ -162,13 +172,53 @@ CELLS: tuple[Cell, ...] = (
         LOCAL_TARGET,
         ", signal: KILL",
     ),
+    Cell(
+        "docker/docker.stop",
+        "docker",
+        "docker.stop",
+        "docker.start",
+        DOCKER_TARGET,
+        probe_yaml="{name: port, type: tcp, host: 127.0.0.1, port: @PORT@, timeout: 500ms}",
+    ),
 )
+DOCKER_HOST_DEFAULT = "unix:///run/drillbook-docker.sock"
+
+
+def docker_env() -> dict[str, str]:
+    host = os.environ.get("DOCKER_HOST") or (
+        DOCKER_HOST_DEFAULT if Path(DOCKER_HOST_DEFAULT[7:]).exists() else ""
+    )
+    return {"DOCKER_HOST": host} if host else {}
+
+
+def availability(cell: Cell) -> str | None:
+    """None when the cell's backend can run here, else the one-line reason (for needs_backend)."""
+    if cell.backend == "local":
+        return None
+    from drillbook.backends.base import get_registry
+
+    info = get_registry().backends.get(cell.backend)
+    if info is None:
+        return "backend not registered"
+    saved = {k: os.environ.get(k) for k in docker_env()}
+    os.environ.update(docker_env())
+    try:
+        return info.available({})
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 @dataclass
 class Project:
     root: Path
     cell: Cell
+    port: int = 0
 
     @property
     def ledger(self) -> Path:
@@ -191,8 +241,18 @@ class Project:
         return IntentLedger(self.ledger).pending()
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 def make_project(root: Path, cell: Cell) -> Project:
     root.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
     (root / "pytest.ini").write_text("[pytest]\naddopts = -p no:cacheprovider\n")
     (root / "drillbook.yaml").write_text(
         textwrap.dedent(
@@ -200,7 +260,7 @@ def make_project(root: Path, cell: Cell) -> Project:
             environment: sandbox
             safety: {{max_targets: 1, max_percent: 100, fault_ttl: 10m}}
             targets:
-              demo: {cell.target_yaml}
+              demo: {cell.target_yaml.replace("@PORT@", str(port))}
             """
         )
     )
@@ -216,7 +276,7 @@ def make_project(root: Path, cell: Cell) -> Project:
             timeout: 90s
             fault: {{type: {cell.fault}, target: demo, ttl: 10m{cell.fault_params}}}
             probes:
-              - {{name: health, type: http, target: demo, timeout: 500ms}}
+              - {cell.probe_yaml.replace("@PORT@", str(port))}
             recovery:
               - {{kind: scripted, name: recover, type: {cell.step}, target: demo}}
             """
@@ -225,7 +285,7 @@ def make_project(root: Path, cell: Cell) -> Project:
     (root / "drills").mkdir(exist_ok=True)
     shutil.copy(REPO / "drills" / "test_scenarios.py", root / "drills" / "test_scenarios.py")
     (root / "conftest.py").write_text(PAUSE_CONFTEST)
-    return Project(root, cell)
+    return Project(root, cell, port)
 
 
 @dataclass
@@ -257,11 +317,59 @@ def _env(project: Project, phase: str) -> dict[str, str]:
         DRILLBOOK_TEST_STEP=project.cell.step,
         PYTHONUNBUFFERED="1",
     )
+    if project.cell.backend == "docker":
+        env.update(docker_env())
     return env
 
 
-def healthy(project: Project, wait_s: float = 10.0) -> tuple[bool, str]:
+def _docker_client() -> Any:
+    import docker
+
+    return docker.DockerClient(base_url=docker_env().get("DOCKER_HOST"))
+
+
+def _docker_name(project: Project) -> str:
+    return f"drillbook-crash-{project.port}"
+
+
+def healthy_docker(project: Project, wait_s: float, after_signal: bool) -> tuple[bool, str]:
+    """The container runs and its published port accepts connections. After a signal the
+    harness's session teardown removes its sandbox container, so there the proof is the run's
+    own journal: every revert ok and verified."""
+    import socket
+
+    if after_signal:
+        try:
+            doc = json.loads((project.root / "reports" / "latest" / "journal.json").read_text())
+            reverts = [r for d in doc["drills"] for r in d.get("reverts", [])]
+        except (OSError, ValueError, KeyError) as exc:
+            return False, f"no journal: {exc}"
+        ok = bool(reverts) and all(r.get("ok") and r.get("verified") for r in reverts)
+        return ok, f"journal reverts: {reverts}"
+    deadline = time.monotonic() + wait_s
+    why = ""
+    while True:
+        try:
+            status = _docker_client().containers.get(_docker_name(project)).status
+        except Exception as exc:
+            status = f"{type(exc).__name__}: {exc}"
+        try:
+            with socket.create_connection(("127.0.0.1", project.port), timeout=1.0):
+                port_ok = True
+        except OSError as exc:
+            port_ok, why = False, f"port: {exc}"
+        if status == "running" and port_ok:
+            return True, "container running, port open"
+        why = f"container {status}; {why}"
+        if time.monotonic() >= deadline:
+            return False, why
+        time.sleep(0.2)
+
+
+def healthy(project: Project, wait_s: float = 10.0, after_signal: bool = False) -> tuple[bool, str]:
     """The target answers its health check and no process of it is stopped."""
+    if project.cell.backend == "docker":
+        return healthy_docker(project, wait_s, after_signal)
     from drillbook.backends.local.service import process_state
 
     service = project.service()
@@ -289,10 +397,17 @@ def healthy(project: Project, wait_s: float = 10.0) -> tuple[bool, str]:
 
 
 def start_target(project: Project) -> None:
-    project.service().start()
+    if project.cell.backend == "local":
+        project.service().start()
 
 
 def stop_target(project: Project) -> None:
+    if project.cell.backend == "docker":
+        try:
+            _docker_client().containers.get(_docker_name(project)).remove(force=True)
+        except Exception:
+            pass
+        return
     service = project.service()
     from drillbook.backends.local.service import process_state
 
@@ -326,14 +441,29 @@ def run_rollback(project: Project, in_process: bool = True) -> tuple[int, str]:
     return proc.returncode, (proc.stdout + proc.stderr).strip()
 
 
+def _default_signals() -> None:
+    """In the harness child: default dispositions, so a runner that ignores SIGINT/SIGHUP (nohup,
+    a background job of a non-interactive shell) does not make the harness ignore them too."""
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def run_trial(
-    project: Project, phase: str, sig: str, timeout: float = 90.0, rollback_in_process: bool = True
+    project: Project,
+    phase: str,
+    sig: str,
+    timeout: float = 90.0,
+    rollback_in_process: bool = True,
+    settle_s: float = 10.0,
 ) -> TrialResult:
     """One trial: harness paused at ``phase`` gets ``sig``; then judge the target and ledger."""
     started = time.monotonic()
     marker = project.root / "paused.marker"
     marker.unlink(missing_ok=True)
-    ok_before, why = healthy(project, wait_s=15.0)
+    (project.root / "reports" / "latest").unlink(missing_ok=True)  # judge this run's journal only
+    ok_before, why = (
+        healthy(project, wait_s=15.0) if project.cell.backend == "local" else (True, "")
+    )
     if not ok_before:
         return TrialResult(
             project.cell.name,
@@ -355,6 +485,7 @@ def run_trial(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_default_signals,
         )
     finally:
         log.close()
@@ -372,6 +503,7 @@ def run_trial(
     except subprocess.TimeoutExpired:
         proc.kill()
         code = proc.wait()
+        run_rollback(project)  # leave nothing behind for the next trial; this one has failed
         return TrialResult(
             project.cell.name,
             phase,
@@ -386,12 +518,13 @@ def run_trial(
     rollback_exit = None
     notes: list[str] = []
     if sig == "SIGKILL":
-        rollback_exit, out = run_rollback(project, rollback_in_process)
+        in_process = rollback_in_process and project.cell.backend == "local"
+        rollback_exit, out = run_rollback(project, in_process)
         notes.append(out[-300:])
     else:
         # A signal must be handled inside the harness: nothing may be left for rollback.
         pass
-    is_healthy, why = healthy(project, wait_s=10.0)
+    is_healthy, why = healthy(project, wait_s=settle_s, after_signal=sig != "SIGKILL")
     pending = project.pending()
     ok = paused and is_healthy and not pending and (rollback_exit in (None, 0))
     detail = why if is_healthy else f"target not back: {why}"
@@ -403,7 +536,7 @@ def run_trial(
     if pending:
         # Clean up for the next trial (the target has had time to settle); this trial has failed.
         run_rollback(project)
-    if not is_healthy:
+    if not is_healthy and project.cell.backend == "local":
         stop_target(project)
         start_target(project)
     return TrialResult(

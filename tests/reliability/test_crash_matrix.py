@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from drillbook.plugin import needs_backend
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from crashkit import (
@@ -22,6 +24,7 @@ from crashkit import (
     PHASES,
     Cell,
     Project,
+    availability,
     make_project,
     run_trial,
     start_target,
@@ -36,6 +39,7 @@ def project(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Project]:
     cell: Cell = request.param
+    needs_backend(cell.backend, availability(cell))
     root = tmp_path_factory.mktemp(cell.name.replace("/", "-"))
     proj = make_project(root, cell)
     start_target(proj)
@@ -73,7 +77,7 @@ def test_sigkill_then_rollback_restores_target(
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM", "SIGHUP"])
 @pytest.mark.parametrize("phase", PHASES)
 def test_signal_reverts_before_exit(project: Project, phase: str, sig: str) -> None:
-    if project.cell.fault != "process.stop" and phase not in ("inject", "recovery"):
+    if project.cell.fault != "process.stop" and phase != "inject":
         pytest.skip("CI size: every phase for process.stop; the benchmark run covers the rest")
     r = run_trial(project, phase, sig)
     assert r.paused, _explain(r)
@@ -93,7 +97,7 @@ def test_sigkill_mid_inject_process_stop(tmp_path: Path) -> None:
     proj = make_project(tmp_path, cell)
     start_target(proj)
     try:
-        r = run_trial(proj, "mid_inject", "SIGKILL")
+        r = run_trial(proj, "mid_inject", "SIGKILL", settle_s=3.0)
         assert r.paused and r.rollback_exit == 0
         assert r.healthy and r.pending == 0, _explain(r)
     finally:
