@@ -73,6 +73,22 @@ def make_ctx(
     )
 
 
+#: (region, instance id) made by run_instances: terminated after each test on a real account.
+CREATED: list[tuple[str, str]] = []
+
+
+def real_account() -> bool:
+    return os.environ.get("DRILLBOOK_AWS_REAL") == "1"
+
+
+def moto_only_resource(what: str) -> None:
+    """Skip on a real account: ``what`` is slow or costly to create there (RDS, ASG, Route 53)."""
+    import pytest
+
+    if real_account():
+        pytest.skip(f"{what} is created only in moto (slow or costly in a real account)")
+
+
 def run_instances(
     aws: Mapping[str, Any], n: int, tags: Mapping[str, str], region: str = "us-east-1"
 ) -> list[str]:
@@ -86,7 +102,9 @@ def run_instances(
             {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
         ],
     )
-    return sorted(i["InstanceId"] for i in resp["Instances"])
+    made = sorted(i["InstanceId"] for i in resp["Instances"])
+    CREATED.extend((region, i) for i in made)
+    return made
 
 
 def instance_states(
@@ -106,6 +124,6 @@ def demo_estate(aws: Mapping[str, Any]) -> dict[str, str]:
     from drillbook.backends.aws.config import AwsSettings
     from drillbook.backends.aws.sandbox import create_demo
 
-    if os.environ.get("DRILLBOOK_AWS_REAL") == "1":
+    if real_account():
         pytest.skip("the demo estate is created in moto only (sandbox), never in a real account")
     return create_demo(AwsSettings.from_mapping(aws))

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from aws_world import CallLog
+from aws_world import CREATED, CallLog, boto
 
 from drillbook.backends.aws import clients
 from drillbook.plugin import needs_backend
@@ -52,10 +52,15 @@ def moto_url() -> Iterator[str | None]:
 
 
 @pytest.fixture
-def aws(moto_url: str | None, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+def aws(moto_url: str | None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """Fresh moto state and the ``backends.aws`` settings the tests use."""
     if moto_url is None:
-        return _real_settings()
+        settings = _real_settings()
+        try:
+            yield settings
+        finally:
+            _terminate_created(settings)
+        return
     request = urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")
     with urllib.request.urlopen(request, timeout=10) as resp:
         assert resp.status == 200
@@ -65,7 +70,7 @@ def aws(moto_url: str | None, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("DRILLBOOK_AWS_ENDPOINT_URL", moto_url)
-    return {
+    yield {
         "endpoint_url": moto_url,
         "allowed_accounts": [MOTO_ACCOUNT],
         "allowed_regions": ["us-east-1", "us-west-2"],
@@ -87,3 +92,13 @@ def call_log() -> Iterator[CallLog]:
         yield log
     finally:
         clients.remove_client_hook(log.hook)
+
+
+def _terminate_created(settings: dict[str, Any]) -> None:
+    """A real account: terminate what this test launched (moto is reset instead)."""
+    by_region: dict[str, list[str]] = {}
+    while CREATED:
+        region, instance_id = CREATED.pop()
+        by_region.setdefault(region, []).append(instance_id)
+    for region, ids in by_region.items():
+        boto(settings, "ec2", region).terminate_instances(InstanceIds=ids)

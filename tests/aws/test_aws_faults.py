@@ -5,7 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from aws_world import AMI, OPT_IN, boto, demo_estate, instance_states, make_ctx, run_instances
+from aws_world import (
+    AMI,
+    OPT_IN,
+    boto,
+    demo_estate,
+    instance_states,
+    make_ctx,
+    moto_only_resource,
+    run_instances,
+)
 
 from drillbook.backends.aws.ec2 import AsgSuspend, AsgTerminateInstances, Ec2Stop, Ec2Terminate
 from drillbook.backends.aws.elbv2 import Elbv2DeregisterTargets
@@ -75,6 +84,7 @@ def test_ec2_terminate_and_probe(aws: dict[str, Any]) -> None:
 
 
 def _asg(aws: dict[str, Any], size: int = 4) -> str:
+    moto_only_resource("an Auto Scaling group")
     ec2 = boto(aws, "ec2")
     ec2.create_launch_template(
         LaunchTemplateName="drillbook-t",
@@ -128,6 +138,7 @@ def test_asg_suspend_resumes_only_what_it_suspended(aws: dict[str, Any]) -> None
 def _db(
     aws: dict[str, Any], identifier: str, region: str = "us-east-1", **extra: Any
 ) -> dict[str, Any]:
+    moto_only_resource("an RDS instance")
     resp = boto(aws, "rds", region).create_db_instance(
         DBInstanceIdentifier=identifier,
         DBInstanceClass="db.t3.micro",
@@ -167,6 +178,7 @@ def test_rds_reboot_failover_needs_multi_az(aws: dict[str, Any]) -> None:
 
 
 def test_rds_failover_cluster_and_failback(aws: dict[str, Any]) -> None:
+    moto_only_resource("an Aurora cluster")
     rds = boto(aws, "rds")
     rds.create_db_cluster(
         DBClusterIdentifier="aurora",
