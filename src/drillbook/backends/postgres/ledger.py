@@ -33,6 +33,7 @@ _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 class Ack:
     seq: int
     at: float  # wall epoch seconds when COMMIT returned
+    sent: float = 0.0  # when the INSERT was sent: the server committed somewhere in [sent, at]
 
 
 class PostgresLedger(Ledger):
@@ -97,8 +98,9 @@ class PostgresLedger(Ledger):
                     conn.execute("SET statement_timeout = '3s'")
                     conn.execute(self._ddl())
                 self._next_seq += 1  # a seq is used once it may have reached the server
+                sent = time.time()
                 conn.execute(sql, (self.run_id, seq))
-                ack = Ack(seq, time.time())
+                ack = Ack(seq, time.time(), sent)
                 with self._lock:
                     self.acks.append(ack)
             except psycopg.Error:
