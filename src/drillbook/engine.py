@@ -127,6 +127,9 @@ class Drill:
         self.journal = journal
         self.scenario = scenario
         self.objectives = objectives or (scenario.objectives if scenario else Objectives())
+        self._objectives_error: DrillbookError | None = None
+        if self.objectives.resiliency_policy:
+            self.objectives = self._objectives_from_policy(self.objectives)
         self.nodeid = nodeid
         self.registry = registry or get_registry()
         self.clock = clock or get_clock()
@@ -176,6 +179,26 @@ class Drill:
         self._event("drill_start", scenario=scenario.id if scenario else None, nodeid=nodeid)
 
     # ------------------------------------------------------------------ helpers
+    def _objectives_from_policy(self, objectives: Objectives) -> Objectives:
+        """RTO/RPO from the AWS Resilience Hub policy the scenario names, read when the drill
+        starts so the drill is judged against what the policy says today."""
+        import dataclasses
+        import importlib
+
+        policy = objectives.resiliency_policy or {}
+        try:
+            module = importlib.import_module("drillbook.backends.aws.resiliencehub")
+            rto, rpo = module.policy_objectives(
+                self.config.backend_settings("aws"), policy["arn"], policy["disruption"]
+            )
+        except DrillbookError as exc:
+            self._objectives_error = exc
+            return objectives
+        except Exception as exc:  # noqa: BLE001 - an unreadable policy is a setup error
+            self._objectives_error = ConfigError(f"resiliency policy {policy.get('arn')}: {exc}")
+            return objectives
+        return dataclasses.replace(objectives, rto_s=rto, rpo_s=rpo)
+
     def _timeout(self) -> float:
         if self.scenario and self.scenario.timeout_s:
             return self.scenario.timeout_s
@@ -281,6 +304,8 @@ class Drill:
     def steady_state(self, *probes: ProbeSpec, warmup_s: float = 0.0) -> None:
         """Check the target is healthy before anything is injected; unhealthy → verdict error."""
         with self._phase("steady_state"):
+            if self._objectives_error is not None:
+                raise self._objectives_error
             if probes:
                 self.watch(*probes)
             checks = [NamedProbe(p.name, p.probe) for p in self._probes]
@@ -816,6 +841,9 @@ class Drill:
                 "response_target_s": self.objectives.response_target_s,
                 "severity": self.objectives.severity.value,
                 "controls": list(self.objectives.controls),
+                "source": "resiliency_policy:" + str(self.objectives.resiliency_policy.get("arn"))
+                if self.objectives.resiliency_policy
+                else "scenario",
             },
             "fault": {
                 "type": fault_spec.type,

@@ -78,6 +78,9 @@ class Objectives:
     severity: Severity = Severity.P2
     response_target_s: float | None = None  # TTD must be <= this; from severity unless given
     controls: tuple[str, ...] = ()
+    #: RTO/RPO to be read, when the drill starts, from an AWS Resilience Hub resiliency policy:
+    #: ``{"arn": ..., "disruption": "AZ" | "Hardware" | "Software" | "Region"}``.
+    resiliency_policy: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)

@@ -235,7 +235,17 @@ class _Builder:
             severity=severity,
             response_target_s=response,
             controls=tuple(str(c) for c in data.get("controls", ())),
+            resiliency_policy=dict(obj_raw["resiliency_policy"])
+            if "resiliency_policy" in obj_raw
+            else None,
         )
+        if objectives.resiliency_policy and (
+            objectives.rto_s is not None or objectives.rpo_s is not None
+        ):
+            raise self.error(
+                ("objectives", "resiliency_policy"),
+                "give rto/rpo or a resiliency_policy, not both (the policy is the source of truth)",
+            )
 
         fault = None
         if "fault" in data:
