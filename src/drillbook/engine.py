@@ -194,7 +194,7 @@ class Drill:
         except DrillbookError as exc:
             self._objectives_error = exc
             return objectives
-        except Exception as exc:  # noqa: BLE001 - an unreadable policy is a setup error
+        except Exception as exc:
             self._objectives_error = ConfigError(f"resiliency policy {policy.get('arn')}: {exc}")
             return objectives
         return dataclasses.replace(objectives, rto_s=rto, rpo_s=rpo)

@@ -47,6 +47,6 @@ def test_rto_and_a_policy_together_are_refused(tmp_path: Path) -> None:
     arn = "arn:aws:resiliencehub:us-east-1:123456789012:resiliency-policy/x"
     path.write_text(SCENARIO.replace("ARN", arn).replace("severity: P1", "severity: P1\n  rto: 5m"))
     with pytest.raises(
-        ScenarioError, match="objectives.resiliency_policy: give rto/rpo or a resiliency_policy"
+        ScenarioError, match=r"objectives\.resiliency_policy: give rto/rpo or a resiliency_policy"
     ):
         load_scenario(path, registry=get_registry())

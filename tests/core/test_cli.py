@@ -10,7 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from drillbook.cli import EXIT_ABORTED, EXIT_CONFIG, EXIT_ERROR, EXIT_FAILED, EXIT_OK, exit_code_for, main
+from drillbook.cli import (
+    EXIT_ABORTED,
+    EXIT_CONFIG,
+    EXIT_ERROR,
+    EXIT_FAILED,
+    EXIT_OK,
+    exit_code_for,
+    main,
+)
 
 
 @pytest.mark.parametrize(
@@ -25,7 +33,9 @@ from drillbook.cli import EXIT_ABORTED, EXIT_CONFIG, EXIT_ERROR, EXIT_FAILED, EX
     ],
 )
 def test_exit_codes_from_verdicts(verdicts: list[str], pytest_code: int, expected: int) -> None:
-    journal = {"drills": [{"verdict": v} for v in verdicts]} if verdicts or pytest_code != 5 else None
+    journal = (
+        {"drills": [{"verdict": v} for v in verdicts]} if verdicts or pytest_code != 5 else None
+    )
     assert exit_code_for(journal, pytest_code) == expected
 
 
@@ -36,7 +46,9 @@ def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert "unrecognized arguments" in capsys.readouterr().err
 
 
-def test_rollback_with_nothing_pending(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_rollback_with_nothing_pending(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "drillbook.yaml").write_text("environment: test\n")
     monkeypatch.chdir(tmp_path)
     assert main(["rollback"]) == EXIT_OK
@@ -58,22 +70,34 @@ def test_run_passes_the_main_job_through_pytest(tmp_path: Path) -> None:
     (tmp_path / "drills" / "test_scenarios.py").write_text(
         "def test_scenario(drill_scenario, drill):\n    drill.run(drill_scenario)\n"
     )
-    out = subprocess.run([sys.executable, "-m", "drillbook.cli", "run", "-k", "kill_it"], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "drillbook.cli", "run", "-k", "kill_it"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == EXIT_OK, out.stdout + out.stderr
     assert "kill_it" in out.stdout and "PASSED" in out.stdout
     (tmp_path / "scenarios" / "k.yaml").write_text(
         (tmp_path / "scenarios" / "k.yaml").read_text().replace("rto: 20s", "rto: 1ms")
     )
-    out = subprocess.run([sys.executable, "-m", "drillbook.cli", "run"], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "drillbook.cli", "run"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == EXIT_FAILED, out.stdout + out.stderr
 
 
 def test_a_third_party_backend_registers_through_the_entry_point_group(tmp_path: Path) -> None:
     site = tmp_path / "site"
     (site / "acme_drills-1.0.dist-info").mkdir(parents=True)
-    (site / "acme_drills-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-drills\nVersion: 1.0\n")
+    (site / "acme_drills-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: acme-drills\nVersion: 1.0\n"
+    )
     (site / "acme_drills-1.0.dist-info" / "entry_points.txt").write_text(
         "[drillbook.backends]\nacme = acme_drills:register\n"
     )
@@ -95,7 +119,13 @@ def test_a_third_party_backend_registers_through_the_entry_point_group(tmp_path:
     )
     env = {**os.environ, "PYTHONPATH": f"{site}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     (tmp_path / "drillbook.yaml").write_text("environment: test\n")
-    out = subprocess.run([sys.executable, "-m", "drillbook.cli", "list", "-v"], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "drillbook.cli", "list", "-v"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert "acme.meteor" in out.stdout

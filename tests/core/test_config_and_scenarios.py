@@ -66,7 +66,12 @@ def test_a_good_scenario_loads(project: Path) -> None:
         (("target: web, signal", "target: db, signal"), 3, "fault.target", "unknown target 'db'"),
         (("signal: KILL", "signal: [1]"), 3, "fault.signal", ""),
         (("id: web_restart", "id: web_restart\nbogus: 1"), 2, "bogus", "unknown key"),
-        (("id: web_restart", "id: web_restart\ncontrols: [SOC2-A1.3, SOC2-A13]"), 2, "controls[1]", "unknown control 'SOC2-A13'"),
+        (
+            ("id: web_restart", "id: web_restart\ncontrols: [SOC2-A1.3, SOC2-A13]"),
+            2,
+            "controls[1]",
+            "unknown control 'SOC2-A13'",
+        ),
         (("  - {kind: automatic}", "  - {kind: magic}"), 7, "recovery[0].kind", ""),
         (("  - {kind: automatic}", "  - {kind: manual}"), 7, "recovery[0]", "instruction"),
         (
