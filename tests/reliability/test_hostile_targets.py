@@ -272,7 +272,7 @@ def test_python_probe_that_never_returns_does_not_hang_the_harness(tmp_path: Pat
         start_new_session=True,
     )
     try:
-        out, _ = proc.communicate(timeout=25)
+        out, _ = proc.communicate(timeout=15)
     except subprocess.TimeoutExpired:
         proc.kill()
         out, _ = proc.communicate()
