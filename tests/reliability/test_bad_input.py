@@ -424,8 +424,12 @@ def test_generated_unknown_type(
     from drillbook.backends.base import get_registry
 
     reg = get_registry()
-    table = {"fault": reg.faults, "probe": reg.probes, "step": reg.recoveries}[kind]
-    if name in table:
+    known: set[str] = {
+        "fault": set(reg.faults),
+        "probe": set(reg.probes),
+        "step": set(reg.recoveries),
+    }[kind]
+    if name in known:
         name = name + ".nope"
     if kind == "fault":
         data = _with(("fault", "type"), name)
