@@ -127,8 +127,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "pending / trials run. Phases: `intent` (intent written, nothing injected yet), `inject` "
         "(fault injected and its state saved), `recovery` (inside the scripted recovery step), "
         "`revert` (inside revert, before it acts), `mid_inject` (fault applied, state not yet "
-        "saved). Backends other than local: not implemented in this matrix yet (see "
-        "RELIABILITY.md).\n\n" + table(results) + "\n"
+        "saved). Cells: local (supervised HTTP service) and docker (sandbox container on the "
+        "real engine, when one answers); postgres, kubernetes and aws cells are not implemented "
+        "yet (see RELIABILITY.md).\n\n" + table(results) + "\n"
     )
     write_result("crash_matrix", body)
     reliability = REPO / "RELIABILITY.md"
