@@ -5,7 +5,7 @@ phase by a test-only conftest, SIGKILLed (then ``drillbook rollback``) or sent S
 SIGHUP (it must revert by itself). Writes benchmarks/results/crash_matrix.md and the matrix
 section of RELIABILITY.md (between the ``crash-matrix`` markers).
 
-    python benchmarks/crash_matrix.py [--trials 20] [--signal-trials 5] [--extra-trials 10]
+    python benchmarks/crash_matrix.py [--trials 20] [--signal-trials 20] [--extra-trials 10]
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def table(results: Sequence[TrialResult]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=20, help="SIGKILL trials per cell and phase")
-    ap.add_argument("--signal-trials", type=int, default=5, help="per cell, phase and signal")
+    ap.add_argument("--signal-trials", type=int, default=20, help="per cell, phase and signal")
     ap.add_argument("--extra-trials", type=int, default=10, help="mid_inject SIGKILL trials")
     ap.add_argument("--log", default="/tmp/drillbook-crash-matrix.jsonl")
     args = ap.parse_args(argv)
