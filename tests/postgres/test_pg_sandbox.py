@@ -144,3 +144,24 @@ def test_killed_harness_mid_drill_is_reverted_then_cleaned(
         down(root)
     assert not root.exists()
     assert _processes_under(root) == []
+
+
+def test_sync_standby_option_makes_replication_synchronous(fresh_root: Path) -> None:
+    import psycopg
+
+    from drillbook.sandbox import up
+    from drillbook.sandbox.state import dsn_for_port
+
+    state = up(fresh_root, sync=True)
+    port = state["nodes"]["region-a"]["port"]
+    with psycopg.connect(dsn_for_port(port), autocommit=True) as conn:
+        deadline = time.monotonic() + 30
+        rows: list[tuple[object, ...]] = []
+        while time.monotonic() < deadline:
+            rows = conn.execute(
+                "SELECT application_name, sync_state FROM pg_stat_replication"
+            ).fetchall()
+            if rows and rows[0][1] == "sync":
+                break
+            time.sleep(0.1)
+    assert rows == [("region_b", "sync")]

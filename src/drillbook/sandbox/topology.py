@@ -330,6 +330,18 @@ def set_primary_conf(root: Path, name: str) -> None:
         extra["synchronous_standby_names"] = other.replace("-", "_")
     write_node_conf(Path(state["nodes"][name]["data_dir"]), node_port(state, name), extra)
     _run_as(state).chown_tree(Path(state["nodes"][name]["data_dir"]) / NODE_CONF)
+    _reload(node_port(state, name))
+
+
+def _reload(port: int) -> None:
+    """Apply a rewritten conf file to a running server (no-op when it is down)."""
+    import psycopg
+
+    with (
+        contextlib.suppress(psycopg.Error),
+        psycopg.connect(dsn_for_port(port, timeout_s=1), autocommit=True) as conn,
+    ):
+        conn.execute("SELECT pg_reload_conf()")
 
 
 def _role(port: int) -> str:
@@ -538,8 +550,10 @@ def up(root: Path, *, sync: bool = False, timeout_s: float = 120.0) -> dict[str,
     )
     with open(data_a / "postgresql.conf", "a") as conf:
         conf.write(_common_conf(root))
+    # Asynchronous at first even with sync=True: with no standby yet, the setup's own commits
+    # would wait forever for one. Sync replication is switched on once region-b streams.
+    write_node_conf(data_a, node_port(state, REGION_A))
     run_as.chown_tree(data_a)
-    set_primary_conf(root, REGION_A)
     try:
         _start_supervisor(root)
         start_node(root, REGION_A, timeout_s, primary=True)
@@ -548,6 +562,8 @@ def up(root: Path, *, sync: bool = False, timeout_s: float = 120.0) -> dict[str,
         seed_standby(root, REGION_B, REGION_A)
         if not _wait_streaming(node_port(state, REGION_A), REGION_B):
             raise SandboxError("region-b did not start streaming")
+        if sync:
+            set_primary_conf(root, REGION_A)
         start_node(root, NODE_APP, timeout_s)
     except Exception:
         down(root)

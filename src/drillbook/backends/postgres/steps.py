@@ -19,7 +19,7 @@ from drillbook.backends.postgres.restore import (
     read_mark,
     restore_base_backup,
 )
-from drillbook.backends.postgres.target import pg_target
+from drillbook.backends.postgres.target import PgTarget, pg_target
 from drillbook.errors import ConfigError, RecoveryError
 
 __all__ = ["Promote", "RestoreBaseBackup", "RestoreDump", "RouterSwitch", "VerifyBackup"]
@@ -64,7 +64,7 @@ class RestoreDump(RecoveryStep):
         target = pg_target(self.ctx)
         dump = self.ctx.param("dump")
         if dump is None and target.is_sandbox:
-            dump = target._state()["dump"]["path"]
+            dump = target.sandbox_state()["dump"]["path"]
         if not dump:
             raise ConfigError(
                 "postgres.restore_dump needs `dump` (a pg_dump -Fc file)", field="dump"
@@ -213,7 +213,7 @@ class VerifyBackup(RecoveryStep):
         )
 
     @staticmethod
-    def _recovery_conf(target: Any, data_dir: Path, port: int, scratch: Path) -> None:
+    def _recovery_conf(target: PgTarget, data_dir: Path, port: int, scratch: Path) -> None:
         archive = target.wal_archive()
         settings = {
             "port": str(port),

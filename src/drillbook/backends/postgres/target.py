@@ -52,7 +52,8 @@ class PgTarget:
         return self.root is not None
 
     # -- sandbox helpers --------------------------------------------------------------------
-    def _state(self) -> dict[str, Any]:
+    def sandbox_state(self) -> dict[str, Any]:
+        """The sandbox's state.json (sandbox targets only)."""
         from drillbook.sandbox.state import load_state
 
         assert self.root is not None
@@ -79,7 +80,7 @@ class PgTarget:
         if self.is_sandbox:
             from drillbook.sandbox.state import dsn_for_port
 
-            port = int(self._state()["nodes"][self.region()]["port"])
+            port = int(self.sandbox_state()["nodes"][self.region()]["port"])
             return dsn_for_port(
                 port, dbname or str(self.params.get("dbname", "postgres")), timeout_s
             )
@@ -89,34 +90,34 @@ class PgTarget:
         return str(dsn)
 
     def port(self) -> int:
-        return int(self._state()["nodes"][self.region()]["port"])
+        return int(self.sandbox_state()["nodes"][self.region()]["port"])
 
     def data_dir(self) -> Path:
         if self.is_sandbox:
-            return Path(self._state()["nodes"][self.region()]["data_dir"])
+            return Path(self.sandbox_state()["nodes"][self.region()]["data_dir"])
         return Path(self._require("data_dir"))
 
     def bin_dir(self) -> Path:
         from drillbook.sandbox.pgbin import find_binaries
 
         if self.is_sandbox:
-            return Path(self._state()["bin_dir"])
+            return Path(self.sandbox_state()["bin_dir"])
         return find_binaries(self.params.get("bin_dir")).bin_dir
 
     def backup_dir(self) -> Path:
         if self.is_sandbox:
-            return Path(self._state()["root"]) / "backups" / "base"
+            return Path(self.sandbox_state()["root"]) / "backups" / "base"
         return Path(self._require("backup_dir"))
 
     def wal_archive(self) -> Path | None:
         if self.is_sandbox:
-            return Path(self._state()["archive_dir"])
+            return Path(self.sandbox_state()["archive_dir"])
         raw = self.params.get("wal_archive")
         return Path(str(raw)) if raw else None
 
     def allowed_root(self) -> Path | None:
         """Destructive file operations must stay under this folder (None: explicitly configured)."""
-        return Path(self._state()["root"]) if self.is_sandbox else None
+        return Path(self.sandbox_state()["root"]) if self.is_sandbox else None
 
     def _require(self, key: str) -> str:
         value = self.params.get(key)
@@ -128,7 +129,7 @@ class PgTarget:
     def postmaster_pid(self) -> int | None:
         """The running postmaster's pid, from the sandbox state or ``postmaster.pid``."""
         if self.is_sandbox:
-            pid = self._state()["nodes"][self.region()].get("pid")
+            pid = self.sandbox_state()["nodes"][self.region()].get("pid")
             return int(pid) if pid else None
         try:
             first = (self.data_dir() / "postmaster.pid").read_text().splitlines()[0]
@@ -140,7 +141,7 @@ class PgTarget:
 
     def run_as(self) -> tuple[int | None, int | None]:
         if self.is_sandbox:
-            state = self._state()
+            state = self.sandbox_state()
             return state.get("uid"), state.get("gid")
         user = self.params.get("os_user")
         if not user:
