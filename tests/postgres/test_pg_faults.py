@@ -51,7 +51,7 @@ def test_kill_crashes_the_primary_and_revert_restarts_it(
     fresh = _revert_in_new_object(KillPostgres, ctx, fault)
     assert fresh.verify_reverted()
     assert _count(ctx, "SELECT count(*) FROM accounts") == 1000
-    assert fault.state()["pid"] != fresh.target.postmaster_pid()
+    assert fault.state()["pid"] != fault.target.postmaster_pid()  # a new postmaster
 
 
 def test_destroy_data_deletes_the_folder_and_revert_restores(
