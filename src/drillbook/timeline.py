@@ -38,7 +38,8 @@ DEFINITIONS: Mapping[str, str] = {
     ),
     "RPA": (
         "Recovery point actual: t_inject minus the commit time of the newest ledger write "
-        "acknowledged by t_inject that survived recovery."
+        "acknowledged by t_inject that survived recovery; 0 when every write acknowledged by "
+        "t_inject survived (else the gap between two writes would read as data loss)."
     ),
     "lost_writes": "Acknowledged ledger writes that were gone after recovery.",
     "MTTR / MTTD": "Across runs, per scenario and target: mean, p50 and p90 of RTA / TTD.",
