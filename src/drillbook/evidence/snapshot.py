@@ -7,7 +7,6 @@ so bundling stays fast and works where an SDK would fail to import.
 from __future__ import annotations
 
 import platform
-import subprocess
 import sys
 from collections.abc import Mapping
 from importlib import metadata
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from drillbook.evidence.redaction import SecretFinder, redact_config
+from drillbook.journal import git_commit
 
 __all__ = ["PACKAGES", "build_snapshot", "git_commit", "package_versions"]
 
@@ -43,22 +43,6 @@ def package_versions() -> dict[str, str | None]:
         except metadata.PackageNotFoundError:
             versions[name] = None
     return versions
-
-
-def git_commit(cwd: Path) -> str | None:
-    """HEAD of the git checkout at ``cwd`` (where the drills live), or None outside git."""
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(cwd), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    value = out.stdout.strip()
-    return value if out.returncode == 0 and value else None
 
 
 def build_snapshot(
