@@ -47,6 +47,7 @@ __all__ = ["main", "run_count"]
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
 INTERVAL = 0.1
 GOAL_LAG = 0.020
+MIN_RATE_SHARE = 0.95
 
 
 # ----------------------------------------------------------------------------- server process
@@ -225,7 +226,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         f"fails {row['fail_total']}",
                         file=sys.stderr,
                     )
-                    if row["p99_median"] >= GOAL_LAG:
+                    if (
+                        row["p99_median"] >= GOAL_LAG
+                        or row["rate_median"] < MIN_RATE_SHARE * row["wanted_rate"]
+                    ):
                         misses += 1
                         if misses >= 2:
                             break
@@ -233,7 +237,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         stop_server(proc)
 
     def best(mode: str, key: str) -> int:
-        good = [r["count"] for r in rows if r["mode"] == mode and r[key] < GOAL_LAG]
+        """Largest count with p99 lag under the goal AND >= 95% of due probes actually run: the
+        scheduler skips ticks a late probe overran, so a saturated loop shows a lower rate, not
+        a larger lag."""
+        good = [
+            r["count"]
+            for r in rows
+            if r["mode"] == mode
+            and r[key] < GOAL_LAG
+            and r["rate_median"] >= MIN_RATE_SHARE * r["wanted_rate"]
+        ]
+        return max(good, default=0)
+
+    def best_lag_only(mode: str) -> int:
+        good = [r["count"] for r in rows if r["mode"] == mode and r["p99_median"] < GOAL_LAG]
         return max(good, default=0)
 
     command = "python benchmarks/probe_scale.py " + " ".join(argv or sys.argv[1:])
@@ -264,9 +281,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for mode in modes:
         n = best(mode, "p99_median")
         lines.append(
-            f"- **{mode}**: largest probe count with p99 lag < 20 ms: **{n}** "
-            f"(ratio to the 1,000 goal: {n / 1000:.2f}); without the tick-0 herd: "
-            f"{best(mode, 'p99_steady_median')}. Spread of p99 across counts: "
+            f"- **{mode}**: largest probe count with p99 lag < 20 ms and >= 95% of due probes run: "
+            f"**{n}** (ratio to the 1,000 goal: {n / 1000:.2f}); without the tick-0 herd: "
+            f"{best(mode, 'p99_steady_median')}; by lag alone (ignoring skipped ticks): "
+            f"{best_lag_only(mode)}. Spread of p99 across counts: "
             f"{spread([r['p99_median'] for r in rows if r['mode'] == mode])} s."
         )
     cpu_us = statistics.median(r["cpu_us_median"] for r in rows) if rows else float("nan")
