@@ -380,6 +380,9 @@ class Drill:
                 created_at=now_epoch,
                 expires_at=now_epoch + ttl,
                 plan=plan,
+                # What resolve() already knows (pids, names): a crash mid-inject can still be
+                # reverted from it.
+                state=dict(fault.state()),
             )
             self.intents.record(intent)
             injected = _Injected(spec, fault, intent, plan, selection.chosen)

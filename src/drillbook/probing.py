@@ -11,17 +11,81 @@ scheduling lag is measurable (benchmarks/probe_scale).
 from __future__ import annotations
 
 import asyncio
+import functools
+import queue
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from drillbook.backends.base import Probe
 from drillbook.clock import Clock, get_clock
 from drillbook.model import ProbeResult
 from drillbook.timeline import Sample
 
-__all__ = ["NamedProbe", "ProbeScheduler", "run_once"]
+__all__ = ["DaemonExecutor", "NamedProbe", "ProbeScheduler", "run_once"]
+
+
+class DaemonExecutor(ThreadPoolExecutor):
+    """A bounded pool of daemon threads for blocking probes.
+
+    Why not ThreadPoolExecutor: its threads are joined at shutdown and at interpreter exit, so one
+    probe blocked forever (a hung NFS mount, a python probe that never returns) would hang the
+    harness after the drill ended. Here a stuck check only occupies its worker; the drill keeps
+    its deadline (each check is also bounded by ``asyncio.wait_for``) and the process can exit.
+    """
+
+    def __init__(self, max_workers: int = 64) -> None:
+        # A ThreadPoolExecutor only because asyncio's set_default_executor insists on one; every
+        # method that starts, queues or joins threads is replaced below.
+        super().__init__(max_workers=1)
+        self.max_workers = max_workers
+        self._queue: queue.SimpleQueue[
+            tuple[Future[Any], Callable[..., Any], tuple[Any, ...]] | None
+        ] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._workers = 0
+        self._idle = 0
+        self._closed = False
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("executor is shut down")
+            if self._idle == 0 and self._workers < self.max_workers:
+                self._workers += 1
+                threading.Thread(target=self._work, name="drillbook-probe", daemon=True).start()
+            else:
+                self._idle = max(0, self._idle - 1)
+        call = functools.partial(fn, **kwargs) if kwargs else fn
+        self._queue.put((future, call, args))
+        return future
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            future, fn, args = item
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn(*args))
+                except BaseException as exc:
+                    future.set_exception(exc)
+            with self._lock:
+                self._idle += 1
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Never joins: idle workers are told to stop; a stuck one dies with the process."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            workers = self._workers
+        for _ in range(workers):
+            self._queue.put(None)
 
 
 @dataclass(frozen=True)
@@ -65,9 +129,7 @@ class ProbeScheduler:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._ready = threading.Event()
-        self._pool = ThreadPoolExecutor(
-            max_workers=max_threads, thread_name_prefix="drillbook-probe"
-        )
+        self._pool = DaemonExecutor(max_threads)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="drillbook-probes", daemon=True)
@@ -120,6 +182,7 @@ def run_once(probes: Sequence[NamedProbe], timeout: float) -> list[tuple[str, Pr
     """Check each probe once, concurrently (steady state, verify)."""
 
     async def gather() -> list[ProbeResult]:
+        asyncio.get_running_loop().set_default_executor(DaemonExecutor(max(4, len(probes))))
         return list(await asyncio.gather(*(_check(p.probe, timeout) for p in probes)))
 
     results = asyncio.run(gather())

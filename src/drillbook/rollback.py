@@ -69,7 +69,12 @@ def revert_intent(
         fault = reg.factory(ctx)
         fault.load_state(intent.state)
         fault.revert()
+        # Poll, as the engine does: a restarted service may run before it listens again.
+        verify_by = time.monotonic() + 30.0
         verified = fault.verify_reverted()
+        while not verified and time.monotonic() < verify_by:
+            time.sleep(0.1)
+            verified = fault.verify_reverted()
     except (DrillbookError, Exception) as exc:
         detail = redact_text(f"{type(exc).__name__}: {exc}")
         ledger.revert_failed(intent.id, detail)

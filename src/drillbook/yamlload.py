@@ -116,6 +116,14 @@ def load_yaml_text(text: str, source: str) -> Loaded:
         raise ConfigError(f"file larger than {MAX_FILE_BYTES // 1024} KiB", source=source)
     try:
         nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.reader.ReaderError as exc:
+        char = exc.character
+        code = ord(char) if isinstance(char, str) else int(char)
+        raise ConfigError(
+            f"unprintable character #x{code:02x}: scenario and config files must be plain text",
+            source=source,
+            line=text[: max(0, exc.position)].count("\n") + 1,
+        ) from None
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
         raise ConfigError(

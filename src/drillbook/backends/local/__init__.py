@@ -8,6 +8,7 @@ pytest session and stops what it started.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -16,8 +17,20 @@ from drillbook.backends.base import Context, Registry
 
 __all__ = ["register"]
 
+_SIGNAL_NAMES = sorted(
+    {n for n in signal.Signals.__members__ if n.startswith("SIG") and not n.startswith("SIG_")}
+    | {
+        n[3:]
+        for n in signal.Signals.__members__
+        if n.startswith("SIG") and not n.startswith("SIG_")
+    }
+)
+# Valid names are checked by `drillbook validate`, not discovered at inject time.
 _SIGNAL = {
-    "oneOf": [{"type": "string", "maxLength": 12}, {"type": "integer", "minimum": 1, "maximum": 64}]
+    "oneOf": [
+        {"enum": _SIGNAL_NAMES},
+        {"type": "integer", "enum": sorted(int(v) for v in signal.Signals)},
+    ]
 }
 _DURATION = {"oneOf": [{"type": "number", "minimum": 0}, {"type": "string", "maxLength": 64}]}
 _CMD = {

@@ -36,8 +36,9 @@ class _LocalFault(Fault):
         self.pids: list[int] = []
 
     def resolve(self) -> Selection:
-        pids = self.service.pids()
-        return Selection(tuple(f"pid {p}" for p in pids), len(pids))
+        # Remember the pids now: they go into the intent before anything is signalled.
+        self.pids = self.service.pids()
+        return Selection(tuple(f"pid {p}" for p in self.pids), len(self.pids))
 
     def state(self) -> Mapping[str, Any]:
         return {"pids": self.pids}
@@ -108,11 +109,12 @@ class ProcessStop(_LocalFault):
         return all(process_state(p) in ("T", "t") for p in self.pids)
 
     def revert(self) -> None:
-        for pid in self.pids:
+        for pid in self.pids or self.service.pids():
             try:
                 os.kill(pid, signal.SIGCONT)
             except ProcessLookupError:
                 pass
 
     def verify_reverted(self) -> bool:
-        return all(process_state(p) not in ("T", "t") for p in self.pids if pid_alive(p))
+        pids = self.pids or self.service.pids()  # no saved pids: judge what runs now
+        return all(process_state(p) not in ("T", "t") for p in pids if pid_alive(p))
