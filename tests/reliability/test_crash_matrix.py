@@ -53,19 +53,10 @@ def _explain(r: object) -> str:
     return repr(r)
 
 
-ROLLBACK_RACE = (
-    "core bug: rollback.revert_intent checks verify_reverted() once, with no wait; a supervised "
-    "process.kill target that is still restarting (running, not yet listening) is marked "
-    "revert_failed and `drillbook rollback` exits 4 (the engine's own revert polls for 30s)"
-)
-
-
 @pytest.mark.parametrize("phase", PHASES)
-def test_sigkill_then_rollback_restores_target(
-    project: Project, phase: str, request: pytest.FixtureRequest
-) -> None:
-    if project.cell.fault == "process.kill" and phase in ("inject", "recovery"):
-        request.applymarker(pytest.mark.xfail(reason=ROLLBACK_RACE, strict=False))
+def test_sigkill_then_rollback_restores_target(project: Project, phase: str) -> None:
+    """Regression guard for the rollback race fixed in e2c4835: a supervised target still
+    restarting (running, not yet listening) must not be marked revert_failed."""
     for trial in range(TRIALS):
         r = run_trial(project, phase, "SIGKILL")
         assert r.paused, _explain(r)
@@ -86,13 +77,9 @@ def test_signal_reverts_before_exit(project: Project, phase: str, sig: str) -> N
     assert r.healthy and r.pending == 0, _explain(r)
 
 
-@pytest.mark.xfail(
-    reason="known hole: killed after process.stop's SIGSTOP but before the engine saved "
-    "fault.state(), rollback has no pids and ProcessStop.verify_reverted() is vacuously true "
-    "(see RELIABILITY.md)",
-    strict=False,
-)
 def test_sigkill_mid_inject_process_stop(tmp_path: Path) -> None:
+    """Killed after the SIGSTOP but before inject returned (state not yet saved): rollback must
+    still find the pids (fixed in e2c4835: pids known at resolve go into the intent)."""
     cell = next(c for c in CELLS if c.fault == "process.stop")
     proj = make_project(tmp_path, cell)
     start_target(proj)

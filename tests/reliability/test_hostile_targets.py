@@ -233,14 +233,9 @@ def test_unhealthy_before_injection_injects_nothing(server: HostileServer, tmp_p
     assert not (tmp_path / ".drillbook" / "intents.jsonl").exists()
 
 
-@pytest.mark.xfail(
-    reason="core bug: probing.run_once uses asyncio.run, whose executor shutdown joins the "
-    "blocked probe thread, so steady_state never returns (and the interpreter's exit would join "
-    "it too); see RELIABILITY.md",
-    strict=False,
-)
 def test_python_probe_that_never_returns_does_not_hang_the_harness(tmp_path: Path) -> None:
-    """A blocking python probe times out per sample, and the harness process still exits."""
+    """A blocking python probe times out per sample, and the harness process still exits
+    (regression guard: fixed in e2c4835 with daemon probe workers)."""
     (tmp_path / "blocky.py").write_text(
         "import time\n\ndef forever():\n    time.sleep(100000)\n    return True\n"
     )
