@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import shutil
 import statistics
@@ -23,6 +22,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from _common import machine
 
 REPO = Path(__file__).resolve().parents[1]
 RESULT = REPO / "benchmarks" / "results" / "trend.md"
@@ -110,6 +111,7 @@ with contextlib.redirect_stdout(io.StringIO()):
     print(trend_table(series, 4))
 marks.append(("terminal table (tabulate)", T()))
 from pathlib import Path
+from _common import machine  # benchmarks/ is on sys.path when run as a script
 write_trend_html(Path(args.out), series)
 marks.append(("trend.html (Jinja2, 50 SVG charts)", T()))
 prev = 0.0
@@ -129,19 +131,6 @@ def _phases(cmd_args: list[str]) -> list[tuple[str, float]]:
         check=True,
     ).stdout
     return [(line.split("\t")[0], float(line.split("\t")[1])) for line in out.splitlines()]
-
-
-def _machine() -> str:
-    cpu = "unknown cpu"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    system = f"{platform.system()} {platform.release()}"
-    return f"{system}, {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}"
 
 
 def main() -> int:
@@ -193,7 +182,7 @@ def main() -> int:
     shown = "drillbook --reports-dir DIR trend --out trend.html"
     text = f"""## drillbook trend over {opts.drills:,} runs of {opts.scenarios} scenarios
 
-- Machine: {_machine()}
+- Machine: {machine()}
 - Date: {datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
 - Command: `{shown}` (a fresh process each run, history of {opts.drills:,} one-drill runs,
   {opts.scenarios} scenarios on 5 targets over 18 months = 6 quarters; database {db_mib:.1f} MiB)
