@@ -111,7 +111,6 @@ with contextlib.redirect_stdout(io.StringIO()):
     print(trend_table(series, 4))
 marks.append(("terminal table (tabulate)", T()))
 from pathlib import Path
-from _common import machine  # benchmarks/ is on sys.path when run as a script
 write_trend_html(Path(args.out), series)
 marks.append(("trend.html (Jinja2, 50 SVG charts)", T()))
 prev = 0.0
