@@ -904,6 +904,7 @@ class Drill:
                 "t_verified": iso(self._t_verified),
                 "t_revert_confirmed": iso(self._t_revert_confirmed),
                 "probe_samples": m.samples,
+                "probe_ticks_skipped": self._scheduler.skipped if self._scheduler else 0,
                 "detected": m.detected,
                 "recovered": m.recovered,
             },

@@ -125,6 +125,7 @@ class ProbeScheduler:
         self.on_sample = on_sample
         self.clock = clock or get_clock()
         self.lags: list[float] = []
+        self.skipped = 0  # ticks not run because the probe before them overran
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -167,8 +168,11 @@ class ProbeScheduler:
             result = await _check(named.probe, self.timeout)
             end = self.clock.monotonic()
             self.on_sample(Sample(named.name, start, end, result.ok, result.detail), result)
-            # Next tick strictly after this one finished: skip ticks a slow probe overran.
-            k = max(k + 1, int((end - t0) / self.interval) + 1)
+            # Next tick strictly after this one finished: skip ticks a slow probe overran, and
+            # count them, so saturation shows instead of hiding behind a small lag.
+            nxt = max(k + 1, int((end - t0) / self.interval) + 1)
+            self.skipped += nxt - k - 1
+            k = nxt
 
     def stop(self) -> None:
         if self._loop is not None and self._stop is not None:

@@ -52,10 +52,16 @@ def scenario_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
 
 
-def _schema_errors(loaded: Loaded) -> None:
+@cache
+def _validator() -> Any:
+    """Built once: compiling the schema per file dominated collecting hundreds of scenarios."""
     from jsonschema import Draft202012Validator
 
-    validator = Draft202012Validator(scenario_schema())
+    return Draft202012Validator(scenario_schema())
+
+
+def _schema_errors(loaded: Loaded) -> None:
+    validator = _validator()
     errors = sorted(
         validator.iter_errors(loaded.data), key=lambda e: (len(e.absolute_path), str(e.path))
     )
