@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from drillbook.backends.base import Context
 from drillbook.model import TargetSpec
@@ -24,8 +25,6 @@ def test_pitr_before_a_delete_loses_exactly_the_writes_after_it(
     delete: the ledger must report exactly N lost and the deleted rows must be back."""
     from drillbook.backends.postgres.faults import DeleteRows
     from drillbook.backends.postgres.ledger import PostgresLedger
-    from drillbook.backends.postgres.probes import SqlProbe
-    from drillbook.backends.postgres.steps import RestoreBaseBackup
 
     ledger = PostgresLedger(ctx_for("region-a", rate_per_s=100))
     ledger.start()
@@ -35,6 +34,18 @@ def test_pitr_before_a_delete_loses_exactly_the_writes_after_it(
 
     fault = DeleteRows(ctx_for("region-a", table="accounts"))
     fault.inject()
+    try:
+        _restore_and_measure(ctx_for, ledger, fault, kept)
+    finally:
+        fault.revert()  # the sandbox is shared by the module: leave the rows as they were
+
+
+def _restore_and_measure(
+    ctx_for: Callable[..., Context], ledger: Any, fault: Any, kept: int
+) -> None:
+    from drillbook.backends.postgres.probes import SqlProbe
+    from drillbook.backends.postgres.steps import RestoreBaseBackup
+
     t_inject = time.time()
     assert fault.verify_injected()
 
@@ -54,7 +65,6 @@ def test_pitr_before_a_delete_loses_exactly_the_writes_after_it(
     assert measure.rpa_s == 0.0  # everything acknowledged before the delete survived
     rows = SqlProbe(ctx_for("region-a", query="SELECT count(*) FROM accounts", expected=1000))
     assert rows.check().ok
-    fault.revert()
 
 
 def test_nothing_lost_when_nothing_failed(ctx_for: Callable[..., Context]) -> None:

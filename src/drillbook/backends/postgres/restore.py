@@ -107,17 +107,30 @@ def archive_current_wal(target: PgTarget, timeout_s: float = 30.0) -> str | None
         conn = psycopg.connect(target.dsn(timeout_s=2), autocommit=True)
     except psycopg.Error:
         return None
+    archive = target.wal_archive()
     with conn:
         row = conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()
         segment = str(row[0]) if row else ""
         deadline = time.monotonic() + timeout_s
+        status: tuple[Any, ...] = ()
         while time.monotonic() < deadline:
-            done = conn.execute("SELECT last_archived_wal FROM pg_stat_archiver").fetchone()
-            last = str(done[0]) if done and done[0] else ""
-            if last and last[8:] >= segment[8:]:  # compare log/segment, ignore the timeline
+            # The archive folder is the authority where we know it; pg_stat_archiver otherwise
+            # (its last_archived_wal may also name a .history, .partial or .backup file).
+            if archive is not None and (archive / segment).exists():
+                return segment
+            done = conn.execute(
+                "SELECT last_archived_wal, last_failed_wal, failed_count FROM pg_stat_archiver"
+            ).fetchone()
+            status = tuple(done) if done else ()
+            last = str(status[0]) if status and status[0] else ""
+            if len(last) == 24 and last[8:] >= segment[8:]:  # log/segment, ignore the timeline
                 return segment
             time.sleep(0.05)
-    raise RecoveryError(f"WAL segment {segment} not archived within {timeout_s}s")
+    raise RecoveryError(
+        f"WAL segment {segment} not archived within {timeout_s}s "
+        f"(archiver: last archived {status[0] if status else None}, last failed "
+        f"{status[1] if status else None}, failures {status[2] if status else None})"
+    )
 
 
 def _write_recovery_conf(target: PgTarget, data_dir: Path, recovery: RecoveryTarget) -> None:
