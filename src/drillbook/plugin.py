@@ -244,6 +244,11 @@ class DrillFixture:
         self.result: DrillResult | None = None
 
     @property
+    def started(self) -> bool:
+        """Whether the test used the drill at all (a test may take the fixture and skip)."""
+        return self._drill is not None
+
+    @property
     def engine(self) -> Drill:
         if self._drill is None:
             self._drill = self._make(None)
@@ -411,7 +416,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     try:
         outcome = yield
     except BaseException as exc:
-        if fixture is not None and fixture.result is None and fixture._drill is not None:
+        if fixture is not None and fixture.result is None and fixture.started:
             if isinstance(exc, pytest.skip.Exception):
                 fixture.finish()
             else:
