@@ -922,11 +922,3 @@ class Drill:
             ],
             "reverts": list(self._reverts),
         }
-
-
-def drill_summary_line(record: Mapping[str, Any]) -> str:
-    m = record.get("measures", {})
-    return (
-        f"{record['id']}: {record['verdict']} TTD={format_duration(m.get('ttd_s'))} "
-        f"RTA={format_duration(m.get('rta_s'))}"
-    )

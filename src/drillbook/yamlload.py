@@ -7,7 +7,6 @@ expansion (the "billion laughs" bomb) are capped before anything is built.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -168,9 +167,3 @@ def load_yaml_file(path: Path, display: str | None = None) -> Loaded:
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", source=source) from None
     return load_yaml_text(text, source)
-
-
-def expect_mapping(loaded: Loaded, value: Any, path: tuple[str | int, ...]) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise loaded.error(path, f"expected a mapping, got {type(value).__name__}")
-    return value

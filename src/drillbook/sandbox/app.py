@@ -8,15 +8,15 @@ ROOT``; the port comes from state.json.
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from drillbook.sandbox.jsonhttp import JsonHandler
 from drillbook.sandbox.state import NODE_APP, dsn_for_port, load_state, read_router
 
 __all__ = ["health_round_trip", "main"]
@@ -44,19 +44,8 @@ def health_round_trip(root: Path) -> tuple[bool, dict[str, Any]]:
     return ok, {"region": region, "ok": ok}
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _reply(self, code: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def do_GET(self) -> None:
         if self.path == "/router":
