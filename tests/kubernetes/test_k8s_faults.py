@@ -208,7 +208,6 @@ def test_bad_rollout_detected_and_rolled_back_like_kubectl(kube_env: KubeEnv, de
     wait_for("the rollout to stall", lambda: not rollout.safe_check().ok)
     # maxUnavailable 0: the old pods keep serving while the new one cannot pull its image.
     assert reg.probe("k8s.deployment_available").factory(ctx).safe_check().ok
-    bad = [p for p in pods(kube_env, demo) if p.spec.containers[0].image == f.state()["image"]]
     wait_for(
         "ImagePullBackOff",
         lambda: any(
@@ -218,6 +217,8 @@ def test_bad_rollout_detected_and_rolled_back_like_kubectl(kube_env: KubeEnv, de
             for cs in (p.status.container_statuses or [])
         ),
     )
+    # Listed after the wait: the rollout reads as stalled before the new pod exists.
+    bad = [p for p in pods(kube_env, demo) if p.spec.containers[0].image == f.state()["image"]]
     assert bad
     detail = (
         reg.recovery("k8s.rollout_undo")
