@@ -1,20 +1,27 @@
-"""The probe scheduler: every probe at a fixed rate, concurrently, on one asyncio loop.
+"""The probe scheduler: every probe at a fixed rate, concurrently, on one event loop.
 
-Why asyncio in a thread: a drill may watch hundreds of endpoints at sub-second intervals, which
+Why an event loop in a thread: a drill may watch up to a thousand endpoints at 10 Hz, which
 threads-per-probe cannot do on two cores; probes with native async I/O (HTTP, TCP) run on the loop
-and blocking ones run in a bounded thread pool. Ticks are scheduled on absolute times
-(start + k·interval), so a slow probe does not drift the schedule; a probe still running at its
-next tick skips that tick rather than piling up. Each sample records when it was due, so the
-scheduling lag is measurable (benchmarks/probe_scale).
+and blocking ones run in a bounded pool of daemon threads. Ticks are scheduled on absolute times
+(start + phase + k·interval), so a slow probe does not drift the schedule; a probe still running
+at its next tick skips that tick rather than piling up, and the skip is counted. Each probe's
+phase is spread evenly across the interval: started together, N probes would all fall due at the
+same instant every tick and the last of them would start N·(cost of a probe) late. Each sample
+records when it was due, so the scheduling lag is measurable (benchmarks/probe_scale).
+
+The loop is uvloop's when it is installed (it is a dependency on Linux and macOS): measured here
+it halves the CPU per probe against the standard loop, most of it in fewer system calls. Set
+``DRILLBOOK_EVENT_LOOP=asyncio`` to force the standard loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +31,34 @@ from drillbook.clock import Clock, get_clock
 from drillbook.model import ProbeResult
 from drillbook.timeline import Sample
 
-__all__ = ["DaemonExecutor", "NamedProbe", "ProbeScheduler", "run_once"]
+__all__ = [
+    "DaemonExecutor",
+    "NamedProbe",
+    "ProbeScheduler",
+    "loop_kind",
+    "new_event_loop",
+    "run_once",
+]
+
+
+def loop_kind() -> str:
+    """``uvloop`` or ``asyncio``: what :func:`new_event_loop` will give."""
+    if os.environ.get("DRILLBOOK_EVENT_LOOP", "").strip().lower() == "asyncio":
+        return "asyncio"
+    try:
+        import uvloop  # noqa: F401  (optional: a C extension, absent on Windows)
+    except ImportError:
+        return "asyncio"
+    return "uvloop"
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """A new event loop for probes: uvloop's when available (see the module docstring)."""
+    if loop_kind() == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
 
 
 class DaemonExecutor(ThreadPoolExecutor):
@@ -98,12 +132,22 @@ OnSample = Callable[[Sample, ProbeResult], None]
 
 
 async def _check(probe: Probe, timeout: float) -> ProbeResult:
+    # asyncio.timeout, not wait_for: wait_for wraps every probe in a task of its own (3.11).
     try:
-        return await asyncio.wait_for(probe.acheck(), timeout)
+        async with asyncio.timeout(timeout):
+            return await probe.acheck()
     except TimeoutError:
         return ProbeResult(False, timeout, f"timed out after {timeout:g}s")
     except Exception as exc:
         return ProbeResult(False, 0.0, f"{type(exc).__name__}: {exc}")
+
+
+async def _aclose(probes: Iterable[Probe]) -> None:
+    for probe in probes:
+        try:
+            await probe.aclose()
+        except Exception:  # a probe failing to let go must not stop the others letting go
+            pass
 
 
 class ProbeScheduler:
@@ -138,7 +182,7 @@ class ProbeScheduler:
         self._ready.wait(5)
 
     def _run(self) -> None:
-        loop = asyncio.new_event_loop()
+        loop = new_event_loop()
         loop.set_default_executor(self._pool)
         self._loop = loop
         try:
@@ -150,11 +194,16 @@ class ProbeScheduler:
         self._stop = asyncio.Event()
         self._ready.set()
         t0 = self.clock.monotonic()
-        tasks = [asyncio.create_task(self._drive(p, t0)) for p in self.probes]
+        n = max(1, len(self.probes))
+        tasks = [
+            asyncio.create_task(self._drive(p, t0 + i * self.interval / n))
+            for i, p in enumerate(self.probes)
+        ]
         await self._stop.wait()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await _aclose(p.probe for p in self.probes)
 
     async def _drive(self, named: NamedProbe, t0: float) -> None:
         k = 0
@@ -187,7 +236,11 @@ def run_once(probes: Sequence[NamedProbe], timeout: float) -> list[tuple[str, Pr
 
     async def gather() -> list[ProbeResult]:
         asyncio.get_running_loop().set_default_executor(DaemonExecutor(max(4, len(probes))))
-        return list(await asyncio.gather(*(_check(p.probe, timeout) for p in probes)))
+        try:
+            return list(await asyncio.gather(*(_check(p.probe, timeout) for p in probes)))
+        finally:
+            await _aclose(p.probe for p in probes)
 
-    results = asyncio.run(gather())
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        results = runner.run(gather())
     return [(p.name, r) for p, r in zip(probes, results, strict=True)]

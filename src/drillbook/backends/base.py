@@ -163,6 +163,12 @@ class Probe(ABC):
         except Exception as exc:
             return ProbeResult(False, time.perf_counter() - start, f"{type(exc).__name__}: {exc}")
 
+    async def aclose(self) -> None:
+        """Release what ``acheck`` keeps on the running loop (a kept-alive connection).
+
+        Called on that loop before it stops, because transports cannot be closed from another
+        thread or after their loop is gone."""
+
     def close(self) -> None:
         """Release connections; called when the drill ends."""
 

@@ -92,6 +92,7 @@ def register(registry: Registry) -> None:
                 "expect_status": {"type": "integer"},
                 "expect_body": {"type": "string"},
                 "method": {"type": "string"},
+                "keepalive": {"type": "boolean"},
                 "timeout": _DURATION,
             },
             "additionalProperties": False,

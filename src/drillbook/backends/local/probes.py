@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from drillbook.backends.base import Context, Probe
+from drillbook.backends.local import httpclient
 from drillbook.backends.local.service import LocalService
 from drillbook.errors import ConfigError
 from drillbook.model import ProbeResult
@@ -38,7 +39,10 @@ def _timeout(ctx: Context, default: float = 2.0) -> float:
 class HttpProbe(Probe):
     """GET a URL; ok when the status matches (default 200) and the body contains ``expect_body``.
 
-    ``url:`` explicit, or derived from a local target's port and ``health`` path."""
+    ``url:`` explicit, or derived from a local target's port and ``health`` path. Plain http runs
+    on the scheduler's loop and keeps its connection open between probes (``keepalive: false``
+    opens one per probe; see :mod:`drillbook.backends.local.httpclient` for why); https goes
+    through urllib in the thread pool."""
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
@@ -54,6 +58,9 @@ class HttpProbe(Probe):
         self.expect_body = ctx.param("expect_body")
         self.timeout = _timeout(ctx)
         self.method = str(ctx.param("method", "GET")).upper()
+        self.keepalive = bool(ctx.param("keepalive", True))
+        self._heads: dict[str, tuple[str, int, bytes]] = {}
+        self._conn: httpclient.HttpConnection | None = None
 
     @property
     def url(self) -> str:
@@ -74,49 +81,82 @@ class HttpProbe(Probe):
             )
         return ProbeResult(True, elapsed, f"HTTP {status}", status)
 
+    def _head(self, url: str) -> tuple[str, int, bytes] | None:
+        """(host, port, request bytes) for a plain-http URL, built once per URL; None otherwise."""
+        cached = self._heads.get(url)
+        if cached is not None:
+            return cached
+        parts = urlsplit(url)
+        if parts.scheme != "http":
+            return None
+        host = parts.hostname or "127.0.0.1"
+        port = parts.port or 80
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        authority = f"[{host}]" if ":" in host else host
+        if parts.port:
+            authority += f":{port}"
+        head = (
+            f"{self.method} {path} HTTP/1.1\r\nHost: {authority}\r\n"
+            f"User-Agent: drillbook-probe\r\nAccept: */*\r\n"
+            + ("" if self.keepalive else "Connection: close\r\n")
+            + "\r\n"
+        ).encode("latin-1", "replace")
+        entry = (host, port, head)
+        if len(self._heads) < 8:  # a LocalService's URL can change with its port; stay bounded
+            self._heads[url] = entry
+        return entry
+
     async def acheck(self) -> ProbeResult:
         try:
             url = self.url
         except ConfigError as exc:
             return ProbeResult(False, 0.0, str(exc))
-        parts = urlsplit(url)
-        if parts.scheme != "http":
+        target = self._head(url)
+        if target is None:  # https and friends: urllib in the thread pool
             return await super().acheck()
+        host, port, head = target
         start = time.perf_counter()
-        host = parts.hostname or "127.0.0.1"
-        port = parts.port or 80
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        writer: asyncio.StreamWriter | None = None
         try:
             async with asyncio.timeout(self.timeout):
-                reader, writer = await asyncio.open_connection(host, port)
-                writer.write(
-                    f"{self.method} {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
-                    "User-Agent: drillbook-probe\r\nConnection: close\r\n\r\n".encode()
+                response, conn = await httpclient.request(
+                    host, port, head, method=self.method, conn=self._conn
                 )
-                await writer.drain()
-                status_line = await reader.readline()
-                fields = status_line.split()
-                if len(fields) < 2 or not fields[0].startswith(b"HTTP/") or not fields[1].isdigit():
-                    return ProbeResult(
-                        False, time.perf_counter() - start, f"not HTTP: {status_line[:60]!r}"
-                    )
-                status = int(fields[1])
-                while True:
-                    line = await reader.readline()
-                    if line in (b"\r\n", b"\n", b""):
-                        break
-                body = await reader.read(MAX_BODY) if self.expect_body is not None else b""
         except TimeoutError:
+            self._drop()
             return ProbeResult(
                 False, time.perf_counter() - start, f"timed out after {self.timeout:g}s"
             )
-        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+        except (OSError, ValueError) as exc:
+            self._drop()
             return ProbeResult(False, time.perf_counter() - start, f"{type(exc).__name__}: {exc}")
-        finally:
-            if writer is not None:
-                writer.close()
-        return self._judge(status, body, time.perf_counter() - start)
+        except BaseException:
+            self._drop()
+            raise
+        if self.keepalive and response.reusable:
+            self._conn = conn
+        else:
+            conn.close()
+            self._conn = None
+        return self._judge(response.status, response.body, time.perf_counter() - start)
+
+    def _drop(self) -> None:
+        """Never reuse a connection a probe gave up on: a late answer would be misread."""
+        if self._conn is not None:
+            self._conn.abort()
+            self._conn = None
+
+    async def aclose(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.loop.is_closed():
+            if conn.loop.is_running():
+                conn.loop.call_soon_threadsafe(conn.abort)
+            else:
+                conn.abort()
 
     def check(self) -> ProbeResult:
         start = time.perf_counter()
