@@ -134,6 +134,9 @@ OnSample = Callable[[Sample, ProbeResult], None]
 async def _check(probe: Probe, timeout: float) -> ProbeResult:
     # asyncio.timeout, not wait_for: wait_for wraps every probe in a task of its own (3.11).
     try:
+        own = probe.deadline_s
+        if own is not None and own <= timeout:
+            return await probe.acheck()  # it keeps its own, shorter deadline
         async with asyncio.timeout(timeout):
             return await probe.acheck()
     except TimeoutError:
@@ -192,6 +195,13 @@ class ProbeScheduler:
 
     async def _main(self) -> None:
         self._stop = asyncio.Event()
+        try:  # open connections before the clock starts, bounded by one probe timeout
+            async with asyncio.timeout(self.timeout):
+                await asyncio.gather(
+                    *(p.probe.aopen() for p in self.probes), return_exceptions=True
+                )
+        except TimeoutError:
+            pass
         self._ready.set()
         t0 = self.clock.monotonic()
         n = max(1, len(self.probes))

@@ -21,22 +21,24 @@ the property under test.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from typing import cast
+import re
+from typing import NamedTuple, cast
 
 __all__ = ["HttpConnection", "HttpResponse", "NotHttp", "request"]
 
 MAX_HEADER = 64 * 1024
 KEEP_BODY = 64 * 1024  # what the probe keeps for expect_body
 MAX_DRAIN = 1024 * 1024  # a longer body is cut and its connection dropped, not read to the end
+_FRAMING = re.compile(
+    rb"\n[ \t]*(content-length|transfer-encoding|connection)[ \t]*:([^\r\n]*)", re.IGNORECASE
+)
 
 
 class NotHttp(ValueError):
     """The peer answered, but not with HTTP/1.x (garbage, a truncated or oversized head)."""
 
 
-@dataclass(frozen=True)
-class HttpResponse:
+class HttpResponse(NamedTuple):
     status: int
     body: bytes
     reusable: bool
@@ -189,15 +191,15 @@ class HttpConnection(asyncio.Protocol):
             await self._more()
         raw = bytes(self.buf[:end])
         del self.buf[: end + sep]
-        lines = raw.split(b"\n")
-        fields = lines[0].split(None, 2)
+        line_end = raw.find(b"\n")
+        status_line = raw if line_end < 0 else raw[:line_end]
+        fields = status_line.split(None, 2)
         if len(fields) < 2 or not fields[0].startswith(b"HTTP/1.") or not fields[1].isdigit():
-            raise NotHttp(f"not HTTP: {lines[0][:60]!r}")
+            raise NotHttp(f"not HTTP: {status_line[:60]!r}")
         headers: dict[bytes, bytes] = {}
-        for line in lines[1:]:
-            name, colon, value = line.partition(b":")
-            if colon:
-                headers[name.strip().lower()] = value.strip()
+        if line_end >= 0:  # only the framing headers matter here; one regex pass in C
+            for name, value in _FRAMING.findall(raw, line_end):
+                headers[name.lower()] = value.strip()
         return int(fields[1]), fields[0], headers
 
     async def _read_chunked(self) -> tuple[bytes, bool]:

@@ -61,6 +61,7 @@ class HttpProbe(Probe):
         self.keepalive = bool(ctx.param("keepalive", True))
         self._heads: dict[str, tuple[str, int, bytes]] = {}
         self._conn: httpclient.HttpConnection | None = None
+        self.deadline_s = self.timeout  # acheck bounds itself (see Probe.deadline_s)
 
     @property
     def url(self) -> str:
@@ -112,8 +113,15 @@ class HttpProbe(Probe):
         except ConfigError as exc:
             return ProbeResult(False, 0.0, str(exc))
         target = self._head(url)
-        if target is None:  # https and friends: urllib in the thread pool
-            return await super().acheck()
+        if target is None:  # https and friends: urllib in the thread pool, bounded here too
+            start = time.perf_counter()
+            try:
+                async with asyncio.timeout(self.timeout):
+                    return await super().acheck()
+            except TimeoutError:
+                return ProbeResult(
+                    False, time.perf_counter() - start, f"timed out after {self.timeout:g}s"
+                )
         host, port, head = target
         start = time.perf_counter()
         try:
@@ -138,6 +146,22 @@ class HttpProbe(Probe):
             conn.close()
             self._conn = None
         return self._judge(response.status, response.body, time.perf_counter() - start)
+
+    async def aopen(self) -> None:
+        if not self.keepalive or self._conn is not None:
+            return
+        try:
+            target = self._head(self.url)
+            if target is None:
+                return
+            loop = asyncio.get_running_loop()
+            async with asyncio.timeout(self.timeout):
+                _, conn = await loop.create_connection(
+                    lambda: httpclient.HttpConnection(loop), target[0], target[1]
+                )
+            self._conn = conn
+        except (OSError, ConfigError, TimeoutError):
+            pass  # the first tick will say what is wrong
 
     def _drop(self) -> None:
         """Never reuse a connection a probe gave up on: a late answer would be misread."""
