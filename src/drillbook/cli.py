@@ -1,6 +1,11 @@
 """The ``drillbook`` command.
 
-Exit codes (the same for every subcommand; CI scripts rely on them):
+``drillbook run scenarios/a.yaml [b.yaml ...]`` runs those declarative scenarios straight through
+the engine, without pytest (:mod:`drillbook.runner`); ``drillbook run`` without scenario files
+wraps pytest (``drills/`` by default), which Python drills need. Both record the run the same way
+(journal, reports, history, evidence) and return the same exit codes.
+
+Exit codes (the same for every subcommand; CI scripts rely on them; :mod:`drillbook.exitcodes`):
 
 ====  ==========================================================================
 0     ok: every drill passed (or nothing to do)
@@ -12,6 +17,8 @@ Exit codes (the same for every subcommand; CI scripts rely on them):
 
 Core subcommands live here (run, list, validate, rollback); features add theirs from a
 ``commands`` module (sandbox, report/trend/history, evidence) so this file stays one concern.
+Those modules are imported only when the command line asks for something other than a core
+subcommand: a drill's start-up should not pay for the evidence signer's imports.
 """
 
 from __future__ import annotations
@@ -28,10 +35,19 @@ from typing import Any
 
 from drillbook import __version__
 from drillbook.errors import ConfigError, DrillbookError
+from drillbook.exitcodes import (
+    EXIT_ABORTED,
+    EXIT_CONFIG,
+    EXIT_ERROR,
+    EXIT_FAILED,
+    EXIT_OK,
+    code_for_verdicts,
+)
 
 __all__ = ["EXIT_ABORTED", "EXIT_CONFIG", "EXIT_ERROR", "EXIT_FAILED", "EXIT_OK", "main"]
 
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_ABORTED, EXIT_ERROR = 0, 1, 2, 3, 4
+CORE_COMMANDS = frozenset({"run", "list", "validate", "rollback"})
+SCENARIO_SUFFIXES = (".yaml", ".yml")
 FEATURE_COMMANDS = (
     "drillbook.sandbox.commands",
     "drillbook.report.commands",
@@ -134,17 +150,80 @@ def exit_code_for(journal: dict[str, Any] | None, pytest_code: int) -> int:
         return EXIT_CONFIG
     if journal is None:
         return EXIT_OK if pytest_code in (0, 5) else EXIT_ERROR
-    verdicts = [d.get("verdict") for d in journal.get("drills", [])]
-    if "aborted" in verdicts or pytest_code == 2:
+    code = code_for_verdicts(d.get("verdict") for d in journal.get("drills", []))
+    if pytest_code == 2:
         return EXIT_ABORTED
-    if "error" in verdicts:
-        return EXIT_ERROR
-    if "failed" in verdicts or pytest_code == 1:
+    if code == EXIT_OK and pytest_code == 1:
         return EXIT_FAILED
-    return EXIT_OK
+    return code
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    scenario_paths = [p for p in args.paths if p.endswith(SCENARIO_SUFFIXES)]
+    if scenario_paths:
+        if len(scenario_paths) != len(args.paths) or args.k or args.pytest_args:
+            print(
+                "drillbook run: give scenario files (.yaml) or pytest paths, not both; -k and "
+                "pytest arguments apply to the pytest path only",
+                file=sys.stderr,
+            )
+            return EXIT_CONFIG
+        return _run_direct(args, [Path(p) for p in scenario_paths])
+    return _run_pytest(args)
+
+
+def _answers(raw: Sequence[str]) -> dict[str, str]:
+    answers: dict[str, str] = {}
+    for item in raw:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--answer: expected STEP=ANSWER, got {item!r}")
+        answers[name.strip()] = value.strip()
+    return answers
+
+
+def _run_direct(args: argparse.Namespace, paths: list[Path]) -> int:
+    """Scenario files through the engine, no pytest (see :mod:`drillbook.runner`)."""
+    from drillbook.backends.base import get_registry
+    from drillbook.config import Overrides, load_config
+    from drillbook.scenario import validate_files
+
+    cfg = load_config(
+        Overrides(
+            config_path=Path(args.config) if args.config else None,
+            reports_dir=Path(args.reports_dir) if args.reports_dir else None,
+            dry_run=True if args.dry_run else None,
+            allow_production=bool(args.allow_production),
+            evidence=bool(args.evidence),
+            manual_answers=_answers(args.answer or []),
+        ),
+        workdir=Path.cwd(),
+    )
+    missing = [p for p in paths if not p.is_file()]
+    for p in missing:
+        print(f"{p}: no such file", file=sys.stderr)
+    scenarios, errors = validate_files(
+        [p for p in paths if p.is_file()], registry=get_registry(), config=cfg
+    )
+    for err in errors:
+        print(str(err), file=sys.stderr)
+    if errors or missing:
+        return EXIT_CONFIG
+
+    from drillbook.runner import run_scenarios
+    from drillbook.session import RunSession
+
+    session = RunSession(lambda: cfg, config=cfg)
+    outcome = run_scenarios(session, scenarios)
+    code = code_for_verdicts(r.get("verdict") for r in outcome.records if not r.get("dry_run"))
+    if outcome.interrupted:
+        return EXIT_ABORTED
+    if code == EXIT_OK and not outcome.evidence_ok:
+        return EXIT_FAILED
+    return code
+
+
+def _run_pytest(args: argparse.Namespace) -> int:
     from drillbook.backends.base import get_registry
     from drillbook.scenario import scenario_files, validate_files
 
@@ -189,15 +268,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return exit_code_for(journal, code)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(features: bool = True) -> argparse.ArgumentParser:
+    """The argument parser; ``features=False`` leaves out the feature modules' subcommands."""
     parser = _Parser(prog="drillbook", description="Disaster-recovery drills that run.")
     parser.add_argument("--version", action="version", version=f"drillbook {__version__}")
     parser.add_argument("--config", metavar="PATH", help="drillbook.yaml (default: nearest)")
     parser.add_argument("--reports-dir", metavar="DIR", help="reports folder (default: reports)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    p = sub.add_parser("run", help="run drills (a thin wrapper over pytest)")
-    p.add_argument("paths", nargs="*", help="test paths (default: drills/)")
+    p = sub.add_parser(
+        "run",
+        help="run drills: scenario files directly, or pytest drills",
+        description="drillbook run scenarios/a.yaml [b.yaml ...] runs those scenarios directly "
+        "(no pytest); drillbook run [PATH ...] [-k EXPR] runs pytest drills (default: drills/). "
+        "Both write the journal, reports and history and exit 0 passed, 1 failed, 2 bad input, "
+        "3 aborted, 4 harness error.",
+    )
+    p.add_argument(
+        "paths",
+        nargs="*",
+        help="scenario files (*.yaml: run without pytest) or pytest paths (default: drills/)",
+    )
     p.add_argument("-k", metavar="EXPR", help="select drills, as pytest -k")
     p.add_argument("--dry-run", action="store_true", help="print the plan; touch nothing")
     p.add_argument("--allow-production", action="store_true")
@@ -220,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--intent", metavar="ID", help="only this intent")
     p.set_defaults(handler=_cmd_rollback)
 
-    for module_name in FEATURE_COMMANDS:
+    for module_name in FEATURE_COMMANDS if features else ():
         try:
             module = importlib.import_module(module_name)
         except ImportError:
@@ -229,9 +320,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _needs_features(argv: Sequence[str]) -> bool:
+    """Whether the command line may name a feature's subcommand (or asks for the full help)."""
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word in ("--config", "--reports-dir"):
+            skip = True
+        elif word == "--version":
+            return False
+        elif word in ("-h", "--help"):
+            return True
+        elif not word.startswith("-"):
+            return word not in CORE_COMMANDS
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(features=_needs_features(words))
+    args = parser.parse_args(words)
     if getattr(args, "pytest_args", None) and args.pytest_args[:1] == ["--"]:
         args.pytest_args = args.pytest_args[1:]
     handler = getattr(args, "handler", None)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from drillbook.backends.base import Fault, Ledger, LedgerMeasure, Probe, Registry, get_registry
-from drillbook.clock import Clock, get_clock, utc_iso
+from drillbook.clock import Clock, SystemClock, get_clock, utc_iso
 from drillbook.config import Config
 from drillbook.durations import format_duration
 from drillbook.errors import (
@@ -152,6 +152,7 @@ class Drill:
 
         self._lock = threading.Lock()
         self._samples: list[Sample] = []
+        self._sample_arrived = threading.Event()
         self._probe_specs: list[ProbeSpec] = []
         self._probes: list[NamedProbe] = []
         self._scheduler: ProbeScheduler | None = None
@@ -259,6 +260,7 @@ class Drill:
         with self._lock:
             self._samples.append(sample)
             self._timeline.append(entry)
+        self._sample_arrived.set()
         if self.journal is not None:
             self.journal.event(
                 "probe",
@@ -440,7 +442,7 @@ class Drill:
                 self._check_guards()
                 if self._now() >= min(limit, self.deadline):
                     return False
-                self.clock.sleep(min(self.interval / 2, 0.1))
+                self._await_sample(min(self.interval / 2, 0.1))
 
     def _detect_budget(self) -> float:
         budget = self.deadline - self._now()
@@ -463,6 +465,20 @@ class Drill:
             floor = max(st.start + st.duration for st in self._steps)  # automatic: duration 0
             samples = [s for s in samples if s.start >= floor]
         return compute_measures(samples, self._t_inject, self.stable_for, now=self._now())
+
+    def _await_sample(self, at_most: float) -> None:
+        """Wait until the next probe sample arrives, or ``at_most`` seconds.
+
+        Detection and recovery are computed from samples only, so the moment a sample lands is
+        the earliest either can change: waking on it ends the wait without the up-to-a-poll lag
+        a fixed sleep added (half an interval per wait). The measures are not affected; guards,
+        the deadline and the progress line are still looked at every ``at_most`` seconds. A fake
+        clock (tests) moves only when slept on, so it keeps the plain sleep."""
+        if not isinstance(self.clock, SystemClock):
+            self.clock.sleep(at_most)
+            return
+        self._sample_arrived.wait(at_most)
+        self._sample_arrived.clear()
 
     def _check_guards(self) -> None:
         for guard in self._guards:
@@ -596,7 +612,7 @@ class Drill:
                         progress.update(
                             self._now() - self._t_inject, self.objectives.rto_s, self._probe_state()
                         )
-                    self.clock.sleep(min(self.interval / 2, 0.1))
+                    self._await_sample(min(self.interval / 2, 0.1))
             finally:
                 if progress is not None:
                     progress.close()

@@ -4,27 +4,25 @@ It adds the ``--drill-*`` options and the ``drill`` marker, turns every scenario
 (``drills/test_scenarios.py::test_scenario[<id>]``, so ``-k <id>`` selects one), gives tests the
 ``drill`` fixture (the engine's authoring API), prepares each backend once per session only when a
 selected drill needs it, and at the end writes the journal, the reports and the terminal table.
-State lives in ``config.stash``, never on private attributes.
+The run itself (config, journal, backend preparation, the finish) is a pytest-free
+:class:`drillbook.session.RunSession`, shared with ``drillbook run <scenario.yaml>``, which runs
+scenarios without pytest; it lives in ``config.stash``, never on private attributes.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-from collections.abc import Callable, Generator, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from drillbook.backends.base import Registry, get_registry
 from drillbook.config import Config, Overrides, load_config
-from drillbook.durations import format_duration, parse_duration
+from drillbook.durations import parse_duration
 from drillbook.engine import Drill, DrillResult, DryRun
-from drillbook.errors import ConfigError, DrillbookError
-from drillbook.journal import RunJournal, environment_snapshot
+from drillbook.errors import ConfigError
 from drillbook.model import (
     FaultSpec,
     LedgerSpec,
@@ -37,6 +35,7 @@ from drillbook.model import (
 )
 from drillbook.safety import signals_raise
 from drillbook.scenario import load_scenarios
+from drillbook.session import RunSession, scenario_backends, scenario_targets, spec_backends
 
 __all__ = ["DrillFixture", "needs_backend"]
 
@@ -62,105 +61,54 @@ def needs_backend(backend: str, reason: str | None) -> None:
     pytest.skip(message)
 
 
-@dataclass
-class _Session:
-    """Per-run state, kept in ``config.stash``."""
+def _config_loader(pytest_config: pytest.Config) -> Callable[[], Config]:
+    """The run's config from the ``--drill-*`` options; a bad option is a pytest usage error."""
 
-    pytest_config: pytest.Config
-    config: Config | None = None
-    registry: Registry | None = None
-    journal: RunJournal | None = None
-    scenarios: dict[str, Scenario] = field(default_factory=dict)
-    used_targets: set[str] = field(default_factory=set)
-    prepared: dict[str, str | None] = field(default_factory=dict)  # backend -> skip reason
-    stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
-    results: list[dict[str, Any]] = field(default_factory=list)
-    reports_written: list[Path] = field(default_factory=list)
+    def load() -> Config:
+        opt = pytest_config.getoption
+        answers: dict[str, str] = {}
+        for raw in opt("drill_answer") or []:
+            name, sep, value = raw.partition("=")
+            if not sep:
+                raise pytest.UsageError(f"--drill-answer: expected STEP=ANSWER, got {raw!r}")
+            answers[name.strip()] = value.strip()
+        interval = opt("drill_probe_interval")
+        try:
+            probe_interval = parse_duration(interval, allow_zero=False) if interval else None
+        except ValueError as exc:
+            raise pytest.UsageError(f"--drill-probe-interval: {exc}") from None
+        overrides = Overrides(
+            config_path=Path(opt("drill_config")) if opt("drill_config") else None,
+            environment=opt("drill_env"),
+            reports_dir=Path(opt("drill_reports")) if opt("drill_reports") else None,
+            probe_interval_s=probe_interval,
+            dry_run=True if opt("drill_dry_run") else None,
+            allow_production=bool(opt("drill_allow_production")),
+            evidence=bool(opt("drill_evidence")),
+            manual_answers=answers,
+        )
+        try:
+            return load_config(overrides, workdir=Path.cwd())
+        except ConfigError as exc:
+            raise pytest.UsageError(str(exc)) from None
 
-    def drill_config(self) -> Config:
-        if self.config is None:
-            opt = self.pytest_config.getoption
-            answers: dict[str, str] = {}
-            for raw in opt("drill_answer") or []:
-                name, sep, value = raw.partition("=")
-                if not sep:
-                    raise pytest.UsageError(f"--drill-answer: expected STEP=ANSWER, got {raw!r}")
-                answers[name.strip()] = value.strip()
-            interval = opt("drill_probe_interval")
-            try:
-                probe_interval = parse_duration(interval, allow_zero=False) if interval else None
-            except ValueError as exc:
-                raise pytest.UsageError(f"--drill-probe-interval: {exc}") from None
-            overrides = Overrides(
-                config_path=Path(opt("drill_config")) if opt("drill_config") else None,
-                environment=opt("drill_env"),
-                reports_dir=Path(opt("drill_reports")) if opt("drill_reports") else None,
-                probe_interval_s=probe_interval,
-                dry_run=True if opt("drill_dry_run") else None,
-                allow_production=bool(opt("drill_allow_production")),
-                evidence=bool(opt("drill_evidence")),
-                manual_answers=answers,
-            )
-            try:
-                self.config = load_config(overrides, workdir=Path.cwd())
-            except ConfigError as exc:
-                raise pytest.UsageError(str(exc)) from None
-        return self.config
-
-    def get_registry(self) -> Registry:
-        if self.registry is None:
-            self.registry = get_registry()
-        return self.registry
-
-    def get_journal(self) -> RunJournal:
-        if self.journal is None:
-            cfg = self.drill_config()
-            env = environment_snapshot(cfg.environment, cfg.workdir, cfg.source, cfg.dry_run)
-            self.journal = RunJournal(cfg.reports_dir, environment=env)
-        return self.journal
-
-    def ensure_backends(self, backends: set[str], targets: set[str]) -> None:
-        """Check each backend is reachable and enter its session ``prepare`` once."""
-        cfg = self.drill_config()
-        registry = self.get_registry()
-        for backend in sorted(backends):
-            if backend not in self.prepared:
-                reason: str | None
-                if backend in registry.broken:
-                    reason = f"backend failed to load: {registry.broken[backend]}"
-                elif backend not in registry.backends:
-                    reason = "no such backend is registered"
-                else:
-                    info = registry.backends[backend]
-                    try:
-                        reason = info.available(cfg.backend_settings(backend))
-                    except Exception as exc:
-                        reason = f"{type(exc).__name__}: {exc}"
-                    if reason is None and info.prepare is not None:
-                        from drillbook.wiring import context_for
-
-                        names = sorted(
-                            n
-                            for n in (self.used_targets | targets)
-                            if n in cfg.targets and cfg.targets[n].backend == backend
-                        )
-                        ctx = context_for(cfg, backend, {}, names)
-                        try:
-                            self.stack.enter_context(info.prepare(ctx))
-                        except DrillbookError as exc:
-                            reason = f"setup failed: {exc}"
-                self.prepared[backend] = reason
-            needs_backend(backend, self.prepared[backend])
+    return load
 
 
-_SESSION = pytest.StashKey[_Session]()
+def _ensure_backends(session: RunSession, backends: set[str], targets: set[str]) -> None:
+    """Prepare each backend once; skip (or fail, where CI requires it) when one is missing."""
+    for backend in sorted(backends):
+        needs_backend(backend, session.prepare_backend(backend, targets))
+
+
+_SESSION = pytest.StashKey[RunSession]()
 _ITEM_DRILL = pytest.StashKey["DrillFixture"]()
 
 
-def _session(config: pytest.Config) -> _Session:
+def _session(config: pytest.Config) -> RunSession:
     session = config.stash.get(_SESSION, None)
     if session is None:
-        session = _Session(config)
+        session = RunSession(_config_loader(config))
         config.stash[_SESSION] = session
     return session
 
@@ -211,22 +159,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     except ConfigError as exc:
         raise pytest.UsageError(f"invalid scenario: {exc}") from None
     for scenario in scenarios:
-        session.scenarios[scenario.id] = scenario
-        session.used_targets.update(_scenario_targets(scenario))
+        session.add_scenario(scenario)
     metafunc.parametrize("drill_scenario", scenarios, ids=[s.id for s in scenarios])
-
-
-def _scenario_targets(s: Scenario) -> set[str]:
-    names = set(s.targets)
-    for spec in (*s.probes, *s.steady_state, *s.verify, *(g.probe for g in s.guards)):
-        names.update(spec.targets)
-    if s.fault:
-        names.update(s.fault.targets)
-    if s.ledger:
-        names.update(s.ledger.targets)
-    for r in s.recovery:
-        names.update(r.targets)
-    return names
 
 
 class DrillFixture:
@@ -236,7 +170,7 @@ class DrillFixture:
     revert and the verdict happen after the test body whatever it did. Scenario tests call ``run``.
     """
 
-    def __init__(self, session: _Session, item: pytest.Item, objectives: Objectives) -> None:
+    def __init__(self, session: RunSession, item: pytest.Item, objectives: Objectives) -> None:
         self._session = session
         self._item = item
         self._objectives = objectives
@@ -272,38 +206,16 @@ class DrillFixture:
         )
 
     def _ensure(self, specs: tuple[Any, ...]) -> None:
-        registry = self._session.get_registry()
-        backends: set[str] = set()
-        targets: set[str] = set()
-        for spec in specs:
-            table: Mapping[str, Any]
-            if isinstance(spec, FaultSpec):
-                table = registry.faults
-            elif isinstance(spec, ProbeSpec):
-                table = registry.probes
-            elif isinstance(spec, RecoverySpec):
-                table = registry.recoveries
-            elif isinstance(spec, LedgerSpec):
-                table = registry.ledgers
-            else:
-                continue
-            type_name = getattr(spec, "type", None)
-            if type_name and type_name in table:
-                backends.add(table[type_name].backend)
-            targets.update(getattr(spec, "targets", ()))
         cfg = self._session.drill_config()
-        for name in targets:
-            if name in cfg.targets:
-                backends.add(cfg.targets[name].backend)
-        self._session.ensure_backends(backends, targets)
+        backends, targets = spec_backends(specs, self._session.get_registry(), cfg)
+        _ensure_backends(self._session, backends, targets)
 
     # -- the scenario way ------------------------------------------------------
     def run(self, scenario: Scenario) -> DrillResult:
         cfg = self._session.drill_config()
-        backends = set(scenario.backends) | {
-            cfg.targets[n].backend for n in _scenario_targets(scenario) if n in cfg.targets
-        }
-        self._session.ensure_backends(backends, _scenario_targets(scenario))
+        _ensure_backends(
+            self._session, scenario_backends(scenario, cfg), scenario_targets(scenario)
+        )
         self._drill = self._make(scenario)
         with signals_raise():
             result = self._drill.run_scenario()
@@ -465,96 +377,14 @@ def _add_properties(item: pytest.Item, result: DrillResult) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = _session(session.config)
-    state.stack.close()
-    journal = state.journal
-    if journal is None:
-        return
-    journal.finish(int(exitstatus))
-    cfg = state.drill_config()
-    doc = journal.document(int(exitstatus))
-    written: list[Path] = [journal.dir / "journal.json"]
-    problems: list[str] = []
-    run_dir = journal.dir
-    tasks: list[tuple[str, Callable[[], list[Path]]]] = [
-        ("reports", lambda: _write_reports(run_dir, doc)),
-        ("history", lambda: _record_history(cfg, doc)),
-    ]
-    for what, call in tasks:
-        try:
-            written.extend(call())
-        except Exception as exc:
-            problems.append(f"{what}: {type(exc).__name__}: {exc}")
-    if cfg.evidence:
-        try:
-            from drillbook.evidence import build_bundle
-
-            snapshot = None
-            if cfg.config_path is not None:
-                from drillbook.yamlload import load_yaml_file
-
-                raw = load_yaml_file(cfg.config_path).data
-                snapshot = raw if isinstance(raw, Mapping) else None
-            written.append(build_bundle(journal.dir, config_snapshot=snapshot))
-        except Exception as exc:
-            # Asked for evidence and got none: that must fail the run, not hide in a warning.
-            problems.append(f"evidence: {type(exc).__name__}: {exc}")
-            if session.exitstatus == 0:
-                session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    state.reports_written = written
-    state.results = list(doc["drills"]) + [r for r in state.results if r.get("dry_run")]
-    session.config.stash[_PROBLEMS] = problems
-
-
-_PROBLEMS = pytest.StashKey[list[str]]()
-
-
-def _write_reports(run_dir: Path, doc: Mapping[str, Any]) -> list[Path]:
-    try:
-        from drillbook.report import write_run_reports
-    except ImportError:
-        return []
-    return list(write_run_reports(run_dir, doc))
-
-
-def _record_history(cfg: Config, doc: Mapping[str, Any]) -> list[Path]:
-    try:
-        from drillbook.history import record_run
-    except ImportError:
-        return []
-    record_run(cfg.history_path, doc)
-    return []
+    if not state.finish(int(exitstatus)) and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     state = _session(config)
     if state.journal is None:
         return
-    rows = []
-    for d in state.results:
-        m = d.get("measures", {})
-        o = d.get("objectives", {})
-        lost = m.get("lost_writes")
-        rows.append(
-            [
-                d.get("id"),
-                "DRY RUN" if d.get("dry_run") else d.get("verdict", "").upper(),
-                format_duration(m.get("ttd_s")),
-                f"{format_duration(m.get('rta_s'))} / {format_duration(o.get('rto_s'))}",
-                f"{format_duration(m.get('rpa_s'))} / {format_duration(o.get('rpo_s'))}"
-                + (f" ({lost} lost)" if lost is not None else ""),
-            ]
-        )
     terminalreporter.section("drillbook")
-    if rows:
-        from tabulate import tabulate
-
-        terminalreporter.write_line(
-            tabulate(
-                rows,
-                headers=["drill", "verdict", "TTD", "RTA / RTO", "RPA / RPO"],
-                tablefmt="simple",
-            )
-        )
-    terminalreporter.write_line(f"reports: {state.journal.dir}")
-    for problem in config.stash.get(_PROBLEMS, []):
-        terminalreporter.write_line(f"warning: {problem}", yellow=True)
+    for line in state.summary_lines():
+        terminalreporter.write_line(line, yellow=line.startswith("warning: "))

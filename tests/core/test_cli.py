@@ -129,3 +129,30 @@ def test_a_third_party_backend_registers_through_the_entry_point_group(tmp_path:
     )
     assert out.returncode == 0, out.stderr
     assert "acme.meteor" in out.stdout
+
+
+def test_core_commands_leave_the_feature_modules_unimported(tmp_path: Path) -> None:
+    # A drill's start-up should not pay for the evidence signer's or the sandbox's imports.
+    (tmp_path / "drillbook.yaml").write_text("environment: test\n")
+    code = (
+        "import sys; from drillbook.cli import main; rc = main(['validate', '-q']); "
+        "print(rc, sorted(m for m in sys.modules if m.endswith('.commands')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert out.stdout.strip() == "0 []", out.stdout + out.stderr
+
+
+def test_help_and_feature_subcommands_still_load_the_features(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    text = capsys.readouterr().out
+    assert all(name in text for name in ("run", "evidence", "sandbox", "trend", "history"))
+    with pytest.raises(SystemExit) as info:
+        main(["--config", "x.yaml", "evidence", "--help"])
+    assert info.value.code == 0
+    assert "verify" in capsys.readouterr().out
