@@ -6,13 +6,19 @@ SIGHUP (it must revert by itself). Writes benchmarks/results/crash_matrix.md and
 section of RELIABILITY.md (between the ``crash-matrix`` markers).
 
     python benchmarks/crash_matrix.py [--trials 20] [--signal-trials 20] [--extra-trials 10]
+        [--cells local,docker,postgres,kubernetes,aws] [--log FILE] [--from-log FILE ...]
+
+``--cells`` runs only the named cells (a cell name or a backend); ``--from-log`` runs nothing and
+rebuilds the table from the JSON lines of earlier runs (e.g. cells run side by side).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import statistics
 import sys
 import tempfile
 import time
@@ -26,10 +32,11 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO / "tests" / "reliability"))
 
 from _common import header, write_result  # noqa: E402
-from crashkit import (  # noqa: E402  # noqa: E402
+from crashkit import (  # noqa: E402
     CELLS,
     EXTRA_PHASES,
     PHASES,
+    Cell,
     TrialResult,
     make_project,
     run_trial,
@@ -42,10 +49,12 @@ __all__ = ["main"]
 BEGIN, END = "<!-- crash-matrix:begin -->", "<!-- crash-matrix:end -->"
 
 
-def run(trials: int, signal_trials: int, extra_trials: int, log: Path) -> list[TrialResult]:
+def run(
+    cells: Sequence[Cell], trials: int, signal_trials: int, extra_trials: int, log: Path
+) -> list[TrialResult]:
     results: list[TrialResult] = []
     with tempfile.TemporaryDirectory(prefix="drillbook-crash-") as tmp, log.open("w") as fh:
-        for cell in CELLS:
+        for cell in cells:
             project = make_project(Path(tmp) / cell.name.replace("/", "-"), cell)
             start_target(project)
             try:
@@ -69,6 +78,38 @@ def run(trials: int, signal_trials: int, extra_trials: int, log: Path) -> list[T
             finally:
                 stop_target(project)
     return results
+
+
+def load(paths: Sequence[str]) -> list[TrialResult]:
+    """Trials recorded by earlier runs (one JSON object per line, as ``run`` writes them)."""
+    out: list[TrialResult] = []
+    for path in paths:
+        for line in Path(path).read_text().splitlines():
+            if line.strip():
+                out.append(TrialResult(**json.loads(line)))
+    return out
+
+
+def select(names: str) -> list[Cell]:
+    wanted = {n.strip() for n in names.split(",") if n.strip()}
+    cells = [c for c in CELLS if not wanted or c.name in wanted or c.backend in wanted]
+    if wanted and not cells:
+        raise SystemExit(f"no cell matches {names!r}; cells: {[c.name for c in CELLS]}")
+    return cells
+
+
+def timing(results: Sequence[TrialResult]) -> str:
+    """Per cell: trials, wall time, median seconds per trial (a trial includes the harness's own
+    start-up, the pause, the signal, rollback if any and the independent check)."""
+    lines = ["| cell | trials | minutes | median s/trial |", "|---|---|---|---|"]
+    for cell in CELLS:
+        secs = [r.seconds for r in results if r.cell == cell.name]
+        if secs:
+            lines.append(
+                f"| {cell.name} | {len(secs)} | {sum(secs) / 60:.1f} | "
+                f"{statistics.median(secs):.2f} |"
+            )
+    return "\n".join(lines)
 
 
 def table(results: Sequence[TrialResult]) -> str:
@@ -105,31 +146,56 @@ def table(results: Sequence[TrialResult]) -> str:
     return "\n".join(lines)
 
 
+DESCRIPTION = (
+    "Each entry: trials where the target was healthy afterwards, no intent was left pending and "
+    "(postgres, kubernetes, aws) the independent check saw the fault while the harness was "
+    "paused at `inject` or `recovery` / trials run. Phases: `intent` (intent written, nothing "
+    "injected yet), `inject` (fault injected and its state saved), `recovery` (inside the "
+    "scripted recovery step), `revert` (inside revert, before it acts), `mid_inject` (fault "
+    "applied, state not yet saved). Cells: local (supervised HTTP service); docker (sandbox "
+    "container on the real engine); postgres (the embedded sandbox: `postgres.destroy_data` "
+    "recovered by `postgres.restore_base_backup`, checked with psycopg on the server); "
+    "kubernetes (`k8s.isolate` recovered by `k8s.delete_network_policy` on the real "
+    "kube-apiserver, checked with the plain kubernetes client); aws (`rds.stop` recovered by "
+    "`rds.restore_snapshot` with a CNAME repoint, on moto, checked with boto3)."
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--trials", type=int, default=20, help="SIGKILL trials per cell and phase")
     ap.add_argument("--signal-trials", type=int, default=20, help="per cell, phase and signal")
     ap.add_argument("--extra-trials", type=int, default=10, help="mid_inject SIGKILL trials")
+    ap.add_argument("--cells", default="", help="comma-separated cell names or backends")
     ap.add_argument("--log", default="/tmp/drillbook-crash-matrix.jsonl")
+    ap.add_argument("--from-log", nargs="+", default=None, help="tabulate these logs, run nothing")
     args = ap.parse_args(argv)
     started = time.monotonic()
-    results = run(args.trials, args.signal_trials, args.extra_trials, Path(args.log))
-    minutes = (time.monotonic() - started) / 60
+    load_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    if args.from_log:
+        results = load(args.from_log)
+        minutes = sum(r.seconds for r in results) / 60
+        how = f"{len(results)} trials from {len(args.from_log)} log(s), {minutes:.1f} trial-min"
+    else:
+        cells = select(args.cells)
+        results = run(cells, args.trials, args.signal_trials, args.extra_trials, Path(args.log))
+        minutes = (time.monotonic() - started) / 60
+        how = f"{len(results)} trials in {minutes:.1f} min (load average at the start {load_start})"
     command = "python benchmarks/crash_matrix.py " + " ".join(argv or sys.argv[1:])
     body = (
         header(
             "Crash matrix (SIGKILL + rollback; SIGINT/SIGTERM/SIGHUP revert before exit)",
             command.strip(),
-            f"{len(results)} trials in {minutes:.1f} min: {args.trials} SIGKILL per cell and "
-            f"phase, {args.signal_trials} per signal, {args.extra_trials} mid_inject",
+            f"{how}: {args.trials} SIGKILL per cell and phase, {args.signal_trials} per signal, "
+            f"{args.extra_trials} mid_inject",
         )
-        + "\nEach entry: trials where the target was healthy afterwards and no intent was left "
-        "pending / trials run. Phases: `intent` (intent written, nothing injected yet), `inject` "
-        "(fault injected and its state saved), `recovery` (inside the scripted recovery step), "
-        "`revert` (inside revert, before it acts), `mid_inject` (fault applied, state not yet "
-        "saved). Cells: local (supervised HTTP service) and docker (sandbox container on the "
-        "real engine, when one answers); postgres, kubernetes and aws cells are not implemented "
-        "yet (see RELIABILITY.md).\n\n" + table(results) + "\n"
+        + "\n"
+        + DESCRIPTION
+        + "\n\n"
+        + table(results)
+        + "\n\n"
+        + timing(results)
+        + "\n"
     )
     write_result("crash_matrix", body)
     reliability = REPO / "RELIABILITY.md"

@@ -30,7 +30,7 @@ import sys
 import textwrap
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,8 @@ __all__ = [
 REPO = Path(__file__).resolve().parents[2]
 PHASES = ("intent", "inject", "recovery", "revert")
 EXTRA_PHASES = ("mid_inject",)
+#: Phases at which the fault is in force, so the cell's independent check must fail there.
+BROKEN_AT = ("inject", "recovery", "mid_inject")
 SIGNALS: Mapping[str, signal.Signals] = {
     "SIGKILL": signal.SIGKILL,
     "SIGINT": signal.SIGINT,
@@ -138,9 +140,12 @@ if STEP in _reg.recoveries:
 class Cell:
     """One row of the matrix: a backend, a fault, the step that recovers from it, the target.
 
-    ``target_yaml`` may hold ``@PORT@`` (a free port chosen per project); ``probe_yaml`` is the
-    scenario's health probe. Local targets are started by the test and must be healthy before a
-    trial; docker sandbox targets are brought up by the harness's own backend ``prepare``.
+    ``target_yaml`` may hold ``@PORT@`` (a free port chosen per project, also used to name the
+    project's own resources); ``probe_yaml`` is the scenario's health probe. Local targets are
+    started by the test and must be healthy before a trial; docker sandbox targets are brought up
+    by the harness's own backend ``prepare``. postgres, kubernetes and aws targets are created by
+    the test (``start_target``) before the first trial, so the harness's ``prepare`` finds them
+    and leaves them alone, and each trial is judged on them directly.
     """
 
     name: str
@@ -150,6 +155,8 @@ class Cell:
     target_yaml: str
     fault_params: str = ""
     probe_yaml: str = "{name: health, type: http, target: demo, timeout: 500ms}"
+    step_params: str = ""
+    extra_yaml: str = ""  # more targets (indented) and a backends section, after ``demo``
 
 
 LOCAL_TARGET = (
@@ -181,6 +188,59 @@ CELLS: tuple[Cell, ...] = (
         probe_yaml="{name: port, type: tcp, host: 127.0.0.1, port: @PORT@, timeout: 500ms}",
     ),
 )
+PG_ROOT = "/tmp/drillbook-crashpg-@PORT@"  # outside pytest's 0700 tree: the server's user reads it
+K8S_NS = "dbk-crash-@PORT@"
+AWS_ZONE = "crash-@PORT@.drillbook.test."
+AWS_RECORD = "db." + AWS_ZONE
+
+NEW_CELLS: tuple[Cell, ...] = (
+    # db_restore's pair: SIGKILL the primary and delete its data folder; base backup + WAL.
+    Cell(
+        "postgres/postgres.destroy_data",
+        "postgres",
+        "postgres.destroy_data",
+        "postgres.restore_base_backup",
+        f'{{backend: postgres, sandbox: region-a, root: "{PG_ROOT}"}}',
+        probe_yaml='{name: accounts, type: sql, target: demo, query: "SELECT count(*) FROM '
+        'accounts", expected: 1000}',
+        step_params=", to: latest",
+    ),
+    # namespace_isolation's pair: a deny-all NetworkPolicy on the real apiserver; delete it.
+    Cell(
+        "kubernetes/k8s.isolate",
+        "kubernetes",
+        "k8s.isolate",
+        "k8s.delete_network_policy",
+        f"{{backend: kubernetes, context: drillbook-local, namespace: {K8S_NS}, "
+        "selector: app=drill-demo, deployment: drill-demo, service: drill-demo, replicas: 3}",
+        probe_yaml="{name: client reaches demo, type: k8s.traffic_allowed, target: demo, "
+        "from_labels: {role: client}, port: 8080}",
+        extra_yaml=(
+            "backends:\n  kubernetes: {allowed_contexts: [drillbook-local], "
+            f"allowed_namespaces: [{K8S_NS}], opt_in_label: drillbook.io/drills=allowed}}\n"
+        ),
+    ),
+    # db_restore_rds's pair on moto: stop the instance; restore the newest snapshot into a new
+    # instance and repoint the CNAME. The fault's revert starts the stopped instance. The moto
+    # server is the project's own, on the project's port (see _aws_start).
+    Cell(
+        "aws/rds.stop",
+        "aws",
+        "rds.stop",
+        "rds.restore_snapshot",
+        "{backend: aws, region: us-east-1, id: dbk-crash-@PORT@}",
+        probe_yaml="{name: db CNAME serves, type: aws.rds_available, target: dns, "
+        f"record: {AWS_RECORD}, writable: true}}",
+        step_params=f", repoint: {{zone: {AWS_ZONE}, record: {AWS_RECORD}}}",
+        extra_yaml=(
+            f"  dns: {{backend: aws, zone: {AWS_ZONE}}}\n"
+            "backends:\n  aws: {endpoint_url: 'http://127.0.0.1:@PORT@', "
+            'allowed_accounts: ["123456789012"], allowed_regions: [us-east-1], '
+            "require_opt_in: true, opt_in_tag: drillbook:chaos=allowed}\n"
+        ),
+    ),
+)
+CELLS = CELLS + NEW_CELLS
 DOCKER_HOST_DEFAULT = "unix:///run/drillbook-docker.sock"
 
 
@@ -192,9 +252,33 @@ def docker_env() -> dict[str, str]:
 
 
 def availability(cell: Cell) -> str | None:
-    """None when the cell's backend can run here, else the one-line reason (for needs_backend)."""
+    """None when the cell's backend can run here, else the one-line reason (for needs_backend).
+
+    kubernetes needs the test cluster explicitly (never a developer's own): ``$KUBECONFIG``
+    whose current context is ``drillbook-local``, as ``scripts/testenv up k8s`` exports it. aws
+    runs on a moto server of the project's own (never real AWS), so it needs ``moto[server]``."""
     if cell.backend == "local":
         return None
+    if cell.backend == "kubernetes" and not os.environ.get("KUBECONFIG"):
+        return 'KUBECONFIG is not set (run: eval "$(scripts/testenv up k8s)")'
+    if cell.backend == "aws":
+        import importlib.util
+
+        if importlib.util.find_spec("moto") is None or importlib.util.find_spec("flask") is None:
+            return "moto[server] is not installed (pip install 'moto[server]')"
+        if importlib.util.find_spec("boto3") is None:
+            return "boto3 is not installed"
+        return None
+    if cell.backend == "kubernetes":
+        from drillbook.backends.kubernetes.client import read_identity
+        from drillbook.errors import BackendUnavailable
+
+        try:
+            context = read_identity(None, None).context
+        except BackendUnavailable as exc:
+            return str(exc)
+        if context != "drillbook-local":
+            return f"current context is {context!r}, not the test cluster 'drillbook-local'"
     from drillbook.backends.base import get_registry
 
     info = get_registry().backends.get(cell.backend)
@@ -263,7 +347,9 @@ def make_project(root: Path, cell: Cell) -> Project:
               demo: {cell.target_yaml.replace("@PORT@", str(port))}
             """
         )
+        + cell.extra_yaml.replace("@PORT@", str(port))
     )
+    step_params = cell.step_params.replace("@PORT@", str(port))
     (root / "scenarios").mkdir(exist_ok=True)
     (root / "scenarios" / "crash.yaml").write_text(
         textwrap.dedent(
@@ -278,7 +364,7 @@ def make_project(root: Path, cell: Cell) -> Project:
             probes:
               - {cell.probe_yaml.replace("@PORT@", str(port))}
             recovery:
-              - {{kind: scripted, name: recover, type: {cell.step}, target: demo}}
+              - {{kind: scripted, name: recover, type: {cell.step}, target: demo{step_params}}}
             """
         )
     )
@@ -302,6 +388,7 @@ class TrialResult:
     detail: str = ""
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    fault_seen: bool | None = None  # the independent check failed while paused (None: not asked)
 
 
 def _env(project: Project, phase: str) -> dict[str, str]:
@@ -366,10 +453,290 @@ def healthy_docker(project: Project, wait_s: float, after_signal: bool) -> tuple
         time.sleep(0.2)
 
 
+Check = Callable[["Project"], tuple[bool, str]]
+
+
+def _poll(check: Check, project: Project, wait_s: float) -> tuple[bool, str]:
+    """``check`` until it passes or ``wait_s`` is over (a bound, never a timed assertion)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        ok, why = check(project)
+        if ok or time.monotonic() >= deadline:
+            return ok, why
+        time.sleep(0.2)
+
+
+# -- postgres: the embedded sandbox, started by the test under its own root ---------------------
+def _pg_root(project: Project) -> Path:
+    return Path(PG_ROOT.replace("@PORT@", str(project.port)))
+
+
+def check_postgres(project: Project) -> tuple[bool, str]:
+    """Straight to the server, not through drillbook's probes: region-a has its data folder, is
+    a primary (not in recovery), serves the router, and holds all the demo rows."""
+    import psycopg
+
+    from drillbook.sandbox.state import dsn_for_port, load_state, read_router
+
+    root = _pg_root(project)
+    try:
+        node = load_state(root)["nodes"]["region-a"]
+        if not (Path(node["data_dir"]) / "PG_VERSION").exists():
+            return False, f"no data folder at {node['data_dir']}"
+        with psycopg.connect(dsn_for_port(int(node["port"])), autocommit=True) as conn:
+            row = conn.execute("SELECT pg_is_in_recovery(), (SELECT count(*) FROM accounts)")
+            in_recovery, rows = row.fetchone() or (None, None)
+        router = read_router(root)
+    except (OSError, KeyError, ValueError, psycopg.Error) as exc:
+        return False, f"{type(exc).__name__}: {str(exc).strip()[:200]}"
+    ok = in_recovery is False and rows == 1000 and router == "region-a"
+    return ok, f"region-a in_recovery={in_recovery}, accounts={rows}, router={router}"
+
+
+def _pg_start(project: Project) -> None:
+    from drillbook.sandbox import up
+
+    up(_pg_root(project))
+
+
+def _pg_stop(project: Project) -> None:
+    from drillbook.sandbox import down
+
+    root = _pg_root(project)
+    if root.exists():
+        down(root)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+# -- kubernetes: the demo workload in a namespace of the project's own, on the real apiserver ----
+_K8S: dict[str, Any] = {}
+
+
+def _k8s_api() -> tuple[Any, Any, Any]:
+    """The plain kubernetes client (not drillbook's), for the independent check."""
+    if "api" not in _K8S:
+        from kubernetes import config
+
+        _K8S["api"] = config.new_client_from_config(
+            config_file=os.environ["KUBECONFIG"], context="drillbook-local"
+        )
+    from kubernetes import client
+
+    api = _K8S["api"]
+    return client.CoreV1Api(api), client.AppsV1Api(api), client.NetworkingV1Api(api)
+
+
+def _k8s_ns(project: Project) -> str:
+    return K8S_NS.replace("@PORT@", str(project.port))
+
+
+def check_kubernetes(project: Project) -> tuple[bool, str]:
+    """Ask the apiserver: no NetworkPolicy left in the namespace, the Deployment available."""
+    _, apps, net = _k8s_api()
+    ns = _k8s_ns(project)
+    try:
+        policies = [p.metadata.name for p in net.list_namespaced_network_policy(ns).items]
+        dep = apps.read_namespaced_deployment("drill-demo", ns)
+    except Exception as exc:
+        return False, f"{type(exc).__name__}: {str(exc)[:200]}"
+    available = int(dep.status.available_replicas or 0)
+    return not policies and available >= 3, f"policies={policies}, available={available}/3"
+
+
+def _k8s_start(project: Project) -> None:
+    from drillbook.backends.kubernetes.client import connect
+    from drillbook.backends.kubernetes.manifests import apply_manifests
+    from drillbook.backends.kubernetes.prepare import demo_manifests
+    from drillbook.backends.kubernetes.targets import KubeTarget
+    from drillbook.model import TargetSpec
+
+    core, _, _ = _k8s_api()
+    ns = _k8s_ns(project)
+    core.create_namespace({"metadata": {"name": ns, "labels": {"drillbook.io/drills": "allowed"}}})
+    params = {"namespace": ns, "selector": "app=drill-demo", "deployment": "drill-demo"}
+    target = KubeTarget.from_spec(
+        TargetSpec("demo", "kubernetes", {**params, "service": "drill-demo", "replicas": 3})
+    )
+
+    def has_sa(_: Project) -> tuple[bool, str]:
+        names = [a.metadata.name for a in core.list_namespaced_service_account(ns).items]
+        return "default" in names, f"service accounts {names}"
+
+    if not _poll(has_sa, project, 60.0)[0]:
+        raise RuntimeError(f"no default ServiceAccount in {ns}")
+    apply_manifests(connect(None, "drillbook-local"), demo_manifests(target))
+    ok, why = _poll(check_kubernetes, project, 120.0)
+    if not ok:
+        raise RuntimeError(f"demo workload in {ns} not available: {why}")
+
+
+def _k8s_stop(project: Project) -> None:
+    try:
+        _k8s_api()[0].delete_namespace(_k8s_ns(project))
+    except Exception:
+        pass
+
+
+# -- aws on moto: one RDS instance, a snapshot and a zone, on a moto server of the project's own -
+# Not the shared one from ``scripts/testenv up aws``: moto 5 tracks every RDS instance ever made
+# (deleted ones too) for /moto-api/data.json, which then fails on a write-only property; testenv
+# uses that URL as moto's liveness check, so one RDS instance would make it restart shared moto.
+_MOTO: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def _aws(service: str, port: int) -> Any:
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def _aws_names(project: Project) -> tuple[str, str, str]:
+    """(instance id, zone, record)."""
+    port = str(project.port)
+    return f"dbk-crash-{port}", AWS_ZONE.replace("@PORT@", port), AWS_RECORD.replace("@PORT@", port)
+
+
+def _aws_zone_id(project: Project) -> str | None:
+    zone = _aws_names(project)[1]
+    r53 = _aws("route53", project.port)
+    for hz in r53.list_hosted_zones_by_name(DNSName=zone)["HostedZones"]:
+        if hz["Name"] == zone:
+            return str(hz["Id"]).rsplit("/", 1)[-1]
+    return None
+
+
+def _aws_restored(project: Project) -> list[str]:
+    """Instances the recovery step restored from the project's snapshot (one per trial)."""
+    db = _aws_names(project)[0]
+    pages = _aws("rds", project.port).get_paginator("describe_db_instances").paginate()
+    return [
+        i["DBInstanceIdentifier"]
+        for page in pages
+        for i in page["DBInstances"]
+        if i["DBInstanceIdentifier"].startswith(f"{db}-drill-")
+    ]
+
+
+def check_aws(project: Project) -> tuple[bool, str]:
+    """Ask moto directly: the project's instance is available again."""
+    db = _aws_names(project)[0]
+    try:
+        rds = _aws("rds", project.port)
+        inst = rds.describe_db_instances(DBInstanceIdentifier=db)["DBInstances"][0]
+    except Exception as exc:
+        return False, f"{type(exc).__name__}: {str(exc)[:200]}"
+    status = inst.get("DBInstanceStatus")
+    return status == "available", f"{db}: {status}"
+
+
+def _aws_point_cname(project: Project) -> None:
+    """Point the record at the project's instance, as before any drill."""
+    db, _, record = _aws_names(project)
+    rds = _aws("rds", project.port)
+    address = rds.describe_db_instances(DBInstanceIdentifier=db)["DBInstances"][0]["Endpoint"]
+    change = {
+        "Action": "UPSERT",
+        "ResourceRecordSet": {
+            "Name": record,
+            "Type": "CNAME",
+            "TTL": 60,
+            "ResourceRecords": [{"Value": address["Address"]}],
+        },
+    }
+    _aws("route53", project.port).change_resource_record_sets(
+        HostedZoneId=_aws_zone_id(project), ChangeBatch={"Changes": [change]}
+    )
+
+
+def _aws_reset(project: Project) -> None:
+    """Before a trial: drop the instances earlier trials' recovery step restored and repoint the
+    record at the original, so the probe sees the fault again (the fault is never undone here)."""
+    rds = _aws("rds", project.port)
+    for restored in _aws_restored(project):
+        rds.delete_db_instance(DBInstanceIdentifier=restored, SkipFinalSnapshot=True)
+    _aws_point_cname(project)
+
+
+def _moto_answers(project: Project) -> tuple[bool, str]:
+    try:
+        _aws("s3", project.port).list_buckets()
+    except Exception as exc:
+        return False, f"moto on {project.port}: {type(exc).__name__}"
+    return True, "moto answers"
+
+
+def _aws_start(project: Project) -> None:
+    log = open(project.root / "moto.log", "wb")
+    try:
+        _MOTO[project.port] = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(project.port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    finally:
+        log.close()
+    ok, why = _poll(_moto_answers, project, 30.0)
+    if not ok:
+        raise RuntimeError(why)
+    db, zone, _ = _aws_names(project)
+    rds = _aws("rds", project.port)
+    rds.create_db_instance(
+        DBInstanceIdentifier=db,
+        DBInstanceClass="db.t3.micro",
+        Engine="postgres",
+        MasterUsername="drillbook",
+        MasterUserPassword="crash-matrix-only",
+        AllocatedStorage=20,
+        Tags=[{"Key": "drillbook:chaos", "Value": "allowed"}],
+    )
+    rds.create_db_snapshot(DBInstanceIdentifier=db, DBSnapshotIdentifier=f"{db}-snap")
+    _aws("route53", project.port).create_hosted_zone(Name=zone, CallerReference=db)
+    _aws_point_cname(project)
+
+
+def _aws_stop(project: Project) -> None:
+    """Everything lived in the project's own moto: stopping it removes it all."""
+    proc = _MOTO.pop(project.port, None)
+    if proc is not None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+CHECKS: Mapping[str, Check] = {
+    "postgres": check_postgres,
+    "kubernetes": check_kubernetes,
+    "aws": check_aws,
+}
+STARTS: Mapping[str, Callable[[Project], None]] = {
+    "postgres": _pg_start,
+    "kubernetes": _k8s_start,
+    "aws": _aws_start,
+}
+STOPS: Mapping[str, Callable[[Project], None]] = {
+    "postgres": _pg_stop,
+    "kubernetes": _k8s_stop,
+    "aws": _aws_stop,
+}
+
+
 def healthy(project: Project, wait_s: float = 10.0, after_signal: bool = False) -> tuple[bool, str]:
     """The target answers its health check and no process of it is stopped."""
     if project.cell.backend == "docker":
         return healthy_docker(project, wait_s, after_signal)
+    if project.cell.backend in CHECKS:
+        return _poll(CHECKS[project.cell.backend], project, wait_s)
     from drillbook.backends.local.service import process_state
 
     service = project.service()
@@ -399,9 +766,20 @@ def healthy(project: Project, wait_s: float = 10.0, after_signal: bool = False) 
 def start_target(project: Project) -> None:
     if project.cell.backend == "local":
         project.service().start()
+    elif project.cell.backend in STARTS:
+        STARTS[project.cell.backend](project)
+
+
+def reset_target(project: Project) -> None:
+    """Before each trial: undo what a previous trial's *recovery step* legitimately changed."""
+    if project.cell.backend == "aws":
+        _aws_reset(project)
 
 
 def stop_target(project: Project) -> None:
+    if project.cell.backend in STOPS:
+        STOPS[project.cell.backend](project)
+        return
     if project.cell.backend == "docker":
         try:
             _docker_client().containers.get(_docker_name(project)).remove(force=True)
@@ -461,8 +839,9 @@ def run_trial(
     marker = project.root / "paused.marker"
     marker.unlink(missing_ok=True)
     (project.root / "reports" / "latest").unlink(missing_ok=True)  # judge this run's journal only
+    reset_target(project)
     ok_before, why = (
-        healthy(project, wait_s=15.0) if project.cell.backend == "local" else (True, "")
+        healthy(project, wait_s=15.0) if project.cell.backend != "docker" else (True, "")
     )
     if not ok_before:
         return TrialResult(
@@ -496,6 +875,11 @@ def run_trial(
             paused = True
             break
         time.sleep(0.02)
+    fault_seen = None
+    if paused and phase in BROKEN_AT and project.cell.backend in CHECKS:
+        # The independent check must see the fault while the harness is paused: otherwise a
+        # "healthy afterwards" proves nothing.
+        fault_seen = not CHECKS[project.cell.backend](project)[0]
     if paused:
         os.kill(proc.pid, SIGNALS[sig])
     try:
@@ -527,7 +911,10 @@ def run_trial(
     is_healthy, why = healthy(project, wait_s=settle_s, after_signal=sig != "SIGKILL")
     pending = project.pending()
     ok = paused and is_healthy and not pending and (rollback_exit in (None, 0))
+    ok = ok and fault_seen is not False
     detail = why if is_healthy else f"target not back: {why}"
+    if fault_seen is False:
+        detail += f"; the independent check did not see the fault while paused at {phase}"
     if pending:
         detail += f"; pending intents: {[(i.id, i.status) for i in pending]}"
     if not paused:
@@ -552,6 +939,7 @@ def run_trial(
         detail,
         time.monotonic() - started,
         notes,
+        fault_seen,
     )
 
 
