@@ -35,6 +35,7 @@ from _common import header, write_result  # noqa: E402
 from crashkit import (  # noqa: E402
     CELLS,
     EXTRA_PHASES,
+    NEW_CELLS,
     PHASES,
     Cell,
     TrialResult,
@@ -53,7 +54,10 @@ def run(
     cells: Sequence[Cell], trials: int, signal_trials: int, extra_trials: int, log: Path
 ) -> list[TrialResult]:
     results: list[TrialResult] = []
-    with tempfile.TemporaryDirectory(prefix="drillbook-crash-") as tmp, log.open("w") as fh:
+    with (
+        tempfile.TemporaryDirectory(prefix="drillbook-crash-", ignore_cleanup_errors=True) as tmp,
+        log.open("w") as fh,
+    ):
         for cell in cells:
             project = make_project(Path(tmp) / cell.name.replace("/", "-"), cell)
             start_target(project)
@@ -62,7 +66,7 @@ def run(
                 plan += [
                     (p, s, signal_trials) for p in PHASES for s in ("SIGINT", "SIGTERM", "SIGHUP")
                 ]
-                if cell.fault == "process.stop":
+                if cell.fault == "process.stop" or cell in NEW_CELLS:
                     plan += [(p, "SIGKILL", extra_trials) for p in EXTRA_PHASES]
                 for phase, sig, n in plan:
                     for i in range(n):
