@@ -3,12 +3,19 @@
 The experiment is the same for both tools, as whole processes from a cold interpreter:
 a victim HTTP server (busybox httpd, started by the benchmark, pid in a file) is probed once
 (steady state), killed with SIGKILL (the process action), restarted by the same shell script,
-and probed healthy again. drillbook runs it as a scenario through ``drillbook run`` (which runs
-pytest; reports and history included, as a user gets them); Chaos Toolkit runs the equivalent
-experiment.json through ``chaos run``. Runs alternate so machine noise hits both alike.
+and probed healthy again. drillbook runs it as a scenario, ``drillbook run scenarios/trivial.yaml``
+(direct: no pytest; journal, reports and history included, as a user gets them), and also through
+pytest (``drillbook run -k trivial``, ``python -m pytest drills/``) so nothing is hidden; Chaos
+Toolkit runs the equivalent experiment.json through ``chaos run``. Runs alternate so machine noise
+hits every tool alike.
 
-Chaos Toolkit is installed by this benchmark into its own virtualenv under /tmp
-(``python -m venv`` + ``pip install chaostoolkit``), never into drillbook's environment.
+Each tool runs from its own virtualenv, installed by this benchmark with pip (Chaos Toolkit:
+``pip install chaostoolkit``; drillbook: ``pip install -e <repo>``), both on the same base
+interpreter. The machine's own site-packages carry a sandbox-only ``.pth`` that imports certifi
+at every interpreter start (~25 ms) which neither venv has; the system-interpreter drillbook row
+shows that cost. ``PYTHONDONTWRITEBYTECODE`` is removed from the tools' environment, so the
+warm-up run leaves ``.pyc`` files as a pip install does; with it, every run would recompile
+drillbook's edited modules and chaostoolkit's would not.
 
 Also: ``import drillbook`` time (subprocess wall time minus a bare interpreter's, and
 ``-X importtime``'s cumulative figure), and collecting 500 generated scenarios (in-process
@@ -43,6 +50,11 @@ __all__ = ["main"]
 
 REPO = Path(__file__).resolve().parent.parent
 CTK_VENV = Path(os.environ.get("DRILLBOOK_BENCH_CTK_VENV", "/tmp/drillbook-bench-ctk"))
+DB_VENV = Path(os.environ.get("DRILLBOOK_BENCH_DB_VENV", "/tmp/drillbook-bench-db"))
+#: The trivial scenario's settings (stated in the results): probes every 10 ms; recovered once
+#: the probe has passed for 20 ms (three passing probes), after the restart step.
+PROBE_INTERVAL = "10ms"
+STABLE_FOR = "20ms"
 
 
 def ensure_chaostoolkit() -> Path:
@@ -54,6 +66,19 @@ def ensure_chaostoolkit() -> Path:
         [str(CTK_VENV / "bin" / "pip"), "install", "-q", "chaostoolkit"], check=True, timeout=900
     )
     return chaos
+
+
+def ensure_drillbook_venv() -> Path:
+    """drillbook in its own virtualenv, like the peer: an editable install of this tree."""
+    script = DB_VENV / "bin" / "drillbook"
+    check = [str(DB_VENV / "bin" / "python"), "-c", "import drillbook.runner"]
+    if script.exists() and subprocess.run(check, capture_output=True, timeout=60).returncode == 0:
+        return script
+    subprocess.run([sys.executable, "-m", "venv", str(DB_VENV)], check=True)
+    subprocess.run(
+        [str(DB_VENV / "bin" / "pip"), "install", "-q", "-e", str(REPO)], check=True, timeout=900
+    )
+    return script
 
 
 def _free_port() -> int:
@@ -108,8 +133,8 @@ def make_project(root: Path) -> dict[str, Any]:
             id: trivial
             description: probe, SIGKILL the victim, restart it, probe again
             objectives: {{rto: 30s, severity: P2}}
-            probe_interval: 50ms
-            stable_for: 100ms
+            probe_interval: {PROBE_INTERVAL}
+            stable_for: {STABLE_FOR}
             timeout: 30s
             fault: {{type: process.kill, target: victim, signal: KILL}}
             probes:
@@ -198,17 +223,31 @@ def timed(
     return elapsed, cpu, proc.returncode
 
 
+#: Row name -> what it is, in the results table. The first is the headline.
+DRILLBOOK_ROWS = {
+    "direct": "`drillbook run scenarios/trivial.yaml` (direct, no pytest; drillbook venv)",
+    "direct-system": "the same, system interpreter (its site-packages' sandbox .pth included)",
+    "pytest-run": "`drillbook run -k trivial` (wraps pytest; drillbook venv)",
+    "pytest": "`python -m pytest drills/` (drillbook venv)",
+}
+
+
 def bench_drill(runs: int, root: Path) -> dict[str, Any]:
     chaos = ensure_chaostoolkit()
+    drillbook = ensure_drillbook_venv()
     project = make_project(root)
-    drillbook = shutil.which("drillbook") or str(Path(sys.executable).parent / "drillbook")
-    # drillbook's pytest with only drillbook's plugin, as a clean install has it: this dev
-    # environment also autoloads hypothesis/benchmark/timeout plugins (~0.8 s of imports).
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DRILLBOOK_")}
+    system_drillbook = str(Path(sys.executable).parent / "drillbook")
+    # Only drillbook's plugin in pytest, as a clean install has it (this dev environment also
+    # autoloads hypothesis/benchmark/timeout plugins); no DRILLBOOK_* from the caller; .pyc
+    # files written as a pip install leaves them (see the module docstring).
+    env = _clean_env()
     env.update(PYTEST_DISABLE_PLUGIN_AUTOLOAD="1", PYTEST_ADDOPTS="-p drillbook.plugin")
+    venv_python = str(DB_VENV / "bin" / "python")
     tools: dict[str, list[str]] = {
-        "drillbook": [drillbook, "run", "-k", "trivial"],
-        "pytest": [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "drills/"],
+        "direct": [str(drillbook), "run", "scenarios/trivial.yaml"],
+        "direct-system": [system_drillbook, "run", "scenarios/trivial.yaml"],
+        "pytest-run": [str(drillbook), "run", "-k", "trivial"],
+        "pytest": [venv_python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "drills/"],
         "chaos": [
             str(chaos),
             "--log-file",
@@ -251,11 +290,24 @@ def bench_drill(runs: int, root: Path) -> dict[str, Any]:
     version = subprocess.run(
         [str(chaos), "--version"], capture_output=True, text=True, timeout=60
     ).stdout.strip()
+    imports = []
+    for _ in range(3):
+        start_victim(project)
+        cmd = [venv_python, "-X", "importtime", "-m", "drillbook.cli"]
+        imports.append(_import_seconds(cmd, root, env))
+        stop_victim(project)
     startup = {
-        "python -c pass": [timed([sys.executable, "-c", "pass"], root, env)[0] for _ in range(5)],
-        "drillbook --version": [timed([drillbook, "--version"], root, env)[0] for _ in range(5)],
-        "pytest --collect-only (drillbook plugin only)": [
-            timed([sys.executable, "-m", "pytest", "--co", "-q", "drills/"], root, env)[0]
+        "python -c pass (drillbook venv)": [
+            timed([venv_python, "-c", "pass"], root, env)[0] for _ in range(5)
+        ],
+        "python -c pass (system interpreter)": [
+            timed([sys.executable, "-c", "pass"], root, env)[0] for _ in range(5)
+        ],
+        "drillbook --version (venv)": [
+            timed([str(drillbook), "--version"], root, env)[0] for _ in range(5)
+        ],
+        "pytest --collect-only (drillbook plugin only, venv)": [
+            timed([venv_python, "-m", "pytest", "--co", "-q", "drills/"], root, env)[0]
             for _ in range(5)
         ],
         "chaos --version": [timed([str(chaos), "--version"], root, env)[0] for _ in range(5)],
@@ -268,7 +320,27 @@ def bench_drill(runs: int, root: Path) -> dict[str, Any]:
         "drill_s": drill_s,
         "run_s": run_s,
         "startup": startup,
+        "imports": imports,
     }
+
+
+def _import_seconds(cmd: list[str], root: Path, env: dict[str, str]) -> float:
+    """Total module import time of one direct run (``-X importtime``, top-level imports)."""
+    out = subprocess.run(
+        [*cmd, "run", "scenarios/trivial.yaml"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    ).stderr
+    total = 0
+    for line in out.splitlines():
+        parts = line.split("|")
+        top_level = len(parts) == 3 and parts[2][:1] == " " and parts[2][:2] != "  "
+        if line.startswith("import time:") and top_level and parts[1].strip().isdigit():
+            total += int(parts[1])
+    return total / 1e6
 
 
 def _journal_times(root: Path) -> tuple[float, float] | None:
@@ -282,11 +354,24 @@ def _journal_times(root: Path) -> tuple[float, float] | None:
         return None
 
 
+def _clean_env() -> dict[str, str]:
+    """The caller's environment without DRILLBOOK_* and without PYTHONDONTWRITEBYTECODE."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("DRILLBOOK_") and k != "PYTHONDONTWRITEBYTECODE"
+    }
+
+
 def bench_import(runs: int) -> dict[str, Any]:
+    env = _clean_env()
+
     def wall(code: str) -> float:
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+        subprocess.run([sys.executable, "-c", code], check=True, timeout=60, env=env)
         return time.perf_counter() - t0
+
+    wall("import drillbook.plugin, drillbook.cli, drillbook.runner")  # warm-up: .pyc files
 
     bare, full, plugin = [], [], []
     cumulative: list[float] = []
@@ -299,6 +384,7 @@ def bench_import(runs: int) -> dict[str, Any]:
             capture_output=True,
             text=True,
             timeout=60,
+            env=env,
         ).stderr
         for line in out.splitlines():
             parts = [p.strip() for p in line.split("|")]
@@ -308,13 +394,14 @@ def bench_import(runs: int) -> dict[str, Any]:
         [
             sys.executable,
             "-c",
-            "import sys, drillbook, drillbook.plugin, drillbook.cli; "
+            "import sys, drillbook, drillbook.plugin, drillbook.cli, drillbook.runner; "
             "print(' '.join(m for m in ('boto3','kubernetes','docker','psycopg','pytest') "
             "if m in sys.modules))",
         ],
         capture_output=True,
         text=True,
         timeout=60,
+        env=env,
     ).stdout.strip()
     return {
         "bare": bare,
@@ -356,9 +443,15 @@ def bench_collect(runs: int, root: Path) -> dict[str, Any]:
         "assert len(s) == 500, len(s); print(time.perf_counter() - t0)"
     )
     inproc, whole = [], []
+    env = _clean_env()
     for _ in range(runs):
         out = subprocess.run(
-            [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120
+            [sys.executable, "-c", code],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
         )
         if out.returncode != 0:
             raise RuntimeError(out.stderr[-500:])
@@ -379,6 +472,7 @@ def bench_collect(runs: int, root: Path) -> dict[str, Any]:
             capture_output=True,
             text=True,
             timeout=120,
+            env=env,
         )
         whole.append(time.perf_counter() - t0)
         if "500 tests collected" not in proc.stdout:
@@ -392,12 +486,23 @@ def _med(v: Sequence[float]) -> float:
 
 def render(drill: dict[str, Any], imp: dict[str, Any], col: dict[str, Any], args: Any) -> str:
     t, u = drill["times"], drill["cpus"]
-    d, c, p = _med(t["drillbook"]), _med(t["chaos"]), _med(t["pytest"])
-    du, cu, pu = _med(u["drillbook"]), _med(u["chaos"]), _med(u["pytest"])
+    c, cu = _med(t["chaos"]), _med(u["chaos"])
     imp_net = [f - b for f, b in zip(imp["full"], imp["bare"], strict=True)]
     plug_net = [f - b for f, b in zip(imp["plugin"], imp["bare"], strict=True)]
     command = "python benchmarks/overhead.py " + " ".join(sys.argv[1:])
     ok = {k: sum(1 for x in v if x == 0) for k, v in drill["codes"].items()}
+    rows = []
+    for key, label in DRILLBOOK_ROWS.items():
+        w, cpu = _med(t[key]), _med(u[key])
+        goal = f"<= 1.00: {'met' if w <= c else 'NOT met'}" if key == "direct" else "-"
+        rows.append(
+            f"| {label} | {w:.3f} | {spread(t[key])} | {cpu:.3f} | {ok[key]}/{args.runs} | "
+            f"{w / c:.2f} | {cpu / cu:.2f} | {goal} |"
+        )
+    direct_wall = _med(t["direct"])
+    drill_part = _med(drill["drill_s"]["direct"])
+    run_part = _med(drill["run_s"]["direct"])
+    import_part = _med(drill["imports"])
     lines = [
         header(
             "Overhead against Chaos Toolkit; import and collection time",
@@ -405,35 +510,48 @@ def render(drill: dict[str, Any], imp: dict[str, Any], col: dict[str, Any], args
             f"{args.runs} alternated runs per tool (after one warm-up each); "
             f"{args.import_runs} import runs; {args.collect_runs} collection runs",
         ),
-        "Experiment (identical for both): victim = busybox httpd (pid file) started by the "
-        "benchmark; steady-state HTTP probe; SIGKILL the victim; restart it with the same shell "
-        "script; probe healthy. drillbook: `drillbook run -k trivial` (spawns pytest; writes the "
-        "journal, reports and history; probes at 50 ms, stable_for 100 ms). Also `python -m "
-        f"pytest drills/` directly. Peer: Chaos Toolkit `chaos run` ({drill['ctk_version']}, own "
-        f"virtualenv at {CTK_VENV}).",
+        "Experiment: victim = busybox httpd (pid file) started by the benchmark before every run; "
+        "steady-state HTTP probe; SIGKILL the victim; restart it with the same shell script "
+        "(it returns once the victim answers); probe healthy again.",
+        "",
+        f"- drillbook (`scenarios/trivial.yaml`): steady-state probe; `process.kill` (SIGKILL, "
+        f"intent fsynced to the intent ledger and a TTL watchdog process spawned first); probes "
+        f"every {PROBE_INTERVAL}; the restart as a scripted `command` step; recovered once the "
+        f"probe has passed for {STABLE_FOR} (at least three passing probes); revert (checks the "
+        "victim runs and listens); verdict; journal (hash-chained events.jsonl, journal.json), "
+        "report.html, summary.md, drills.csv, history (SQLite). Wall times are the whole process.",
+        "- Chaos Toolkit (`experiment.json`): steady-state hypothesis (one HTTP probe, tolerance "
+        "200) before and after the method; method = `kill -9 $(cat pidfile)`, then the restart "
+        "script; no rollbacks; journal written to a file; log to a file.",
+        f"- Peer: Chaos Toolkit `chaos run` ({drill['ctk_version']}), own virtualenv at "
+        f"{CTK_VENV}. drillbook: own virtualenv at {DB_VENV} (`pip install -e` of this tree), same "
+        "base interpreter. `PYTHONDONTWRITEBYTECODE` removed for every tool (see the docstring of "
+        "benchmarks/overhead.py).",
         "",
         "| what | wall median (s) | wall spread (s) | CPU median (s) | exit 0 | wall ratio vs "
         "Chaos Toolkit | CPU ratio | goal |",
         "|---|---|---|---|---|---|---|---|",
-        f"| drillbook run | {d:.3f} | {spread(t['drillbook'])} | {du:.3f} | "
-        f"{ok['drillbook']}/{args.runs} | {d / c:.2f} | {du / cu:.2f} | <= 1.00: "
-        f"{'met' if d <= c else 'NOT met'} |",
-        f"| python -m pytest drills/ | {p:.3f} | {spread(t['pytest'])} | {pu:.3f} | "
-        f"{ok['pytest']}/{args.runs} | {p / c:.2f} | {pu / cu:.2f} | - |",
-        f"| chaos run | {c:.3f} | {spread(t['chaos'])} | {cu:.3f} | {ok['chaos']}/{args.runs} "
-        "| 1.00 | 1.00 | peer |",
+        *rows,
+        f"| `chaos run experiment.json` | {c:.3f} | {spread(t['chaos'])} | {cu:.3f} | "
+        f"{ok['chaos']}/{args.runs} | 1.00 | 1.00 | peer |",
         "",
-        "Where drillbook's time goes (medians; the drill and journal figures come from the run's "
-        "own journal.json):",
+        "Where the direct run's time goes (medians; the drill and journal figures come from the "
+        "runs' own journal.json, the imports from `-X importtime` of 3 extra direct runs):",
         "",
         "| part | median (s) |",
         "|---|---|",
+        f"| whole `drillbook run scenarios/trivial.yaml` (wall) | {direct_wall:.3f} |",
+        f"| module imports (sum of top-level `-X importtime`; a few happen inside the run) | "
+        f"{import_part:.3f} |",
+        f"| the journal's run (journal created at the first drill → journal.finish) | "
+        f"{run_part:.3f} |",
+        f"| of which the drill itself (journal `duration_s`: steady state, kill, detection, "
+        f"restart step, stable_for, revert) | {drill_part:.3f} |",
+        f"| the rest (interpreter start, config, scenario validation, reports, history, exit) | "
+        f"{direct_wall - import_part - run_part:.3f} |",
         *[f"| {k} | {_med(v):.3f} |" for k, v in drill["startup"].items()],
-        f"| the drill itself (journal `duration_s`: steady state, kill, restart step, "
-        f"stable_for, revert) | {_med(drill['drill_s']['drillbook']):.3f} |",
-        f"| the journal's run (journal created at the first drill → journal.finish; report and "
-        f"history writing come after) | "
-        f"{_med(drill['run_s']['drillbook']):.3f} |",
+        f"| the drill itself through pytest (`drillbook run -k trivial`) | "
+        f"{_med(drill['drill_s']['pytest-run']):.3f} |",
         "",
         "| what | median (ms) | spread (ms) | ratio vs goal | goal |",
         "|---|---|---|---|---|",
@@ -454,7 +572,8 @@ def render(drill: dict[str, Any], imp: dict[str, Any], col: dict[str, Any], args
         f" | {spread([x * 1000 for x in col['whole']])} | {_med(col['whole']) / 1.0:.2f} | "
         "(includes interpreter + pytest start) |",
         "",
-        f"- SDK modules loaded after `import drillbook, drillbook.plugin, drillbook.cli`: "
+        f"- SDK modules loaded after `import drillbook, drillbook.plugin, drillbook.cli, "
+        f"drillbook.runner`: "
         f"`{imp['heavy_after_plugin'] or 'none'}` (boto3/kubernetes/docker must not appear).",
     ]
     return "\n".join(lines) + "\n"

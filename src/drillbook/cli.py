@@ -280,7 +280,8 @@ def build_parser(features: bool = True) -> argparse.ArgumentParser:
         "run",
         help="run drills: scenario files directly, or pytest drills",
         description="drillbook run scenarios/a.yaml [b.yaml ...] runs those scenarios directly "
-        "(no pytest); drillbook run [PATH ...] [-k EXPR] runs pytest drills (default: drills/). "
+        "(no pytest); drillbook run [PATH ...] [-k EXPR] [-- PYTEST ARGS] runs pytest drills "
+        "(default: drills/); what follows -- is passed to pytest. "
         "Both write the journal, reports and history and exit 0 passed, 1 failed, 2 bad input, "
         "3 aborted, 4 harness error.",
     )
@@ -294,7 +295,6 @@ def build_parser(features: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--allow-production", action="store_true")
     p.add_argument("--evidence", action="store_true", help="write a signed evidence bundle")
     p.add_argument("--answer", action="append", metavar="STEP=ANSWER", help="answer a manual step")
-    p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: passed to pytest")
     p.set_defaults(handler=_cmd_run)
 
     p = sub.add_parser("list", help="scenarios with objectives and backend readiness")
@@ -320,29 +320,41 @@ def build_parser(features: bool = True) -> argparse.ArgumentParser:
     return parser
 
 
-def _needs_features(argv: Sequence[str]) -> bool:
-    """Whether the command line may name a feature's subcommand (or asks for the full help)."""
+def _subcommand(argv: Sequence[str]) -> str | None:
+    """The subcommand word, skipping the global options (and their values) before it."""
     skip = False
     for word in argv:
         if skip:
             skip = False
         elif word in ("--config", "--reports-dir"):
             skip = True
-        elif word == "--version":
-            return False
-        elif word in ("-h", "--help"):
-            return True
+        elif word == "--":
+            return None
         elif not word.startswith("-"):
-            return word not in CORE_COMMANDS
-    return True
+            return word
+    return None
+
+
+def _needs_features(argv: Sequence[str]) -> bool:
+    """Whether the command line may name a feature's subcommand (or asks for the full help)."""
+    sub = _subcommand(argv)
+    if sub is not None:
+        return sub not in CORE_COMMANDS
+    return "--version" not in argv
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
+    # `drillbook run ... -- ARGS`: everything after the first -- goes to pytest untouched, so
+    # run's own options may come after the paths (drillbook run x.yaml --dry-run).
+    to_pytest: list[str] = []
+    if _subcommand(words) == "run" and "--" in words:
+        cut = words.index("--")
+        words, to_pytest = words[:cut], words[cut + 1 :]
     parser = build_parser(features=_needs_features(words))
     args = parser.parse_args(words)
-    if getattr(args, "pytest_args", None) and args.pytest_args[:1] == ["--"]:
-        args.pytest_args = args.pytest_args[1:]
+    if args.command == "run":
+        args.pytest_args = to_pytest
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()

@@ -83,13 +83,14 @@ def test_run_passes_the_main_job_through_pytest(tmp_path: Path) -> None:
         (tmp_path / "scenarios" / "k.yaml").read_text().replace("rto: 20s", "rto: 1ms")
     )
     out = subprocess.run(
-        [sys.executable, "-m", "drillbook.cli", "run"],
+        [sys.executable, "-m", "drillbook.cli", "run", "--", "-p", "no:cacheprovider", "-rf"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert out.returncode == EXIT_FAILED, out.stdout + out.stderr
+    assert "short test summary info" in out.stdout  # -rf reached pytest
 
 
 def test_a_third_party_backend_registers_through_the_entry_point_group(tmp_path: Path) -> None:

@@ -231,7 +231,7 @@ def test_unavailable_backend_exits_4_with_one_line(project: Path) -> None:
 
 
 def test_dry_run_prints_the_plan_and_touches_nothing(project: Path) -> None:
-    out = drillbook(project, "run", "--dry-run", "scenarios/svc_restart.yaml")
+    out = drillbook(project, "run", "scenarios/svc_restart.yaml", "--dry-run")
     assert out.returncode == 0, out.stdout + out.stderr
     assert "[dry run] svc_restart: would inject process.kill: SIGKILL svc (pid " in out.stdout
     assert "DRY RUN" in out.stdout
