@@ -12,6 +12,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import json
+import math
 import os
 import platform
 import secrets
@@ -24,7 +25,7 @@ from typing import Any
 
 from drillbook import __version__
 from drillbook.clock import Clock, get_clock, utc_iso
-from drillbook.redact import redact
+from drillbook.redact import redact, redact_text, secrets_generation
 
 __all__ = [
     "GENESIS",
@@ -57,6 +58,13 @@ DURABLE_KINDS = frozenset(
         "error",
     }
 )
+
+
+def _num(value: float) -> str:
+    """A number exactly as json.dumps writes it (it uses float.__repr__), without its cost."""
+    if type(value) is float and math.isfinite(value):
+        return repr(value)
+    return json.dumps(value)
 
 
 def new_run_id(clock: Clock | None = None) -> str:
@@ -98,6 +106,9 @@ class RunJournal:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.events_path = self.dir / "events.jsonl"
         self._lock = threading.Lock()
+        self._run_id_json = json.dumps(self.run_id)
+        self._strings: dict[str, str] = {}
+        self._strings_generation = secrets_generation()
         self._seq = 0
         self._prev = GENESIS
         self._fh = open(self.events_path, "ab")
@@ -146,6 +157,55 @@ class RunJournal:
             self._prev = hashlib.sha256(line).hexdigest()
             self._seq += 1
             return record
+
+    def probe_event(
+        self,
+        *,
+        drill: str | None,
+        t: str,
+        probe: str,
+        ok: bool,
+        latency_s: float,
+        offset_s: float,
+        end_offset_s: float,
+        detail: str,
+    ) -> None:
+        """The one event written thousands of times a second: a probe sample.
+
+        The same line :meth:`event` would write for ``event("probe", durable=False, ...)``
+        (same keys, redaction and hash chain), formatted directly: with 1,000 probes at 10 Hz the
+        generic path (deep redaction, ``json.dumps``) cost the probe loop about 25 µs a sample.
+        ``t`` is the sample's wall time, already formatted by the caller for its timeline."""
+        enc = self._encode_str
+        body = (
+            f',"drill":{enc(drill)},"kind":"probe","t":"{t}"'
+            f',"mono_s":{_num(self.mono_offset())},"probe":{enc(probe)}'
+            f',"ok":{"true" if ok else "false"},"latency_s":{_num(latency_s)}'
+            f',"offset_s":{_num(offset_s)},"end_offset_s":{_num(end_offset_s)}'
+            f',"detail":{enc(detail)}'
+        )
+        with self._lock:
+            line = f'{{"seq":{self._seq},"run_id":{self._run_id_json}{body},"prev":"{self._prev}"}}'
+            raw = line.encode()
+            self._fh.write(raw + b"\n")
+            self._fh.flush()
+            self._prev = hashlib.sha256(raw).hexdigest()
+            self._seq += 1
+
+    def _encode_str(self, value: str | None) -> str:
+        """JSON for a redacted string, remembered: probe names and details repeat endlessly."""
+        if value is None:
+            return "null"
+        if self._strings_generation != secrets_generation():  # a secret registered since
+            self._strings.clear()
+            self._strings_generation = secrets_generation()
+        hit = self._strings.get(value)
+        if hit is None:
+            hit = json.dumps(redact_text(value))
+            if len(self._strings) >= 4096:
+                self._strings.clear()
+            self._strings[value] = hit
+        return hit
 
     def sync(self) -> None:
         with self._lock:

@@ -13,7 +13,14 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["REDACTED", "is_secret_key", "redact", "redact_text", "register_secret"]
+__all__ = [
+    "REDACTED",
+    "is_secret_key",
+    "redact",
+    "redact_text",
+    "register_secret",
+    "secrets_generation",
+]
 
 REDACTED = "***"
 _SECRET_KEY = re.compile(
@@ -37,21 +44,57 @@ _lock = threading.Lock()
 _known: set[str] = set()
 
 
+# Probe samples repeat the same few details ("HTTP 200", "connection refused") thousands of
+# times a second at scale; remembering short answers keeps redaction off the probe loop's budget.
+# Cleared whenever a secret is registered, so a remembered answer never predates a secret.
+_memo: dict[str, str] = {}
+_MEMO_MAX_ENTRIES = 4096
+_MEMO_MAX_LEN = 512
+_secret_keys: dict[str, bool] = {}
+
+
 def register_secret(value: str | None) -> None:
     """Remember a secret value so it is scrubbed wherever it appears verbatim."""
     if value and len(value) >= 4:
         with _lock:
             _known.add(value)
+            _memo.clear()
+
+
+def secrets_generation() -> int:
+    """Changes whenever a secret is registered: callers that remember redacted text compare it."""
+    return len(_known)
 
 
 def is_secret_key(key: str) -> bool:
-    return bool(_SECRET_KEY.search(key))
+    hit = _secret_keys.get(key)
+    if hit is None:
+        hit = bool(_SECRET_KEY.search(key))
+        if len(_secret_keys) < _MEMO_MAX_ENTRIES:
+            _secret_keys[key] = hit
+    return hit
 
 
 def redact_text(text: str) -> str:
     """Scrub secrets from free text (a DSN in an error message, a token in a command line)."""
     if not text:
         return text
+    if len(text) > _MEMO_MAX_LEN:
+        return _scrub(text)
+    hit = _memo.get(text)
+    if hit is None:
+        with _lock:
+            generation = len(_known)
+        hit = _scrub(text)
+        with _lock:
+            if len(_known) == generation:  # no secret registered meanwhile
+                if len(_memo) >= _MEMO_MAX_ENTRIES:
+                    _memo.clear()
+                _memo[text] = hit
+    return hit
+
+
+def _scrub(text: str) -> str:
     with _lock:
         known = sorted(_known, key=len, reverse=True)
     for secret in known:
