@@ -226,7 +226,19 @@ def _row(
         "cpu_per_probe_us": cpu / max(1, ok + fail) * 1e6,
         "wanted_rate": count / INTERVAL,
         "fail_details": dict(sorted(details.items(), key=lambda kv: -kv[1])[:3]),
+        "rss_mib": _rss_mib(),
     }
+
+
+def _rss_mib() -> float:
+    """The prober's resident memory now (the engine mode keeps every sample, as a drill does)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
 
 
 def run_count(
@@ -327,6 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "p99_steady_median": statistics.median(r["p99_steady"] for r in reps),
                         "rate_median": statistics.median(r["rate"] for r in reps),
                         "cpu_us_median": statistics.median(r["cpu_per_probe_us"] for r in reps),
+                        "rss_max": max(r["rss_mib"] for r in reps),
                         "fail_total": sum(r["fail"] for r in reps),
                         "samples_total": sum(r["ok"] + r["fail"] for r in reps),
                     }
@@ -381,15 +394,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "",
         "| mode | loop | probes | ticks (1 run) | lag p50 (ms) | lag p99 (ms), median of runs | "
         "p99 runs (ms) | p99 without tick 0 (ms) | achieved / wanted probes per s | prober CPU "
-        "per probe (µs) | failed samples |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "per probe (µs) | prober RSS after a run, max (MiB) | failed samples |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['mode']} | {r['loop']} | {r['count']} | {r['ticks']} | {_ms(r['p50'])} | "
             f"{_ms(r['p99_median'])} | {', '.join(_ms(p) for p in r['p99_reps'])} | "
             f"{_ms(r['p99_steady_median'])} | {r['rate_median']:.0f} / {r['wanted_rate']:.0f} | "
-            f"{r['cpu_us_median']:.0f} | {r['fail_total']} of {r['samples_total']} |"
+            f"{r['cpu_us_median']:.0f} | {r['rss_max']:.0f} | "
+            f"{r['fail_total']} of {r['samples_total']} |"
         )
     lines.append("")
     for mode in modes:
