@@ -68,10 +68,13 @@ def journal(root: Path) -> dict[str, Any]:
 
 
 def intent_ops(root: Path) -> list[str]:
+    """The intent ledger's operations, from complete lines only: a test may read the file while
+    the drill is still appending to it."""
     path = root / ".drillbook" / "intents.jsonl"
     if not path.exists():
         return []
-    return [json.loads(x)["op"] for x in path.read_text().splitlines()]
+    complete = path.read_text().split("\n")[:-1]
+    return [json.loads(x)["op"] for x in complete]
 
 
 @pytest.fixture
