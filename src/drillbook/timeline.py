@@ -46,9 +46,12 @@ DEFINITIONS: Mapping[str, str] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sample:
-    """One probe observation on the monotonic clock."""
+    """One probe observation on the monotonic clock.
+
+    Slotted: a drill keeps every sample, 10,000 a second with 1,000 probes at 10 Hz, and a slot
+    layout takes about a third of the memory of an instance dict."""
 
     probe: str
     start: float
