@@ -406,6 +406,15 @@ def _env(project: Project, phase: str) -> dict[str, str]:
     )
     if project.cell.backend == "docker":
         env.update(docker_env())
+    if project.cell.backend == "aws":
+        # The project's own moto takes any key; never hand the harness real AWS credentials.
+        for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+            env.pop(key, None)
+        env.update(
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+            AWS_DEFAULT_REGION="us-east-1",
+        )
     return env
 
 
