@@ -18,11 +18,13 @@ say() { echo "testenv aws: $*" >&2; }
 py() { command -v python3 >/dev/null 2>&1 && echo python3 || echo python; }
 
 answers() {
-  # moto answers its own API at /moto-api/ once the server is up; bounded by a 2 s timeout.
+  # moto answers its own dashboard at /moto-api/ once the server is up; bounded by a 2 s
+  # timeout. Not /moto-api/data.json: moto 5.2 answers 500 there once any RDS instance has
+  # existed, which made a healthy, in-use moto look dead (and `up` restart it under its users).
   local port=$1
   "$(py)" - "$port" <<'EOF' >/dev/null 2>&1
 import sys, urllib.request
-urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/moto-api/data.json", timeout=2).read(1)
+urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/moto-api/", timeout=2).read(1)
 EOF
 }
 
