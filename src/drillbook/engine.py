@@ -155,6 +155,9 @@ class Drill:
         self._sample_arrived = threading.Event()
         self._measure_cost_s = 0.0  # how long the last _measure_now took (see _await_sample)
         self._failure_seen = False  # a non-guard sample failed after t_inject (see _on_sample)
+        # Whether a passing sample wakes a waiting drill: detection changes only on a failing
+        # one, and at 1,000 probes a wake per sample kept the main thread contending for the GIL.
+        self._wake_on_pass = True
         self._probe_specs: list[ProbeSpec] = []
         self._probes: list[NamedProbe] = []
         self._scheduler: ProbeScheduler | None = None
@@ -275,7 +278,8 @@ class Drill:
             and not sample.probe.startswith("guard:")
         ):
             self._failure_seen = True  # await_detection measures only once this is true
-        self._sample_arrived.set()
+        if self._wake_on_pass or not sample.ok:
+            self._sample_arrived.set()
         if self.journal is not None:
             self.journal.probe_event(
                 drill=self.id,
@@ -447,7 +451,9 @@ class Drill:
             raise RuntimeError("await_detection() before inject()")
         self._start_probes()
         limit = self._now() + (timeout if timeout is not None else self._detect_budget())
-        with self._phase("detect"):
+        self._wake_on_pass = False
+        with self._phase("detect"), contextlib.ExitStack() as restore:
+            restore.callback(setattr, self, "_wake_on_pass", True)
             while True:
                 # Nothing is detected without a failing sample after t_inject; until one
                 # arrives, skip measuring (linear in the samples: costly at a thousand probes).
