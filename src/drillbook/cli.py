@@ -118,11 +118,23 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from drillbook.backends.base import get_registry
-    from drillbook.scenario import scenario_files, validate_files
+    from drillbook.scenario import scenario_files
 
     cfg = _config(args)
     paths = [Path(p) for p in args.paths] or scenario_files(cfg.scenarios_dir)
+    ok, invalid = _validate_paths(paths, cfg)
+    if not args.quiet:
+        print(f"{len(ok)} valid, {invalid} invalid ({cfg.source})")
+    return EXIT_CONFIG if invalid else EXIT_OK
+
+
+def _validate_paths(paths: Sequence[Path], cfg: Any) -> tuple[list[Any], int]:
+    """Load and validate scenario files, printing one line per problem to stderr.
+
+    Returns the valid scenarios and how many files were missing or invalid."""
+    from drillbook.backends.base import get_registry
+    from drillbook.scenario import validate_files
+
     missing = [p for p in paths if not p.is_file()]
     for p in missing:
         print(f"{p}: no such file", file=sys.stderr)
@@ -131,9 +143,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     )
     for err in errors:
         print(str(err), file=sys.stderr)
-    if not args.quiet:
-        print(f"{len(ok)} valid, {len(errors) + len(missing)} invalid ({cfg.source})")
-    return EXIT_CONFIG if errors or missing else EXIT_OK
+    return list(ok), len(errors) + len(missing)
 
 
 def _cmd_rollback(args: argparse.Namespace) -> int:
@@ -184,9 +194,7 @@ def _answers(raw: Sequence[str]) -> dict[str, str]:
 
 def _run_direct(args: argparse.Namespace, paths: list[Path]) -> int:
     """Scenario files through the engine, no pytest (see :mod:`drillbook.runner`)."""
-    from drillbook.backends.base import get_registry
     from drillbook.config import Overrides, load_config
-    from drillbook.scenario import validate_files
 
     cfg = load_config(
         Overrides(
@@ -199,15 +207,8 @@ def _run_direct(args: argparse.Namespace, paths: list[Path]) -> int:
         ),
         workdir=Path.cwd(),
     )
-    missing = [p for p in paths if not p.is_file()]
-    for p in missing:
-        print(f"{p}: no such file", file=sys.stderr)
-    scenarios, errors = validate_files(
-        [p for p in paths if p.is_file()], registry=get_registry(), config=cfg
-    )
-    for err in errors:
-        print(str(err), file=sys.stderr)
-    if errors or missing:
+    scenarios, invalid = _validate_paths(paths, cfg)
+    if invalid:
         return EXIT_CONFIG
 
     from drillbook.runner import run_scenarios
