@@ -14,8 +14,17 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-__all__ = ["RESULTS_DIR", "header", "machine", "percentile", "spread", "write_result"]
+__all__ = [
+    "RESULTS_DIR",
+    "bench_config",
+    "header",
+    "machine",
+    "percentile",
+    "spread",
+    "write_result",
+]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -103,3 +112,25 @@ def write_result(name: str, text: str) -> Path:
     path.write_text(text.rstrip() + "\n", encoding="utf-8")
     print(f"wrote {path}", file=sys.stderr)
     return path
+
+
+def bench_config(workdir: Path, *, interval: float, probe_timeout: float, stable_for: float) -> Any:
+    """The drillbook Config the engine benchmarks drive: one ``bench`` target on a ``bench``
+    backend the benchmark registers itself, state and reports under ``workdir``."""
+    from drillbook.config import Config, Defaults, SafetySettings
+    from drillbook.model import TargetSpec
+
+    return Config(
+        source="benchmark",
+        workdir=workdir,
+        targets={"bench": TargetSpec("bench", "bench", {})},
+        safety=SafetySettings(max_targets=1, max_percent=100, fault_ttl_s=300.0),
+        defaults=Defaults(
+            probe_interval_s=interval,
+            probe_timeout_s=probe_timeout,
+            stable_for_s=stable_for,
+            timeout_s=60,
+        ),
+        reports_dir=workdir / "reports",
+        state_dir=workdir / ".drillbook",
+    )

@@ -39,14 +39,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import header, percentile, spread, write_result
+from _common import bench_config, header, percentile, spread, write_result
 
 from drillbook.backends import local
 from drillbook.backends.base import Context, Fault, Registry, Selection
-from drillbook.config import Config, Defaults, SafetySettings
 from drillbook.engine import Drill
 from drillbook.journal import RunJournal, environment_snapshot
-from drillbook.model import FaultSpec, ProbeResult, ProbeSpec, TargetSpec
+from drillbook.model import FaultSpec, ProbeResult, ProbeSpec
 from drillbook.probing import NamedProbe, ProbeScheduler, loop_kind
 from drillbook.timeline import Sample
 
@@ -150,17 +149,7 @@ def run_engine(count: int, ports: Sequence[int], seconds: float, workdir: Path) 
     local.register(reg)
     reg.add_backend("bench", lambda settings: None, "probe-scale benchmark")
     reg.add_fault("bench.noop", "bench", NoopFault, help="touches nothing")
-    config = Config(
-        source="benchmark",
-        workdir=workdir,
-        targets={"bench": TargetSpec("bench", "bench", {})},
-        safety=SafetySettings(max_targets=1, max_percent=100, fault_ttl_s=300.0),
-        defaults=Defaults(
-            probe_interval_s=INTERVAL, probe_timeout_s=1.0, stable_for_s=0.2, timeout_s=60
-        ),
-        reports_dir=workdir / "reports",
-        state_dir=workdir / ".drillbook",
-    )
+    config = bench_config(workdir, interval=INTERVAL, probe_timeout=1.0, stable_for=0.2)
     env = environment_snapshot("benchmark", workdir, "benchmark", False)
     journal = RunJournal(workdir / "reports", environment=env)
     drill = Drill(f"scale-{count}", config, journal=journal, registry=reg)

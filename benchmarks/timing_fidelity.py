@@ -41,13 +41,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import header, percentile, spread, write_result
+from _common import bench_config, header, percentile, spread, write_result
 
 from drillbook.backends import local
 from drillbook.backends.base import Context, Fault, Registry, Selection
-from drillbook.config import Config, Defaults, SafetySettings
 from drillbook.engine import Drill
-from drillbook.model import FaultSpec, ProbeSpec, TargetSpec
+from drillbook.model import FaultSpec, ProbeSpec
 
 __all__ = ["OutageTarget", "main", "run_interval"]
 
@@ -250,17 +249,7 @@ def run_one(
     controller.reset(plan)
     OutageFault.controller = controller
     stable_for = max(2 * interval, 0.1)
-    config = Config(
-        source="benchmark",
-        workdir=workdir,
-        targets={"bench": TargetSpec("bench", "bench", {})},
-        safety=SafetySettings(max_targets=1, max_percent=100, fault_ttl_s=300.0),
-        defaults=Defaults(
-            probe_interval_s=interval, probe_timeout_s=2.0, stable_for_s=stable_for, timeout_s=60
-        ),
-        reports_dir=workdir / "reports",
-        state_dir=workdir / ".drillbook",
-    )
+    config = bench_config(workdir, interval=interval, probe_timeout=2.0, stable_for=stable_for)
     drill = Drill(f"fidelity-{interval:g}", config, registry=reg)
     probe = ProbeSpec("http", "health", {"url": target.url, "timeout": 1.0})
     try:

@@ -5,15 +5,8 @@ the engine, without pytest (:mod:`drillbook.runner`); ``drillbook run`` without 
 wraps pytest (``drills/`` by default), which Python drills need. Both record the run the same way
 (journal, reports, history, evidence) and return the same exit codes.
 
-Exit codes (the same for every subcommand; CI scripts rely on them; :mod:`drillbook.exitcodes`):
-
-====  ==========================================================================
-0     ok: every drill passed (or nothing to do)
-1     a drill failed its objectives, or a verification (validate, evidence verify) failed
-2     bad input: configuration, scenario or command-line error (one line, no traceback)
-3     aborted: a guard tripped or a signal arrived; what was injected was reverted
-4     harness error: a drill could not run (unhealthy before injection, backend broke)
-====  ==========================================================================
+Exit codes are the same for every subcommand (CI scripts rely on them): 0 ok, 1 failed, 2 bad
+input, 3 aborted, 4 harness error; the table with their meaning is in :mod:`drillbook.exitcodes`.
 
 Core subcommands live here (run, list, validate, rollback); features add theirs from a
 ``commands`` module (sandbox, report/trend/history, evidence) so this file stays one concern.
