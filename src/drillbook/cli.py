@@ -194,22 +194,33 @@ def _run_direct(args: argparse.Namespace, paths: list[Path]) -> int:
     # them. The collector is back on before anything is injected. Only as the program itself: a
     # caller's process (a test calling main) keeps its own collector settings.
     collecting = gc.isenabled()
+    worker = None
     if args.console:
         gc.disable()
+        # Before any thread exists and before the heavy imports: the helper loads the report
+        # modules on another core while this process loads the engine and runs the drill.
+        from drillbook.reportworker import ReportWorker
+
+        worker = ReportWorker.start()
     try:
-        prepared = _prepare_direct(args, paths)
+        try:
+            prepared = _prepare_direct(args, paths)
+        finally:
+            if args.console:
+                gc.freeze()
+                if collecting:
+                    gc.enable()
+        if isinstance(prepared, int):
+            return prepared
+        session, scenarios = prepared
+        session.report_worker = worker
+
+        from drillbook.runner import run_scenarios
+
+        outcome = run_scenarios(session, scenarios)
     finally:
-        if args.console:
-            gc.freeze()
-            if collecting:
-                gc.enable()
-    if isinstance(prepared, int):
-        return prepared
-    session, scenarios = prepared
-
-    from drillbook.runner import run_scenarios
-
-    outcome = run_scenarios(session, scenarios)
+        if worker is not None:
+            worker.close()  # done already unless the run ended before its reports
     code = code_for_verdicts(r.get("verdict") for r in outcome.records if not r.get("dry_run"))
     if outcome.interrupted:
         return EXIT_ABORTED

@@ -116,6 +116,7 @@ class RunJournal:
         self.started_at = utc_iso(self.clock.wall())
         self.environment = dict(environment)
         self.drills: list[dict[str, Any]] = []
+        self.final_document: dict[str, Any] = {}  # set by finish(): journal.json's content
         self._update_latest()
         self.event("run_start", environment=self.environment, drillbook_version=__version__)
 
@@ -232,6 +233,7 @@ class RunJournal:
         """Write journal.json atomically and close the event log."""
         self.event("run_end", exit_status=exit_status, drills=len(self.drills))
         doc = self.document(exit_status)
+        self.final_document = doc  # what reports render: journal.json, not a later snapshot
         path = self.dir / "journal.json"
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")

@@ -1,0 +1,218 @@
+"""A run's reports and history written by a forked helper whose imports overlapped the drill.
+
+Why: what a run does after its last drill (``report.html`` through Jinja2, ``summary.md`` and the
+terminal table through tabulate, the history database) needs ~30 ms of imports before it renders
+anything, and in ``drillbook run scenarios/x.yaml`` that sat between the drill's end and the
+process's exit (benchmarks/results/overhead.md). Forked at start-up, before any thread exists, a
+child does those imports on another core while the parent loads its own modules and runs the
+drill; when the run ends, the parent writes ``journal.json`` and the child renders from it
+(exactly what ``drillbook report`` re-renders from), records the history, formats the table and
+answers with what it wrote.
+
+The parent never depends on it: no fork on a one-core machine, with other threads running, or
+with ``DRILLBOOK_REPORT_WORKER=0``; a child that died or answered nothing means the parent renders
+in-process as before. The child ignores SIGINT, SIGTERM and SIGHUP (an interrupted run still gets
+its reports: the parent reverts, then asks) and leaves when its pipe closes, so a parent killed
+with SIGKILL leaves no helper behind. It exits with ``os._exit``: the parent's buffers and exit
+handlers are not its to run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["WORKER_ENV", "ReportWorker", "WorkerReply"]
+
+#: ``0`` turns the helper off (render in-process), ``1`` forks even on a one-core machine.
+WORKER_ENV = "DRILLBOOK_REPORT_WORKER"
+#: What the child imports while the drill runs: everything rendering and recording needs.
+_PRELOAD = (
+    "drillbook.report",
+    "drillbook.report.csvout",
+    "drillbook.report.html",
+    "drillbook.report.journal",
+    "drillbook.report.markdown",
+    "drillbook.history",
+    "drillbook.session",
+    "tabulate",
+)
+#: How long ``close`` waits for a child that is still busy before killing it.
+_CLOSE_WAIT_S = 10.0
+
+
+@dataclass
+class WorkerReply:
+    """What the child did: the files it wrote, what failed (one line each) and the table."""
+
+    written: list[Path] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    table: str | None = None
+    pid: int = 0  # the process that rendered: not the parent's
+
+
+class ReportWorker:
+    """The parent's handle on the forked child: one job, then it is gone."""
+
+    def __init__(self, pid: int, request_fd: int, reply_fd: int) -> None:
+        self.pid = pid
+        self._request_fd: int | None = request_fd
+        self._reply_fd: int | None = reply_fd
+        self._reaped = False
+
+    @classmethod
+    def start(cls, environ: Mapping[str, str] | None = None) -> ReportWorker | None:
+        """Fork the child, or None when forking would not help or is not safe here."""
+        setting = (os.environ if environ is None else environ).get(WORKER_ENV, "")
+        if setting == "0" or not hasattr(os, "fork"):
+            return None
+        if setting != "1" and len(os.sched_getaffinity(0)) < 2:
+            return None  # one core: the child's imports would only compete with the parent's
+        if threading.active_count() > 1:
+            return None  # forking a threaded process copies locks in unknown states
+        request_r, request_w = os.pipe()
+        reply_r, reply_w = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the child
+            code = 0
+            try:
+                os.close(request_w)
+                os.close(reply_r)
+                _child(request_r, reply_w)
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        os.close(request_r)
+        os.close(reply_w)
+        return cls(pid, request_w, reply_r)
+
+    def finish(
+        self,
+        run_dir: Path,
+        *,
+        history_path: Path | None,
+        table_records: Sequence[Mapping[str, Any]],
+    ) -> WorkerReply | None:
+        """Ask the child to render ``run_dir``'s reports from its ``journal.json``, record the run
+        in ``history_path`` and format the table; None when it could not (the caller renders)."""
+        if self._request_fd is None or self._reply_fd is None:
+            return None
+        job = {
+            "run_dir": str(run_dir),
+            "history_path": str(history_path) if history_path is not None else None,
+            "table_records": list(table_records),
+        }
+        try:
+            _write_all(self._request_fd, json.dumps(job, default=str).encode())
+            os.close(self._request_fd)
+            self._request_fd = None
+            raw = _read_all(self._reply_fd)
+        except OSError:
+            return None
+        finally:
+            self.close()
+        try:
+            doc = json.loads(raw)
+            return WorkerReply(
+                written=[Path(p) for p in doc["written"]],
+                problems=[str(p) for p in doc["problems"]],
+                table=doc["table"],
+                pid=int(doc["pid"]),
+            )
+        except (ValueError, KeyError, TypeError):
+            return None  # it died mid-way: nothing trustworthy came back
+
+    def close(self) -> None:
+        """Close the pipes (the child leaves on EOF) and reap it; idempotent."""
+        for name in ("_request_fd", "_reply_fd"):
+            fd = getattr(self, name)
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+                setattr(self, name, None)
+        if self._reaped:
+            return
+        deadline = time.monotonic() + _CLOSE_WAIT_S
+        while True:
+            try:
+                done, _ = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if done:
+                break
+            if time.monotonic() > deadline:
+                with contextlib.suppress(OSError):
+                    os.kill(self.pid, signal.SIGKILL)
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(self.pid, 0)
+                break
+            time.sleep(0.005)
+        self._reaped = True
+
+
+def _child(request_fd: int, reply_fd: int) -> None:
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
+    import importlib
+
+    for module in _PRELOAD:
+        importlib.import_module(module)
+    from drillbook.report.html import environment
+
+    environment().get_template("report.html.j2")  # compiled (or read from the cache) now
+    raw = _read_all(request_fd)
+    os.close(request_fd)
+    if not raw:
+        return  # the parent closed the pipe without a job: the run ended before reports
+    job = json.loads(raw)
+    _write_all(reply_fd, json.dumps(_do_job(job)).encode())
+
+
+def _do_job(job: Mapping[str, Any]) -> dict[str, Any]:
+    from drillbook.session import _record_history_at, _write_reports, drill_table
+
+    run_dir = Path(job["run_dir"])
+    written: list[str] = []
+    problems: list[str] = []
+    try:
+        doc = json.loads((run_dir / "journal.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return {"written": [], "problems": [f"reports: {exc}"], "table": None, "pid": os.getpid()}
+    try:
+        written += [str(p) for p in _write_reports(run_dir, doc)]
+    except Exception as exc:
+        problems.append(f"reports: {type(exc).__name__}: {exc}")
+    if job.get("history_path"):
+        try:
+            _record_history_at(Path(job["history_path"]), doc)
+        except Exception as exc:
+            problems.append(f"history: {type(exc).__name__}: {exc}")
+    table = drill_table(job["table_records"]) if job["table_records"] else None
+    return {"written": written, "problems": problems, "table": table, "pid": os.getpid()}
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _read_all(fd: int) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
