@@ -89,3 +89,20 @@ def test_utc_iso_matches_strftime_across_seconds_and_zones() -> None:
             moment = moment.astimezone(timezone(timedelta(hours=-7, minutes=-30)))
         expected = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
         assert utc_iso(moment) == expected
+
+
+def test_platform_name_is_platform_platform_without_its_cost() -> None:
+    import os
+    import platform
+
+    from drillbook.journal import platform_name
+
+    name = platform_name()
+    uname = os.uname()
+    if uname.sysname != "Linux" or "CS_GNU_LIBC_VERSION" not in os.confstr_names:
+        assert name == platform.platform()
+        return
+    lib, version = os.confstr("CS_GNU_LIBC_VERSION").split()  # e.g. "glibc 2.36"
+    assert name == f"Linux-{uname.release}-{uname.machine}-with-{lib}{version}"
+    if platform.libc_ver() == (lib, version):  # the binary's newest symbol = the running libc
+        assert name == platform.platform()
