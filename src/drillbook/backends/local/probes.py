@@ -11,8 +11,6 @@ import importlib
 import shlex
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -183,6 +181,10 @@ class HttpProbe(Probe):
                 conn.abort()
 
     def check(self) -> ProbeResult:
+        # urllib (http.client, email) only here: https and the synchronous path, not every run.
+        import urllib.error
+        import urllib.request
+
         start = time.perf_counter()
         request = urllib.request.Request(
             self.url, method=self.method, headers={"User-Agent": "drillbook-probe"}
