@@ -3,8 +3,10 @@
 The engine sees faults, probes, recovery steps and ledgers only through the four abstract classes
 here, and finds them by name in a :class:`Registry`. A backend is a module whose ``register``
 function adds its names; backends are found through the ``drillbook.backends`` entry-point group,
-so a third party can add one without touching the core. Nothing here imports an SDK: a backend's
-factories import boto3, kubernetes or docker when first called, so ``import drillbook`` stays fast.
+so a third party can add one without touching the core. Nothing here imports an SDK, and
+``register`` imports no implementation module either: factories are named by :func:`lazy`
+(``"module:Class"``) and imported when first called, so building the registry costs a drill only
+the names, and a local drill never imports the kubernetes, aws, docker or postgres code.
 
 Crash safety shapes the Fault contract: after ``inject`` the engine stores ``state()`` in the
 fsynced intent ledger. If the harness dies, ``drillbook rollback`` rebuilds the fault from its
@@ -33,6 +35,7 @@ __all__ = [
     "BackendInfo",
     "Context",
     "Fault",
+    "LazyFactory",
     "Ledger",
     "LedgerMeasure",
     "Prepare",
@@ -42,6 +45,7 @@ __all__ = [
     "Registry",
     "Selection",
     "get_registry",
+    "lazy",
 ]
 
 log = logging.getLogger("drillbook")
@@ -230,10 +234,60 @@ class Ledger(ABC):
 T = TypeVar("T")
 
 
+class LazyFactory(Generic[T]):
+    """A factory named ``"module:attr"``, imported on its first call and then cached.
+
+    Why: a registry holds some eighty names, and importing the code behind each of them cost every
+    drill tens of milliseconds (issue 9). A spec that does not import fails where the factory is
+    used, as a :class:`ConfigError` naming the spec; tests resolve every built-in spec so a typo
+    fails there, not in a drill. ``resolve`` returns the target itself (usually the class).
+    """
+
+    __slots__ = ("_target", "spec")
+
+    def __init__(self, spec: str) -> None:
+        module, sep, attr = spec.partition(":")
+        if not (module and sep and attr):
+            raise ValueError(f"a lazy factory is named 'module:attr', got {spec!r}")
+        self.spec = spec
+        self._target: Callable[[Context], T] | None = None
+
+    def resolve(self) -> Callable[[Context], T]:
+        """Import the module and return the named attribute (the class or function)."""
+        target = self._target
+        if target is None:
+            module_name, _, attr = self.spec.partition(":")
+            try:
+                found: Any = importlib.import_module(module_name)
+                for part in attr.split("."):
+                    found = getattr(found, part)
+            except Exception as exc:
+                raise ConfigError(
+                    f"factory {self.spec} failed to load: {type(exc).__name__}: {exc}"
+                ) from exc
+            if not callable(found):
+                raise ConfigError(f"factory {self.spec} is a {type(found).__name__}, not callable")
+            self._target = target = found
+        return target
+
+    def __call__(self, ctx: Context) -> T:
+        return self.resolve()(ctx)
+
+    def __repr__(self) -> str:
+        return f"lazy({self.spec!r})"
+
+
+def lazy(spec: str) -> LazyFactory[Any]:
+    """A factory for ``"package.module:Class"`` that imports it only when a drill builds one."""
+    return LazyFactory(spec)
+
+
 @dataclass(frozen=True)
 class Registration(Generic[T]):
     name: str
     backend: str
+    #: Builds one from a Context. Built-in backends pass a :func:`lazy` factory; any callable
+    #: works (a class, a function, a wrapper around another factory).
     factory: Callable[[Context], T]
     help: str = ""
     destructive: bool = False

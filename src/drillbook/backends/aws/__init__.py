@@ -1,23 +1,18 @@
 """The aws backend: RDS, EC2/Auto Scaling, Route 53, ELBv2 and FIS faults, recovery steps and
 probes, behind an account guard.
 
-``register`` only records names and factories; boto3 is imported when a client is first made
-(:mod:`.clients`), so ``import drillbook`` stays fast and works without boto3 installed.
+``register`` only records names, lazy factories and schemas; the fault, probe and step modules are
+imported when a drill first builds one, and boto3 when a client is first made (:mod:`.clients`), so
+``import drillbook`` and a drill on another backend stay fast and work without boto3 installed.
 See docs/aws.md for settings, IAM permissions and what moto fakes.
 """
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
-from drillbook.backends.base import Registry
-
-from . import ec2, elbv2, fis, probes, rds, region, route53
-from .config import ENDPOINT_ENV, AwsSettings
-from .sandbox import prepare
+from drillbook.backends.base import Registry, lazy
 
 __all__ = ["available", "register"]
 
@@ -48,6 +43,11 @@ _REPOINT = {
 
 def available(settings: Mapping[str, Any]) -> str | None:
     """None when an endpoint answers or credentials are configured; else the one-line reason."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from .config import ENDPOINT_ENV, AwsSettings
+
     s = AwsSettings.from_mapping(settings)
     if s.endpoint_url:
         parts = urlsplit(s.endpoint_url)
@@ -69,31 +69,32 @@ def available(settings: Mapping[str, Any]) -> str | None:
 
 
 def register(registry: Registry) -> None:
+    """Name every fault, probe and step; the modules behind them load when a drill builds one."""
     registry.add_backend(
         "aws",
         available,
         "AWS via boto3 (moto in tests): RDS, EC2/ASG, Route 53, ELBv2, FIS",
-        prepare=prepare,
+        prepare=lazy("drillbook.backends.aws.sandbox:prepare"),
     )
     fault = registry.add_fault
     fault(
         "ec2.stop",
         "aws",
-        ec2.Ec2Stop,
+        lazy("drillbook.backends.aws.ec2:Ec2Stop"),
         help="stop instances by id/tag; revert starts them",
         params_schema=_INSTANCES,
     )
     fault(
         "ec2.terminate",
         "aws",
-        ec2.Ec2Terminate,
+        lazy("drillbook.backends.aws.ec2:Ec2Terminate"),
         help="terminate instances by id/tag (capped)",
         params_schema=_INSTANCES,
     )
     fault(
         "asg.suspend",
         "aws",
-        ec2.AsgSuspend,
+        lazy("drillbook.backends.aws.ec2:AsgSuspend"),
         destructive=False,
         help="suspend Auto Scaling processes; revert resumes them",
         params_schema={"type": "object", "properties": {"processes": {"type": "array"}}},
@@ -101,21 +102,26 @@ def register(registry: Registry) -> None:
     fault(
         "asg.terminate_instances",
         "aws",
-        ec2.AsgTerminateInstances,
+        lazy("drillbook.backends.aws.ec2:AsgTerminateInstances"),
         help="terminate a share of a group's in-service instances (optionally one AZ)",
         params_schema={"type": "object", "properties": {"az": {"type": "string"}, **_COUNT}},
     )
-    fault("rds.stop", "aws", rds.RdsStop, help="stop an RDS instance; revert starts it")
+    fault(
+        "rds.stop",
+        "aws",
+        lazy("drillbook.backends.aws.rds:RdsStop"),
+        help="stop an RDS instance; revert starts it",
+    )
     fault(
         "rds.reboot_failover",
         "aws",
-        rds.RdsRebootFailover,
+        lazy("drillbook.backends.aws.rds:RdsRebootFailover"),
         help="reboot a Multi-AZ instance with ForceFailover",
     )
     fault(
         "rds.failover_cluster",
         "aws",
-        rds.RdsFailoverCluster,
+        lazy("drillbook.backends.aws.rds:RdsFailoverCluster"),
         help="fail an Aurora cluster over; revert fails back (failback: false to keep)",
         params_schema={
             "type": "object",
@@ -125,33 +131,33 @@ def register(registry: Registry) -> None:
     fault(
         "route53.fail_health_check",
         "aws",
-        route53.Route53FailHealthCheck,
+        lazy("drillbook.backends.aws.route53:Route53FailHealthCheck"),
         destructive=False,
         help="invert a Route 53 health check; revert restores it",
     )
     fault(
         "route53.failover",
         "aws",
-        route53.Route53Failover,
+        lazy("drillbook.backends.aws.route53:Route53Failover"),
         destructive=False,
         help="make the SECONDARY failover record PRIMARY; revert restores the roles",
     )
     fault(
         "elbv2.deregister_targets",
         "aws",
-        elbv2.Elbv2DeregisterTargets,
+        lazy("drillbook.backends.aws.elbv2:Elbv2DeregisterTargets"),
         help="deregister targets from a target group; revert re-registers them",
     )
     fault(
         "fis.start_experiment",
         "aws",
-        fis.FisStartExperiment,
+        lazy("drillbook.backends.aws.fis:FisStartExperiment"),
         help="start an AWS FIS experiment template; revert stops it",
     )
     fault(
         "aws.region_loss",
         "aws",
-        region.RegionLoss,
+        lazy("drillbook.backends.aws.region:RegionLoss"),
         help="stop a region's tagged instances and primary DB, fail its health check",
     )
 
@@ -159,7 +165,7 @@ def register(registry: Registry) -> None:
     step(
         "rds.restore_snapshot",
         "aws",
-        rds.RdsRestoreSnapshot,
+        lazy("drillbook.backends.aws.rds:RdsRestoreSnapshot"),
         help="restore the newest (or a named) snapshot into a new instance; repoint a CNAME",
         params_schema={
             "type": "object",
@@ -174,7 +180,7 @@ def register(registry: Registry) -> None:
     step(
         "rds.restore_pitr",
         "aws",
-        rds.RdsRestorePitr,
+        lazy("drillbook.backends.aws.rds:RdsRestorePitr"),
         help="restore to a point in time into a new instance; repoint a CNAME",
         params_schema={
             "type": "object",
@@ -188,7 +194,7 @@ def register(registry: Registry) -> None:
     step(
         "rds.promote_replica",
         "aws",
-        rds.RdsPromoteReplica,
+        lazy("drillbook.backends.aws.rds:RdsPromoteReplica"),
         help="promote a (cross-region) read replica; repoint a CNAME",
         params_schema={
             "type": "object",
@@ -201,29 +207,44 @@ def register(registry: Registry) -> None:
     step(
         "route53.failover",
         "aws",
-        route53.Route53FailoverStep,
+        lazy("drillbook.backends.aws.route53:Route53FailoverStep"),
         help="make a failover record PRIMARY (to: SetIdentifier)",
     )
-    step("asg.resume", "aws", ec2.AsgResume, help="resume an Auto Scaling group's processes")
+    step(
+        "asg.resume",
+        "aws",
+        lazy("drillbook.backends.aws.ec2:AsgResume"),
+        help="resume an Auto Scaling group's processes",
+    )
 
     probe = registry.add_probe
     probe(
         "aws.rds_available",
         "aws",
-        probes.RdsAvailable,
+        lazy("drillbook.backends.aws.probes:RdsAvailable"),
         help="an RDS instance (or the one a CNAME points at) is available [and writable]",
     )
-    probe("aws.ec2_running", "aws", probes.Ec2Running, help="at least min instances running")
+    probe(
+        "aws.ec2_running",
+        "aws",
+        lazy("drillbook.backends.aws.probes:Ec2Running"),
+        help="at least min instances running",
+    )
     probe(
         "aws.asg_in_service",
         "aws",
-        probes.AsgInService,
+        lazy("drillbook.backends.aws.probes:AsgInService"),
         help="at least min healthy in-service instances",
     )
     probe(
         "aws.route53_resolves",
         "aws",
-        probes.Route53Resolves,
+        lazy("drillbook.backends.aws.probes:Route53Resolves"),
         help="a record answers the expected value [and its health check is healthy]",
     )
-    probe("aws.health_check", "aws", probes.HealthCheck, help="a Route 53 health check is healthy")
+    probe(
+        "aws.health_check",
+        "aws",
+        lazy("drillbook.backends.aws.probes:HealthCheck"),
+        help="a Route 53 health check is healthy",
+    )

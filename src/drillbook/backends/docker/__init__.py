@@ -7,11 +7,10 @@ See docs/docker.md for targets, settings, and what each fault needs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Mapping
 from typing import Any
 
-from drillbook.backends.base import Context, Fault, Probe, RecoveryStep, Registry
+from drillbook.backends.base import Registry, lazy
 
 __all__ = ["register"]
 
@@ -41,61 +40,13 @@ def _available(settings: Mapping[str, Any]) -> str | None:
     return availability(settings)
 
 
-def _prepare(ctx: Context) -> AbstractContextManager[None]:
-    from drillbook.backends.docker.sandbox import prepare
-
-    return prepare(ctx)
-
-
-def _lazy(module: str, cls: str) -> Callable[[Context], Any]:
-    """A factory importing ``drillbook.backends.docker.<module>`` only when first called."""
-
-    def factory(ctx: Context) -> Any:
-        import importlib
-
-        return getattr(importlib.import_module(f"drillbook.backends.docker.{module}"), cls)(ctx)
-
-    factory.__name__ = f"{cls}_factory"
-    return factory
-
-
-def _fault(module: str, cls: str) -> Callable[[Context], Fault]:
-    make = _lazy(module, cls)
-
-    def factory(ctx: Context) -> Fault:
-        fault: Fault = make(ctx)
-        return fault
-
-    return factory
-
-
-def _probe(cls: str) -> Callable[[Context], Probe]:
-    make = _lazy("probes", cls)
-
-    def factory(ctx: Context) -> Probe:
-        probe: Probe = make(ctx)
-        return probe
-
-    return factory
-
-
-def _step(cls: str) -> Callable[[Context], RecoveryStep]:
-    make = _lazy("recovery", cls)
-
-    def factory(ctx: Context) -> RecoveryStep:
-        step: RecoveryStep = make(ctx)
-        return step
-
-    return factory
-
-
 def register(registry: Registry) -> None:
     """Add the docker backend, its faults, probes and recovery steps to ``registry``."""
     registry.add_backend(
         "docker",
         _available,
         "containers on a Docker Engine (DOCKER_HOST, a docker context or a base_url)",
-        prepare=_prepare,
+        prepare=lazy("drillbook.backends.docker.sandbox:prepare"),
     )
     grace = {"grace": _DURATION, **_TIMEOUT}
     faults: list[tuple[str, str, str, str, dict[str, Any]]] = [
@@ -174,7 +125,7 @@ def register(registry: Registry) -> None:
         registry.add_fault(
             name,
             "docker",
-            _fault(module, cls),
+            lazy(f"drillbook.backends.docker.{module}:{cls}"),
             help=help_text,
             destructive=True,
             params_schema=schema,
@@ -196,7 +147,13 @@ def register(registry: Registry) -> None:
         ),
     ]
     for name, cls, help_text, schema in probes:
-        registry.add_probe(name, "docker", _probe(cls), help=help_text, params_schema=schema)
+        registry.add_probe(
+            name,
+            "docker",
+            lazy(f"drillbook.backends.docker.probes:{cls}"),
+            help=help_text,
+            params_schema=schema,
+        )
     steps: list[tuple[str, str, str, dict[str, Any]]] = [
         ("docker.restart", "RestartStep", "restart the containers", _schema(grace)),
         ("docker.start", "StartStep", "start (or unpause) the containers", _schema(_TIMEOUT)),
@@ -233,4 +190,10 @@ def register(registry: Registry) -> None:
         ),
     ]
     for name, cls, help_text, schema in steps:
-        registry.add_recovery(name, "docker", _step(cls), help=help_text, params_schema=schema)
+        registry.add_recovery(
+            name,
+            "docker",
+            lazy(f"drillbook.backends.docker.recovery:{cls}"),
+            help=help_text,
+            params_schema=schema,
+        )

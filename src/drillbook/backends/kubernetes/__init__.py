@@ -1,8 +1,9 @@
 """The Kubernetes backend: node, pod, rollout and isolation drills through the official client.
 
-``register`` only records names and factories; the ``kubernetes`` package is imported when a
-fault, probe or step is first built (or ``available`` is asked), so ``import drillbook`` stays
-fast and works without it. See docs/kubernetes.md for targets, settings and each fault's revert.
+``register`` only records names, lazy factories and the schemas of :mod:`.schemas`; the fault,
+probe and step modules, and the ``kubernetes`` package, are imported when one is first built (or
+``available`` is asked), so ``import drillbook`` and a drill on another backend stay fast and
+work without it. See docs/kubernetes.md for targets, settings and each fault's revert.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from drillbook.backends.base import Registry
+from drillbook.backends.base import Registry, lazy
+
+from . import schemas
 
 __all__ = ["available", "register"]
 
@@ -41,70 +44,68 @@ def available(settings: Mapping[str, Any]) -> str | None:
 
 
 def register(registry: Registry) -> None:
-    from . import chaos, network, nodes, pods, probes, recovery, workloads
-    from .prepare import prepare
-
+    """Name every fault, probe and step; the modules behind them load when a drill builds one."""
     registry.add_backend(
         BACKEND,
         available,
         "Kubernetes through a kubeconfig context or in-cluster config",
-        prepare=prepare,
+        prepare=lazy("drillbook.backends.kubernetes.prepare:prepare"),
     )
     add_f = registry.add_fault
     add_f(
         "k8s.delete_pods",
         BACKEND,
-        pods.DeletePods,
+        lazy("drillbook.backends.kubernetes.pods:DeletePods"),
         help="delete N or P% of the selected pods",
-        params_schema=pods.SCHEMA,
+        params_schema=schemas.DELETE_PODS,
     )
     add_f(
         "k8s.drain_node",
         BACKEND,
-        nodes.DrainNode,
-        params_schema=nodes.DRAIN_SCHEMA,
+        lazy("drillbook.backends.kubernetes.nodes:DrainNode"),
+        params_schema=schemas.DRAIN,
         help="cordon a node and evict its pods through the Eviction API (PDBs honoured)",
     )
     add_f(
         "k8s.cordon_node",
         BACKEND,
-        nodes.CordonNode,
-        params_schema=nodes.NODE_SCHEMA,
+        lazy("drillbook.backends.kubernetes.nodes:CordonNode"),
+        params_schema=schemas.NODE,
         help="mark a node unschedulable",
     )
     add_f(
         "k8s.node_not_ready",
         BACKEND,
-        nodes.NodeNotReady,
-        params_schema=nodes.NODE_SCHEMA,
+        lazy("drillbook.backends.kubernetes.nodes:NodeNotReady"),
+        params_schema=schemas.NODE,
         help="report a node NotReady (lasts until the kubelet's next status update)",
     )
     add_f(
         "k8s.scale",
         BACKEND,
-        workloads.Scale,
-        params_schema=workloads.SCALE_SCHEMA,
+        lazy("drillbook.backends.kubernetes.workloads:Scale"),
+        params_schema=schemas.SCALE_FAULT,
         help="scale a Deployment/StatefulSet to N replicas; revert restores",
     )
     add_f(
         "k8s.bad_rollout",
         BACKEND,
-        workloads.BadRollout,
-        params_schema=workloads.ROLLOUT_SCHEMA,
+        lazy("drillbook.backends.kubernetes.workloads:BadRollout"),
+        params_schema=schemas.BAD_ROLLOUT,
         help="roll a Deployment to an image that never becomes ready",
     )
     add_f(
         "k8s.isolate",
         BACKEND,
-        network.Isolate,
-        params_schema=network.ISOLATE_SCHEMA,
+        lazy("drillbook.backends.kubernetes.network:Isolate"),
+        params_schema=schemas.ISOLATE,
         help="deny-all NetworkPolicy for the selected pods; revert deletes it",
     )
     add_f(
         "k8s.chaos_resource",
         BACKEND,
-        chaos.ChaosResource,
-        params_schema=chaos.SCHEMA,
+        lazy("drillbook.backends.kubernetes.chaos:ChaosResource"),
+        params_schema=schemas.CHAOS_RESOURCE,
         help="create a Chaos Mesh / Litmus custom resource; revert deletes it",
     )
 
@@ -112,36 +113,36 @@ def register(registry: Registry) -> None:
     add_p(
         "k8s.deployment_available",
         BACKEND,
-        probes.DeploymentAvailable,
-        params_schema=probes.DEPLOYMENT_SCHEMA,
+        lazy("drillbook.backends.kubernetes.probes:DeploymentAvailable"),
+        params_schema=schemas.DEPLOYMENT_AVAILABLE,
         help="available replicas >= N",
     )
     add_p(
         "k8s.pods_ready",
         BACKEND,
-        probes.PodsReady,
-        params_schema=probes.PODS_SCHEMA,
+        lazy("drillbook.backends.kubernetes.probes:PodsReady"),
+        params_schema=schemas.PODS_READY,
         help="selected pods are Ready",
     )
     add_p(
         "k8s.endpoints",
         BACKEND,
-        probes.Endpoints,
-        params_schema=probes.ENDPOINTS_SCHEMA,
+        lazy("drillbook.backends.kubernetes.probes:Endpoints"),
+        params_schema=schemas.ENDPOINTS,
         help="a Service has ready endpoints",
     )
     add_p(
         "k8s.rollout_complete",
         BACKEND,
-        probes.RolloutComplete,
-        params_schema=probes.ROLLOUT_SCHEMA,
+        lazy("drillbook.backends.kubernetes.probes:RolloutComplete"),
+        params_schema=schemas.ROLLOUT_COMPLETE,
         help="the Deployment's rollout is complete",
     )
     add_p(
         "k8s.traffic_allowed",
         BACKEND,
-        network.TrafficAllowed,
-        params_schema=network.TRAFFIC_SCHEMA,
+        lazy("drillbook.backends.kubernetes.network:TrafficAllowed"),
+        params_schema=schemas.TRAFFIC_ALLOWED,
         help="NetworkPolicies let a client reach the selected pods (policy evaluation)",
     )
 
@@ -149,27 +150,27 @@ def register(registry: Registry) -> None:
     add_r(
         "k8s.rollout_undo",
         BACKEND,
-        recovery.RolloutUndo,
-        params_schema=recovery.UNDO_SCHEMA,
+        lazy("drillbook.backends.kubernetes.recovery:RolloutUndo"),
+        params_schema=schemas.ROLLOUT_UNDO,
         help="kubectl rollout undo: patch the previous ReplicaSet's template back",
     )
     add_r(
         "k8s.uncordon",
         BACKEND,
-        recovery.Uncordon,
-        params_schema=recovery.UNCORDON_SCHEMA,
+        lazy("drillbook.backends.kubernetes.recovery:Uncordon"),
+        params_schema=schemas.UNCORDON,
         help="make cordoned nodes schedulable",
     )
     add_r(
         "k8s.scale",
         BACKEND,
-        recovery.ScaleStep,
-        params_schema=recovery.SCALE_SCHEMA,
+        lazy("drillbook.backends.kubernetes.recovery:ScaleStep"),
+        params_schema=schemas.SCALE_STEP,
         help="scale a workload to N replicas",
     )
     add_r(
         "k8s.delete_network_policy",
         BACKEND,
-        network.DeleteNetworkPolicy,
+        lazy("drillbook.backends.kubernetes.network:DeleteNetworkPolicy"),
         help="delete the NetworkPolicy that isolated the service",
     )

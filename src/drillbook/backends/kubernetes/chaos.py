@@ -20,18 +20,6 @@ from .common import KubeFault, T, is_not_found, managed_labels, short_hash
 
 __all__ = ["ChaosResource"]
 
-SCHEMA: Mapping[str, Any] = {
-    "type": "object",
-    "properties": {
-        "api_version": {"type": "string"},
-        "kind": {"type": "string"},
-        "spec": {"type": "object"},
-        "name": {"type": "string"},
-    },
-    "required": ["api_version", "kind", "spec"],
-    "additionalProperties": False,
-}
-
 
 def _reached_namespaces(kind: str, spec: Mapping[str, Any]) -> list[str]:
     """Namespaces the experiment's own selector names (Chaos Mesh and Litmus spellings)."""

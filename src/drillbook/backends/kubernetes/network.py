@@ -34,28 +34,6 @@ from .selectors import matches, matches_label_selector, to_label_selector
 
 __all__ = ["DeleteNetworkPolicy", "Isolate", "TrafficAllowed", "ingress_allowed"]
 
-ISOLATE_SCHEMA: Mapping[str, Any] = {
-    "type": "object",
-    "properties": {
-        "selector": {"type": ["string", "object"]},
-        "whole_namespace": {"type": "boolean"},
-        "policy_types": {"type": "array", "items": {"enum": ["Ingress", "Egress"]}},
-    },
-    "additionalProperties": False,
-}
-TRAFFIC_SCHEMA: Mapping[str, Any] = {
-    "type": "object",
-    "properties": {
-        "from_namespace": {"type": "string"},
-        "from_labels": {"type": "object"},
-        "port": {"type": ["integer", "string"]},
-        "protocol": {"enum": ["TCP", "UDP", "SCTP"]},
-        "min_pods": {"type": "integer", "minimum": 1},
-        "selector": {"type": ["string", "object"]},
-    },
-    "additionalProperties": False,
-}
-
 
 def _types(policy: Any) -> list[str]:
     types = list(policy.spec.policy_types or [])

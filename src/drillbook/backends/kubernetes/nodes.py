@@ -40,26 +40,6 @@ __all__ = [
 #: The kubelet stand-in stops heartbeating a node carrying this annotation.
 NOT_READY_ANNOTATION = "drillbook.io/not-ready"
 
-NODE_SCHEMA: Mapping[str, Any] = {
-    "type": "object",
-    "properties": {
-        "node": {"type": "string"},
-        "node_selector": {"type": ["string", "object"]},
-        "count": {"type": "integer", "minimum": 1},
-        "selector": {"type": ["string", "object"]},
-    },
-}
-DRAIN_SCHEMA: Mapping[str, Any] = {
-    "type": "object",
-    "properties": {
-        **NODE_SCHEMA["properties"],
-        "scope": {"enum": ["namespace", "node"]},
-        "eviction_timeout": {"type": ["string", "number"]},
-        "grace_period_s": {"type": "integer", "minimum": 0},
-    },
-    "additionalProperties": False,
-}
-
 
 def evictable_pods(fault: KubeFault, node: str, all_namespaces: bool) -> list[Any]:
     """Pods a drain moves: not DaemonSet-owned, not mirror pods, not already gone."""

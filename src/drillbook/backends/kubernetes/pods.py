@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping
 from typing import Any
 
 from drillbook.backends.base import Selection
@@ -20,18 +19,6 @@ from .client import describe
 from .common import KubeFault, T, int_param
 
 __all__ = ["DeletePods", "running_pods"]
-
-SCHEMA: Mapping[str, Any] = {
-    "type": "object",
-    "properties": {
-        "count": {"type": "integer", "minimum": 1},
-        "percent": {"type": "number", "exclusiveMinimum": 0, "maximum": 100},
-        "grace_period_s": {"type": "integer", "minimum": 0},
-        "seed": {"type": "integer"},
-        "selector": {"type": ["string", "object"]},
-    },
-    "additionalProperties": False,
-}
 
 
 def running_pods(fault: KubeFault) -> list[Any]:

@@ -18,34 +18,6 @@ from .rollout import complete
 
 __all__ = ["DeploymentAvailable", "Endpoints", "PodsReady", "RolloutComplete"]
 
-DEPLOYMENT_SCHEMA: Mapping[str, Any] = {
-    "type": "object",
-    "properties": {
-        "deployment": {"type": "string"},
-        "min_available": {"type": "integer", "minimum": 0},
-    },
-    "additionalProperties": False,
-}
-PODS_SCHEMA: Mapping[str, Any] = {
-    "type": "object",
-    "properties": {
-        "selector": {"type": ["string", "object"]},
-        "min_ready": {"type": "integer", "minimum": 0},
-        "all": {"type": "boolean"},
-    },
-    "additionalProperties": False,
-}
-ENDPOINTS_SCHEMA: Mapping[str, Any] = {
-    "type": "object",
-    "properties": {"service": {"type": "string"}, "min_ready": {"type": "integer", "minimum": 1}},
-    "additionalProperties": False,
-}
-ROLLOUT_SCHEMA: Mapping[str, Any] = {
-    "type": "object",
-    "properties": {"deployment": {"type": "string"}},
-    "additionalProperties": False,
-}
-
 
 def _ready(pod: Any) -> bool:
     return any(c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or []))

@@ -8,7 +8,6 @@ scale``) run and timed by the engine. With ``wait: true`` a step also waits for 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from drillbook.durations import parse_duration
 from drillbook.errors import RecoveryError
@@ -19,34 +18,6 @@ from .selectors import matches
 from .workloads import read_scale, workload_ref, write_scale
 
 __all__ = ["RolloutUndo", "ScaleStep", "Uncordon"]
-
-UNDO_SCHEMA: Mapping[str, Any] = {
-    "type": "object",
-    "properties": {
-        "deployment": {"type": "string"},
-        "to_revision": {"type": "integer", "minimum": 0},
-        "wait": {"type": "boolean"},
-        "timeout": {"type": ["string", "number"]},
-    },
-    "additionalProperties": False,
-}
-UNCORDON_SCHEMA: Mapping[str, Any] = {
-    "type": "object",
-    "properties": {"node": {"type": "string"}, "node_selector": {"type": ["string", "object"]}},
-    "additionalProperties": False,
-}
-SCALE_SCHEMA: Mapping[str, Any] = {
-    "type": "object",
-    "properties": {
-        "replicas": {"type": "integer", "minimum": 0},
-        "kind": {"enum": ["Deployment", "StatefulSet"]},
-        "name": {"type": "string"},
-        "wait": {"type": "boolean"},
-        "timeout": {"type": ["string", "number"]},
-    },
-    "required": ["replicas"],
-    "additionalProperties": False,
-}
 
 
 class _Waiting(KubeStep):

@@ -23,26 +23,6 @@ __all__ = ["BAD_IMAGE", "BadRollout", "Scale", "read_scale", "workload_ref", "wr
 BAD_IMAGE = "drillbook.invalid/never-ready:1"
 PREVIOUS_ANNOTATION = "drillbook.io/previous"
 
-SCALE_SCHEMA: Mapping[str, Any] = {
-    "type": "object",
-    "properties": {
-        "replicas": {"type": "integer", "minimum": 0},
-        "kind": {"enum": ["Deployment", "StatefulSet"]},
-        "name": {"type": "string"},
-    },
-    "required": ["replicas"],
-    "additionalProperties": False,
-}
-ROLLOUT_SCHEMA: Mapping[str, Any] = {
-    "type": "object",
-    "properties": {
-        "image": {"type": "string"},
-        "container": {"type": "string"},
-        "name": {"type": "string"},
-    },
-    "additionalProperties": False,
-}
-
 
 def workload_ref(target: Any, params: Mapping[str, Any]) -> tuple[str, str]:
     """(kind, name) of the workload a fault or step acts on: params first, then the target."""

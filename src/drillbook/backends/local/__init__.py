@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from drillbook.backends.base import Context, Registry
+from drillbook.backends.base import Context, Registry, lazy
 
 __all__ = ["register"]
 
@@ -63,27 +63,26 @@ def _prepare(ctx: Context) -> Iterator[None]:
 
 
 def register(registry: Registry) -> None:
-    from drillbook.backends.local import faults, probes, steps
-
+    """Name every fault, probe and step; their modules load when a drill builds one."""
     registry.add_backend("local", _available, "real processes on this machine", prepare=_prepare)
     registry.add_fault(
         "process.kill",
         "local",
-        faults.ProcessKill,
+        lazy("drillbook.backends.local.faults:ProcessKill"),
         help="send a signal (default KILL) to a local target's processes",
         params_schema={"properties": {"signal": _SIGNAL}, "additionalProperties": False},
     )
     registry.add_fault(
         "process.stop",
         "local",
-        faults.ProcessStop,
+        lazy("drillbook.backends.local.faults:ProcessStop"),
         help="SIGSTOP a local target (a hang); revert sends SIGCONT",
         params_schema={"properties": {}, "additionalProperties": False},
     )
     registry.add_probe(
         "http",
         "local",
-        probes.HttpProbe,
+        lazy("drillbook.backends.local.probes:HttpProbe"),
         help="HTTP GET; status and body checks",
         params_schema={
             "properties": {
@@ -101,7 +100,7 @@ def register(registry: Registry) -> None:
     registry.add_probe(
         "tcp",
         "local",
-        probes.TcpProbe,
+        lazy("drillbook.backends.local.probes:TcpProbe"),
         help="a TCP connect",
         params_schema={
             "properties": {
@@ -115,7 +114,7 @@ def register(registry: Registry) -> None:
     registry.add_probe(
         "command",
         "local",
-        probes.CommandProbe,
+        lazy("drillbook.backends.local.probes:CommandProbe"),
         help="a command's exit status",
         params_schema={
             "properties": {
@@ -130,7 +129,7 @@ def register(registry: Registry) -> None:
     registry.add_probe(
         "python",
         "local",
-        probes.PythonProbe,
+        lazy("drillbook.backends.local.probes:PythonProbe"),
         help="a Python callable by import path",
         params_schema={
             "properties": {"callable": {"type": "string", "pattern": "^[\\w.]+:[\\w]+$"}},
@@ -140,7 +139,7 @@ def register(registry: Registry) -> None:
     registry.add_recovery(
         "command",
         "local",
-        steps.CommandStep,
+        lazy("drillbook.backends.local.steps:CommandStep"),
         help="run the runbook's command",
         params_schema={
             "properties": {"command": _CMD, "expect_exit": {"type": "integer"}},
@@ -148,7 +147,15 @@ def register(registry: Registry) -> None:
             "additionalProperties": False,
         },
     )
-    registry.add_recovery("process.start", "local", steps.ProcessStart, help="start a local target")
     registry.add_recovery(
-        "process.continue", "local", steps.ProcessContinue, help="SIGCONT a local target"
+        "process.start",
+        "local",
+        lazy("drillbook.backends.local.steps:ProcessStart"),
+        help="start a local target",
+    )
+    registry.add_recovery(
+        "process.continue",
+        "local",
+        lazy("drillbook.backends.local.steps:ProcessContinue"),
+        help="SIGCONT a local target",
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from drillbook.backends.base import Context, Fault, Ledger, Probe, RecoveryStep, Registry
+from drillbook.backends.base import Registry, lazy
 
 __all__ = ["register"]
 
@@ -36,81 +36,40 @@ def _available(settings: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _fault(name: str) -> Any:
-    def factory(ctx: Context) -> Fault:
-        from drillbook.backends.postgres import faults
-
-        cls: type[Fault] = getattr(faults, name)
-        return cls(ctx)
-
-    return factory
-
-
-def _step(name: str) -> Any:
-    def factory(ctx: Context) -> RecoveryStep:
-        from drillbook.backends.postgres import steps
-
-        cls: type[RecoveryStep] = getattr(steps, name)
-        return cls(ctx)
-
-    return factory
-
-
-def _probe(name: str) -> Any:
-    def factory(ctx: Context) -> Probe:
-        from drillbook.backends.postgres import probes
-
-        cls: type[Probe] = getattr(probes, name)
-        return cls(ctx)
-
-    return factory
-
-
-def _ledger(ctx: Context) -> Ledger:
-    from drillbook.backends.postgres.ledger import PostgresLedger
-
-    return PostgresLedger(ctx)
-
-
-def _prepare(ctx: Context) -> Any:
-    from drillbook.backends.postgres.prepare import prepare_sandbox
-
-    return prepare_sandbox(ctx)
-
-
 def register(registry: Registry) -> None:
+    """Name every fault, probe, step and the ledger; their modules load when a drill builds one."""
     registry.add_backend(
         BACKEND,
         _available,
         "PostgreSQL: the embedded sandbox or a configured server",
-        prepare=_prepare,
+        prepare=lazy("drillbook.backends.postgres.prepare:prepare_sandbox"),
     )
     empty = _schema({})
     registry.add_fault(
         "postgres.kill",
         BACKEND,
-        _fault("KillPostgres"),
+        lazy("drillbook.backends.postgres.faults:KillPostgres"),
         help="SIGKILL the postmaster (crash; restart recovers)",
         params_schema=empty,
     )
     registry.add_fault(
         "postgres.destroy_data",
         BACKEND,
-        _fault("DestroyData"),
+        lazy("drillbook.backends.postgres.faults:DestroyData"),
         help="SIGKILL the server and delete its data folder (sandbox or explicit data_dir only)",
         params_schema=empty,
     )
     registry.add_fault(
         "postgres.drop_table",
         BACKEND,
-        _fault("DropTable"),
+        lazy("drillbook.backends.postgres.faults:DropTable"),
         help="DROP TABLE (records the xid for a restore to just before)",
         params_schema=_schema({"table": _TABLE, "keep_copy": {"type": "boolean"}}, ("table",)),
     )
     registry.add_fault(
         "postgres.delete_rows",
         BACKEND,
-        _fault("DeleteRows"),
+        lazy("drillbook.backends.postgres.faults:DeleteRows"),
         help="DELETE FROM table [WHERE ...] (records the xid for a restore to just before)",
         params_schema=_schema(
             {"table": _TABLE, "where": {"type": "string"}, "keep_copy": {"type": "boolean"}},
@@ -120,14 +79,14 @@ def register(registry: Registry) -> None:
     registry.add_fault(
         "region.kill",
         BACKEND,
-        _fault("RegionKill"),
+        lazy("drillbook.backends.postgres.faults:RegionKill"),
         help="SIGKILL every process of a region (postmaster and children)",
         params_schema=empty,
     )
     registry.add_recovery(
         "postgres.restore_base_backup",
         BACKEND,
-        _step("RestoreBaseBackup"),
+        lazy("drillbook.backends.postgres.steps:RestoreBaseBackup"),
         help="base backup + WAL replay; to: latest | before_fault | ISO time",
         params_schema=_schema(
             {
@@ -140,7 +99,7 @@ def register(registry: Registry) -> None:
     registry.add_recovery(
         "postgres.restore_dump",
         BACKEND,
-        _step("RestoreDump"),
+        lazy("drillbook.backends.postgres.steps:RestoreDump"),
         help="pg_restore a custom-format dump (optionally one table)",
         params_schema=_schema(
             {
@@ -154,21 +113,21 @@ def register(registry: Registry) -> None:
     registry.add_recovery(
         "postgres.promote",
         BACKEND,
-        _step("Promote"),
+        lazy("drillbook.backends.postgres.steps:Promote"),
         help="promote a standby to primary",
         params_schema=_schema({"timeout_s": {"type": "number"}}),
     )
     registry.add_recovery(
         "router.switch",
         BACKEND,
-        _step("RouterSwitch"),
+        lazy("drillbook.backends.postgres.steps:RouterSwitch"),
         help="point the app at another region",
         params_schema=_schema({"to": {"type": "string"}}, ("to",)),
     )
     registry.add_recovery(
         "postgres.verify_backup",
         BACKEND,
-        _step("VerifyBackup"),
+        lazy("drillbook.backends.postgres.steps:VerifyBackup"),
         help="pg_verifybackup, restore into a scratch server, compare row counts",
         params_schema=_schema(
             {"tables": {"type": "array", "items": _TABLE}, "timeout_s": {"type": "number"}}
@@ -177,21 +136,21 @@ def register(registry: Registry) -> None:
     registry.add_probe(
         "sql",
         BACKEND,
-        _probe("SqlProbe"),
+        lazy("drillbook.backends.postgres.probes:SqlProbe"),
         help="a query and its expected first value",
         params_schema=_schema({"query": {"type": "string"}, "expected": {}}, ("query",)),
     )
     registry.add_probe(
         "postgres.ready",
         BACKEND,
-        _probe("ReadyProbe"),
+        lazy("drillbook.backends.postgres.probes:ReadyProbe"),
         help="accepts connections (or writes)",
         params_schema=_schema({"primary": {"type": "boolean"}}),
     )
     registry.add_probe(
         "postgres.replication_lag",
         BACKEND,
-        _probe("ReplicationLagProbe"),
+        lazy("drillbook.backends.postgres.probes:ReplicationLagProbe"),
         help="standbys stream within max_lag / max_bytes",
         params_schema=_schema(
             {
@@ -204,13 +163,13 @@ def register(registry: Registry) -> None:
     registry.add_probe(
         "sandbox.app_health",
         BACKEND,
-        _probe("AppHealthProbe"),
+        lazy("drillbook.backends.postgres.probes:AppHealthProbe"),
         help="the sandbox app's /health: a write and read through the serving region",
         params_schema=_schema({"url": {"type": "string"}, "timeout": {"type": "number"}}),
     )
     registry.add_ledger(
         "postgres.ledger",
         BACKEND,
-        _ledger,
+        lazy("drillbook.backends.postgres.ledger:PostgresLedger"),
         help="writer thread of sequence-numbered commits; counts acknowledged writes lost",
     )
