@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -147,6 +146,8 @@ def _pyproject_section(workdir: Path) -> tuple[dict[str, Any], str] | None:
     path = workdir / "pyproject.toml"
     if not path.is_file():
         return None
+    import tomllib  # only for a project configured in pyproject.toml
+
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
