@@ -158,7 +158,7 @@ class ReportWorker:
                 with contextlib.suppress(ChildProcessError):
                     os.waitpid(self.pid, 0)
                 break
-            time.sleep(0.005)
+            time.sleep(0.0005)  # it exits as soon as it has answered: a short wait
         self._reaped = True
 
 
@@ -190,16 +190,27 @@ def _do_job(job: Mapping[str, Any]) -> dict[str, Any]:
         doc = json.loads((run_dir / "journal.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         return {"written": [], "problems": [f"reports: {exc}"], "table": None, "pid": os.getpid()}
+    history_problem: list[str] = []
+
+    def record() -> None:
+        try:
+            _record_history_at(Path(job["history_path"]), doc)
+        except Exception as exc:
+            history_problem.append(f"history: {type(exc).__name__}: {exc}")
+
+    # SQLite's commit waits on fsync without the GIL: the history is recorded while the pages
+    # render, not after them.
+    recorder = threading.Thread(target=record, name="drillbook-history")
+    if job.get("history_path"):
+        recorder.start()
     try:
         written += [str(p) for p in _write_reports(run_dir, doc)]
     except Exception as exc:
         problems.append(f"reports: {type(exc).__name__}: {exc}")
-    if job.get("history_path"):
-        try:
-            _record_history_at(Path(job["history_path"]), doc)
-        except Exception as exc:
-            problems.append(f"history: {type(exc).__name__}: {exc}")
     table = drill_table(job["table_records"]) if job["table_records"] else None
+    if recorder.is_alive():
+        recorder.join()
+    problems += history_problem
     return {"written": written, "problems": problems, "table": table, "pid": os.getpid()}
 
 
