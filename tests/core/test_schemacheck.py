@@ -325,7 +325,7 @@ def test_differential_scenarios() -> None:
     bases = st.one_of(st.sampled_from(_shipped_data()), from_schema(schema, schema))
     seen: Counter[str] = Counter()
 
-    @_SETTINGS
+    @settings(_SETTINGS, max_examples=200)  # whole scenarios are slow to generate
     @given(instance=mutated(bases))
     def check(instance: Any) -> None:
         _differential(schema, instance, seen)
