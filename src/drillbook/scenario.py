@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +41,9 @@ Path_ = tuple[str | int, ...]
 
 @cache
 def scenario_schema() -> dict[str, Any]:
-    text = resources.files("drillbook").joinpath("schemas/scenario.schema.json").read_text("utf-8")
+    # Beside this module, as the package ships it (importlib.resources would add tempfile,
+    # shutil, zipfile and lzma to every run's start).
+    text = (Path(__file__).parent / "schemas" / "scenario.schema.json").read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
 
