@@ -75,6 +75,11 @@ def new_run_id(clock: Clock | None = None) -> str:
 
 def git_commit(workdir: Path) -> str | None:
     """The commit of the drills being run, for the journal and evidence (None outside git)."""
+    from drillbook.gitref import read_head
+
+    answered, commit = read_head(workdir)
+    if answered:
+        return commit
     try:
         out = subprocess.run(
             ["git", "-C", str(workdir), "rev-parse", "HEAD"],
