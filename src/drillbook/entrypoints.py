@@ -5,9 +5,10 @@ Why: every drill process looks up the ``drillbook.backends`` group once, and
 a trivial drill warm, 35 ms cold, for modules nothing else on the run path needs (issue 9).
 
 The answer must stay ``importlib.metadata``'s, so this reader covers only the case it can copy
-exactly (CPython 3.11, ``importlib/metadata/__init__.py``): the standard ``PathFinder`` is the
-only distribution finder, every ``sys.path`` entry is a directory or missing, and each metadata
-folder's name gives its distribution name. Then, as there: ``sys.path`` order, a directory's
+exactly (``importlib/metadata/__init__.py`` of CPython 3.11, whose rules 3.12 and 3.13 keep; any
+other interpreter asks importlib.metadata): the standard ``PathFinder`` is the only distribution
+finder, every ``sys.path`` entry is a directory or missing, and each metadata folder's name gives
+its distribution name. Then, as there: ``sys.path`` order, a directory's
 listing order, the first distribution of a normalised name wins (``Prepared.normalize`` of the
 name in ``<name>-<version>.dist-info``; ``_unique`` keeps the first), and ``entry_points.txt`` is
 parsed like ``Sectioned`` (stripped lines, ``#`` comments, ``[group]`` headers, ``name = value``).
@@ -28,6 +29,8 @@ __all__ = ["backend_entry_points"]
 #: The errors ``PathDistribution.read_text`` turns into "no entry_points.txt" (the rest raise).
 _ABSENT = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
 _SEPARATORS = re.compile(r"[-_.]+")
+#: The CPython versions whose importlib.metadata was read for these rules (and tested against).
+_VERIFIED = ((3, 11), (3, 12), (3, 13))
 
 
 class _Unsure(Exception):
@@ -45,6 +48,8 @@ def backend_entry_points(group: str) -> list[tuple[str, str]]:
 
 
 def _read(group: str) -> list[tuple[str, str]]:
+    if sys.implementation.name != "cpython" or sys.version_info[:2] not in _VERIFIED:
+        raise _Unsure(f"importlib.metadata of {sys.implementation.name} {sys.version_info[:2]}")
     _check_finders()
     seen: set[str] = set()
     found: list[tuple[str, str]] = []

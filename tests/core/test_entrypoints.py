@@ -22,10 +22,11 @@ from importlib.metadata import EntryPoints, PathDistribution, Prepared
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from drillbook.entrypoints import _name_from_folder, _normalize, _parse, _Unsure
+from drillbook.entrypoints import _name_from_folder, _normalize, _parse, _read, _Unsure
 
 GROUPS = ["drillbook.backends", "pytest11", "console_scripts", "other", " other ", ""]
 
@@ -230,6 +231,14 @@ def test_get_registry_reads_entry_points_without_importlib_metadata(tmp_path: Pa
     assert result["help"]["acme"] == "acme help"
     assert result["help"]["local"] == "fake"  # a same-named entry point overrides the built-in
     assert {"postgres", "docker", "kubernetes", "aws"} <= set(result["help"])
+
+
+def test_an_interpreter_whose_rules_were_not_checked_is_unsure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sys, "version_info", (3, 99, 0, "final", 0))
+    with pytest.raises(_Unsure, match=r"importlib.metadata of cpython \(3, 99\)"):
+        _read("pytest11")
 
 
 # In-process differentials for the pure parts, against importlib.metadata's own functions.
