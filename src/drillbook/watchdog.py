@@ -3,7 +3,8 @@
 Why a separate process: if the harness is SIGKILLed nothing inside it can run, and not every
 platform can expire a fault by itself (a SIGSTOPped process stays stopped forever). The engine
 starts one watchdog per injected fault and ends it (by PID) once the fault is reverted; if the
-harness dies, the watchdog reverts at the deadline. ``python -m drillbook.watchdog LEDGER ID``.
+harness dies, the watchdog reverts at the deadline. ``python -m drillbook.watchdog LEDGER ID``;
+:func:`spawn` starts the lighter :mod:`drillbook.ttlwait`, which waits and then calls :func:`main`.
 """
 
 from __future__ import annotations
@@ -20,14 +21,25 @@ __all__ = ["main", "spawn"]
 
 
 def spawn(ledger_path: Path, intent_id: str, log_path: Path) -> subprocess.Popen[bytes]:
-    """Start a watchdog in its own session, so a signal to the harness's group does not reach it."""
+    """Start a watchdog in its own session, so a signal to the harness's group does not reach it.
+
+    It waits in :mod:`drillbook.ttlwait`, run by path with ``-P`` (so drillbook's own folder is
+    not put on ``sys.path``: its modules are only ever imported as the package's) and with the
+    folder holding this drillbook first on ``PYTHONPATH``, so the revert at the deadline imports
+    the same drillbook as this harness."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    here = Path(__file__).resolve().parent
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(here.parent), env.get("PYTHONPATH", "")) if p
+    )
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "drillbook.watchdog", str(ledger_path), intent_id],
+            [sys.executable, "-P", str(here / "ttlwait.py"), str(ledger_path), intent_id],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
+            env=env,
             start_new_session=True,
             close_fds=True,
         )

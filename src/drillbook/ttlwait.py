@@ -1,0 +1,74 @@
+"""The TTL watchdog's wait, light enough to start beside a drill that is measuring.
+
+Why a file of its own, run by path (``python -P .../ttlwait.py LEDGER ID``): the watchdog is
+started at every inject, on a core the drill's target and probes are using, and as
+``python -m drillbook.watchdog`` it imported the drillbook package before waiting (~55 ms of
+CPU, the drill's detection woke ms late behind it on a 2-core machine; see
+benchmarks/results/overhead.md). Waiting needs only the ledger's lines: this file imports the
+standard library alone, reads the intent's status and deadline as
+:class:`drillbook.intents.IntentLedger` does (a test holds the two to the same answers), and at
+the deadline hands over to :func:`drillbook.watchdog.main`, which reads the ledger again and
+reverts. It must not import drillbook before then, so it has no drillbook imports at all.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+__all__ = ["ledger_status", "main"]
+
+
+def ledger_status(path: str, intent_id: str) -> tuple[str | None, float]:
+    """``(status, expires_at)`` of one intent; ``(None, 0.0)`` when the ledger does not have it.
+
+    The same reading as ``IntentLedger.get``: blank and torn lines skipped, an ``intent`` line
+    (re)starts the record, later ``injected``/``reverted``/``revert_failed`` lines set its
+    status."""
+    status: str | None = None
+    expires_at = 0.0
+    try:
+        fh = open(path, encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return None, 0.0
+    with fh:
+        for line in fh:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if not isinstance(rec, dict) or rec.get("id") != intent_id or "op" not in rec:
+                continue
+            op = rec["op"]
+            if op == "intent":
+                status, expires_at = "intended", float(rec["expires_at"])
+            elif status is not None and op in ("injected", "reverted", "revert_failed"):
+                status = op
+    return status, expires_at
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print("usage: ttlwait.py LEDGER INTENT_ID", file=sys.stderr)
+        return 2
+    ledger, intent_id = args
+    while True:
+        status, expires_at = ledger_status(ledger, intent_id)
+        if status is None or status == "reverted":
+            return 0
+        remaining = expires_at - time.time()
+        if remaining <= 0:
+            break
+        time.sleep(min(1.0, remaining))
+    from drillbook.watchdog import main as revert_at_deadline
+
+    return revert_at_deadline([ledger, intent_id])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
