@@ -416,12 +416,16 @@ class Drill:
                 with contextlib.suppress(Exception):
                     self.intents.injected(intent.id, fault.state())
             verify_by = self._now() + min(30.0, max(5.0, self.timeout / 4))
+            # t_inject is when the fault is seen: first looks come fast (a killed process is
+            # usually gone within a millisecond), so the stamp is not a poll period late.
+            pause = 0.0005
             while not fault.verify_injected():
                 if self._now() > verify_by:
                     raise FaultError(
                         f"{spec.type}: inject returned but the fault is not observable"
                     )
-                self.clock.sleep(0.005)
+                self.clock.sleep(pause)
+                pause = min(pause * 2, 0.005)
             self._t_inject = self._now()
             self._t_inject_epoch = time.time()
             self._event("inject", fault=spec.type, plan=plan, intent=intent.id)
