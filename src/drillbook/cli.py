@@ -53,6 +53,27 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # argparse exits 2 as well; keep it one line
         self.exit(EXIT_CONFIG, f"{self.prog}: {message}\n")
 
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        # argparse makes a formatter for every add_argument, and without a width each one asks
+        # shutil for the terminal's (its import, with bz2 and lzma: ~2 ms of every command).
+        make: Any = self.formatter_class  # typeshed's protocol omits the width argument
+        formatter: argparse.HelpFormatter = make(prog=self.prog, width=_columns() - 2)
+        return formatter
+
+
+def _columns() -> int:
+    """``shutil.get_terminal_size().columns``: $COLUMNS, else the terminal's, else 80."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
 
 def _config(args: argparse.Namespace) -> Any:
     from drillbook.config import Overrides, load_config

@@ -14,10 +14,9 @@ import hashlib
 import json
 import math
 import os
-import platform
-import secrets
 import socket
 import subprocess
+import sys
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -70,7 +69,7 @@ def _num(value: float) -> str:
 
 def new_run_id(clock: Clock | None = None) -> str:
     moment = (clock or get_clock()).wall()
-    return moment.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+    return moment.strftime("%Y%m%dT%H%M%SZ") + "-" + os.urandom(3).hex()  # = secrets.token_hex
 
 
 def git_commit(workdir: Path) -> str | None:
@@ -260,6 +259,8 @@ def platform_name() -> str:
     names = getattr(os, "confstr_names", {})
     libc = os.confstr("CS_GNU_LIBC_VERSION") if "CS_GNU_LIBC_VERSION" in names else None
     if uname.sysname != "Linux" or not libc:
+        import platform
+
         return platform.platform()
     return f"{uname.sysname}-{uname.release}-{uname.machine}-with-{libc.replace(' ', '')}"
 
@@ -271,7 +272,7 @@ def environment_snapshot(
         "name": name,
         "host": socket.gethostname(),
         "user": getpass.getuser(),
-        "python": platform.python_version(),
+        "python": sys.version.split()[0],  # platform.python_version(), without its import
         "platform": platform_name(),
         "git_commit": git_commit(workdir),
         "config_source": config_source,

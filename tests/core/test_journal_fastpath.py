@@ -106,3 +106,12 @@ def test_platform_name_is_platform_platform_without_its_cost() -> None:
     assert name == f"Linux-{uname.release}-{uname.machine}-with-{lib}{version}"
     if platform.libc_ver() == (lib, version):  # the binary's newest symbol = the running libc
         assert name == platform.platform()
+
+
+def test_environment_snapshot_python_version_is_platforms(tmp_path: Path) -> None:
+    import platform
+
+    from drillbook.journal import environment_snapshot
+
+    snap = environment_snapshot("test", tmp_path, "drillbook.yaml", False)
+    assert snap["python"] == platform.python_version()
