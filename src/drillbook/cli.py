@@ -218,14 +218,17 @@ def _run_direct(args: argparse.Namespace, paths: list[Path]) -> int:
     worker = None
     if args.console:
         gc.disable()
-        # Before any thread exists and before the heavy imports: the helper loads the report
-        # modules on another core while this process loads the engine and runs the drill.
-        from drillbook.reportworker import ReportWorker
-
-        worker = ReportWorker.start()
     try:
         try:
-            prepared = _prepare_direct(args, paths)
+            cfg = _direct_config(args)
+            if args.console:
+                # Before any thread exists and before the heavy imports: the helper loads the
+                # report modules on another core while this process loads the engine and runs
+                # the drill.
+                from drillbook.reportworker import ReportWorker
+
+                worker = ReportWorker.start(reports_dir=cfg.reports_dir)
+            prepared = _prepare_direct(cfg, paths)
         finally:
             if args.console:
                 gc.freeze()
@@ -241,7 +244,10 @@ def _run_direct(args: argparse.Namespace, paths: list[Path]) -> int:
         outcome = run_scenarios(session, scenarios)
     finally:
         if worker is not None:
-            worker.close()  # done already unless the run ended before its reports
+            # Reaped here, last: it has answered and is exiting (or the run ended before its
+            # reports and it leaves on EOF), and reaping it keeps its CPU in this process's
+            # accounting (what a benchmark or `time` reports), not lost to init.
+            worker.close()
     code = code_for_verdicts(r.get("verdict") for r in outcome.records if not r.get("dry_run"))
     if outcome.interrupted:
         return EXIT_ABORTED
@@ -250,11 +256,10 @@ def _run_direct(args: argparse.Namespace, paths: list[Path]) -> int:
     return code
 
 
-def _prepare_direct(args: argparse.Namespace, paths: list[Path]) -> Any:
-    """(session, scenarios) ready to run, or the exit code when a scenario is invalid."""
+def _direct_config(args: argparse.Namespace) -> Any:
     from drillbook.config import Overrides, load_config
 
-    cfg = load_config(
+    return load_config(
         Overrides(
             config_path=Path(args.config) if args.config else None,
             reports_dir=Path(args.reports_dir) if args.reports_dir else None,
@@ -265,6 +270,10 @@ def _prepare_direct(args: argparse.Namespace, paths: list[Path]) -> Any:
         ),
         workdir=Path.cwd(),
     )
+
+
+def _prepare_direct(cfg: Any, paths: list[Path]) -> Any:
+    """(session, scenarios) ready to run, or the exit code when a scenario is invalid."""
     scenarios, invalid = _validate_paths(paths, cfg)
     if invalid:
         return EXIT_CONFIG

@@ -70,8 +70,12 @@ class ReportWorker:
         self._reaped = False
 
     @classmethod
-    def start(cls, environ: Mapping[str, str] | None = None) -> ReportWorker | None:
-        """Fork the child, or None when forking would not help or is not safe here."""
+    def start(
+        cls, environ: Mapping[str, str] | None = None, *, reports_dir: Path | None = None
+    ) -> ReportWorker | None:
+        """Fork the child, or None when forking would not help or is not safe here.
+
+        ``reports_dir``: where the last run's ``journal.json`` may be, to warm the renderer on."""
         setting = (os.environ if environ is None else environ).get(WORKER_ENV, "")
         if setting == "0" or not hasattr(os, "fork"):
             return None
@@ -89,7 +93,7 @@ class ReportWorker:
             try:
                 os.close(request_w)
                 os.close(reply_r)
-                _child(request_r, reply_w)
+                _child(request_r, reply_w, reports_dir)
             except BaseException:
                 code = 1
             finally:
@@ -120,9 +124,11 @@ class ReportWorker:
             self._request_fd = None
             raw = _read_all(self._reply_fd)
         except OSError:
-            return None
-        finally:
             self.close()
+            return None
+        # It has answered and is exiting: reap it if it is gone already, else let it finish its
+        # exit on its own (tearing a process down takes ~2 ms; nothing waits for that).
+        self.close(wait_s=0.0 if raw else None)
         try:
             doc = json.loads(raw)
             return WorkerReply(
@@ -134,8 +140,11 @@ class ReportWorker:
         except (ValueError, KeyError, TypeError):
             return None  # it died mid-way: nothing trustworthy came back
 
-    def close(self) -> None:
-        """Close the pipes (the child leaves on EOF) and reap it; idempotent."""
+    def close(self, wait_s: float | None = None) -> None:
+        """Close the pipes (the child leaves on EOF) and reap it; idempotent.
+
+        A child still running after ``wait_s`` (default 10 s) is killed, unless ``wait_s`` was
+        given: then it is left to finish exiting (if this process exits first, init reaps it)."""
         for name in ("_request_fd", "_reply_fd"):
             fd = getattr(self, name)
             if fd is not None:
@@ -144,7 +153,7 @@ class ReportWorker:
                 setattr(self, name, None)
         if self._reaped:
             return
-        deadline = time.monotonic() + _CLOSE_WAIT_S
+        deadline = time.monotonic() + (_CLOSE_WAIT_S if wait_s is None else wait_s)
         while True:
             try:
                 done, _ = os.waitpid(self.pid, os.WNOHANG)
@@ -153,6 +162,8 @@ class ReportWorker:
             if done:
                 break
             if time.monotonic() > deadline:
+                if wait_s is not None:
+                    return  # not reaped: a later close() may still reap it
                 with contextlib.suppress(OSError):
                     os.kill(self.pid, signal.SIGKILL)
                 with contextlib.suppress(ChildProcessError):
@@ -162,22 +173,51 @@ class ReportWorker:
         self._reaped = True
 
 
-def _child(request_fd: int, reply_fd: int) -> None:
+def _child(request_fd: int, reply_fd: int, reports_dir: Path | None) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)
     import importlib
 
     for module in _PRELOAD:
         importlib.import_module(module)
-    from drillbook.report.html import environment
-
-    environment().get_template("report.html.j2")  # compiled (or read from the cache) now
+    _warm(reports_dir)
     raw = _read_all(request_fd)
     os.close(request_fd)
     if not raw:
         return  # the parent closed the pipe without a job: the run ended before reports
     job = json.loads(raw)
     _write_all(reply_fd, json.dumps(_do_job(job)).encode())
+    os.close(reply_fd)  # the answer is complete now, not when this process is torn down
+
+
+#: A previous run's journal larger than this is not rendered for warmth (it would still be
+#: rendering when the real job arrives).
+_WARM_LIMIT_BYTES = 256 * 1024
+
+
+def _warm(reports_dir: Path | None) -> None:
+    """Render into memory once while the drill runs: a page's first render in a process pays
+    for template and code paths taken the first time (~2 ms measured), the real one should not;
+    the same for recording the history (into a database in memory). The last run's journal takes
+    the paths a real run takes; nothing is written."""
+    from drillbook.report.html import environment, render_run_html
+    from drillbook.report.markdown import render_summary_md
+
+    environment().get_template("report.html.j2")  # compiled (or read from the cache) now
+    doc: Any = {"run_id": "warm-up", "drills": [], "environment": {}, "exit_status": 0}
+    latest = reports_dir / "latest" / "journal.json" if reports_dir is not None else None
+    try:
+        if latest is not None and latest.stat().st_size <= _WARM_LIMIT_BYTES:
+            doc = json.loads(latest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        pass
+    with contextlib.suppress(Exception):  # warmth only: a page that fails here is no news
+        render_run_html(doc)
+        render_summary_md(doc)
+    with contextlib.suppress(Exception):  # the history's code paths, on a database in memory
+        from drillbook.history import record_run
+
+        record_run(Path(":memory:"), doc)
 
 
 def _do_job(job: Mapping[str, Any]) -> dict[str, Any]:

@@ -139,6 +139,13 @@ def test_helper_reports_match_in_process_rendering_byte_for_byte(
     assert out.returncode == 0, out.stdout + out.stderr
     assert "svc_restart  PASSED" in out.stdout and "reports: " in out.stdout
     run_dir = _run_dir(project)
+    # Its warm-up (a render and a history record in memory) wrote nothing anywhere.
+    assert sorted(p.name for p in project.iterdir()) == [
+        ".drillbook",
+        "drillbook.yaml",
+        "reports",
+        "scenarios",
+    ]
     _in_process(run_dir, tmp_path / "again")
     for name in REPORTS:
         assert (run_dir / name).read_bytes() == (tmp_path / "again" / name).read_bytes(), name
