@@ -717,6 +717,7 @@ class Drill:
         if scenario is None:
             raise RuntimeError("run_scenario() needs a scenario")
         try:
+            self._load_factories(scenario)
             self.watch(*scenario.probes)
             for g in scenario.guards:
                 self.guard(g.probe, g.max_failures)
@@ -739,6 +740,24 @@ class Drill:
         except BaseException as exc:
             return self.finish(exc)
         return self.finish()
+
+    def _load_factories(self, s: Scenario) -> None:
+        """Import the code behind every fault, probe, step and ledger the scenario names before
+        anything is timed: a lazy factory imports its module on first use, and neither the
+        steady-state check nor a recovery step's measured duration should include an import."""
+        registry = self.registry
+        wanted: list[tuple[Mapping[str, Any], str | None]] = [
+            *((registry.probes, p.type) for p in (*s.probes, *s.steady_state, *s.verify)),
+            *((registry.probes, g.probe.type) for g in s.guards),
+            *((registry.recoveries, r.type) for r in s.recovery),
+            (registry.faults, s.fault.type if s.fault else None),
+            (registry.ledgers, s.ledger.type if s.ledger else None),
+        ]
+        for table, name in wanted:
+            reg = table.get(name) if name else None
+            resolve = getattr(reg.factory, "resolve", None) if reg is not None else None
+            if resolve is not None:
+                resolve()
 
     # ------------------------------------------------------------------ the end
     def revert_all(self) -> None:

@@ -316,3 +316,64 @@ def test_kubernetes_schemas_are_the_light_module_constants() -> None:
     }
     constants = {id(getattr(schemas, name)) for name in schemas.__all__}
     assert used == constants  # every schema registered is a constant, and every constant is used
+
+
+def test_a_scenario_imports_its_factories_before_anything_is_timed(tmp_path: Path) -> None:
+    """The steady-state check already finds the fault's and the step's modules imported, so no
+    import lands inside a timed step (a real direct run, a real process as the target)."""
+    (tmp_path / "probe_mods.py").write_text(
+        textwrap.dedent(
+            """
+            import json, pathlib, sys
+            def check():
+                out = pathlib.Path("mods.json")
+                if not out.exists():  # the first call: the steady-state check
+                    out.write_text(json.dumps(sorted(m for m in sys.modules if "local" in m)))
+                return True
+            """
+        )
+    )
+    (tmp_path / "drillbook.yaml").write_text(
+        textwrap.dedent(
+            f"""\
+            environment: test
+            defaults: {{probe_interval: 20ms, stable_for: 60ms}}
+            targets:
+              svc:
+                backend: local
+                command: ["{sys.executable}", "-m", "drillbook.backends.local.demo_service",
+                          "--port", "{{port}}"]
+                port: auto
+                restart: never
+            """
+        )
+    )
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "scenarios" / "s.yaml").write_text(
+        textwrap.dedent(
+            """\
+            id: s
+            objectives: {rto: 30s, severity: P3}
+            fault: {type: process.kill, target: svc, signal: KILL}
+            probes:
+              - {name: mods, type: python, callable: "probe_mods:check"}
+              - {name: health, type: http, target: svc}
+            recovery:
+              - {kind: scripted, type: process.start, target: svc}
+            """
+        )
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("DRILLBOOK_")}
+    env["PYTHONPATH"] = str(tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-m", "drillbook.cli", "run", "scenarios/s.yaml"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    seen = json.loads((tmp_path / "mods.json").read_text())
+    for module in ("faults", "probes", "steps"):
+        assert f"drillbook.backends.local.{module}" in seen, seen
