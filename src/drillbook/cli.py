@@ -147,18 +147,22 @@ def _validate_paths(paths: Sequence[Path], cfg: Any) -> tuple[list[Any], int]:
     """Load and validate scenario files, printing one line per problem to stderr.
 
     Returns the valid scenarios and how many files were missing or invalid."""
+    ok, lines = _check_paths(paths, cfg)
+    for line in lines:
+        print(line, file=sys.stderr)
+    return ok, len(lines)
+
+
+def _check_paths(paths: Sequence[Path], cfg: Any) -> tuple[list[Any], list[str]]:
+    """The valid scenarios, and one line per missing or invalid file."""
     from drillbook.backends.base import get_registry
     from drillbook.scenario import validate_files
 
-    missing = [p for p in paths if not p.is_file()]
-    for p in missing:
-        print(f"{p}: no such file", file=sys.stderr)
+    lines = [f"{p}: no such file" for p in paths if not p.is_file()]
     ok, errors = validate_files(
         [p for p in paths if p.is_file()], registry=get_registry(), config=cfg
     )
-    for err in errors:
-        print(str(err), file=sys.stderr)
-    return list(ok), len(errors) + len(missing)
+    return list(ok), lines + [str(err) for err in errors]
 
 
 def _cmd_rollback(args: argparse.Namespace) -> int:
@@ -227,8 +231,10 @@ def _run_direct(args: argparse.Namespace, paths: list[Path]) -> int:
                 # the drill.
                 from drillbook.reportworker import ReportWorker
 
-                worker = ReportWorker.start(reports_dir=cfg.reports_dir)
-            prepared = _prepare_direct(cfg, paths)
+                worker = ReportWorker.start(
+                    reports_dir=cfg.reports_dir, validate=lambda: _check_paths(paths, cfg)
+                )
+            prepared = _prepare_direct(cfg, paths, worker)
         finally:
             if args.console:
                 gc.freeze()
@@ -272,10 +278,23 @@ def _direct_config(args: argparse.Namespace) -> Any:
     )
 
 
-def _prepare_direct(cfg: Any, paths: list[Path]) -> Any:
-    """(session, scenarios) ready to run, or the exit code when a scenario is invalid."""
-    scenarios, invalid = _validate_paths(paths, cfg)
-    if invalid:
+def _prepare_direct(cfg: Any, paths: list[Path], worker: Any) -> Any:
+    """(session, scenarios) ready to run, or the exit code when a scenario is invalid.
+
+    With the helper validating in parallel, the engine's modules are imported first (in that
+    time the helper checks the scenarios); without it, validation comes first so bad input is
+    answered before the engine loads."""
+    checked = None
+    if worker is not None:
+        import drillbook.runner  # while the helper validates
+
+        checked = worker.validated()
+    if checked is None:
+        checked = _check_paths(paths, cfg)
+    scenarios, lines = checked
+    for line in lines:
+        print(line, file=sys.stderr)
+    if lines:
         return EXIT_CONFIG
     import drillbook.runner  # noqa: F401  (imported here, while the collector is off)
     from drillbook.session import RunSession

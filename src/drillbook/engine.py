@@ -163,6 +163,8 @@ class Drill:
         self._scheduler: ProbeScheduler | None = None
         self._guards: list[_Guard] = []
         self._injected: list[_Injected] = []
+        #: A watchdog started before the intent it will watch exists: (intent id, process).
+        self._spare_watchdog: tuple[str, subprocess.Popen[bytes]] | None = None
         self._phases: list[_Phase] = []
         self._steps: list[_Step] = []
         self._timeline: list[dict[str, Any]] = []
@@ -387,8 +389,9 @@ class Drill:
             self._start_probes()
             ttl = spec.ttl_s or self.config.safety.fault_ttl_s
             now_epoch = time.time()
+            spare = self._spare_watchdog  # taken once the intent is recorded, not before
             intent = Intent(
-                id=Intent.new_id(),
+                id=spare[0] if spare is not None else Intent.new_id(),
                 run_id=self.journal.run_id if self.journal else "adhoc",
                 drill=self.id,
                 fault_type=spec.type,
@@ -405,10 +408,11 @@ class Drill:
                 state=dict(fault.state()),
             )
             self.intents.record(intent)
+            self._spare_watchdog = None
             injected = _Injected(spec, fault, intent, plan, selection.chosen)
             self._injected.append(injected)
             self._event("intent", intent=intent.id, fault=spec.type, ttl_s=ttl, plan=plan)
-            injected.watchdog = self._spawn_watchdog(intent)
+            injected.watchdog = spare[1] if spare is not None else self._spawn_watchdog(intent)
             try:
                 fault.inject()
             finally:
@@ -430,17 +434,43 @@ class Drill:
             self._t_inject_epoch = time.time()
             self._event("inject", fault=spec.type, plan=plan, intent=intent.id)
 
-    def _spawn_watchdog(self, intent: Intent) -> subprocess.Popen[bytes] | None:
+    def _spawn_watchdog(
+        self, intent: Intent | None = None, *, intent_id: str = ""
+    ) -> subprocess.Popen[bytes] | None:
+        """The TTL watchdog of ``intent``, or, given only ``intent_id``, one started ahead of an
+        intent this drill is about to record (it leaves if none comes)."""
         if os.environ.get("DRILLBOOK_NO_WATCHDOG"):
             return None
         from drillbook.watchdog import spawn
 
+        ahead = None if intent is not None else max(60.0, 2 * self.timeout)
         try:
             return spawn(
-                self.config.intent_ledger, intent.id, self.config.state_dir / "watchdog.log"
+                self.config.intent_ledger,
+                intent.id if intent is not None else intent_id,
+                self.config.state_dir / "watchdog.log",
+                before_intent_s=ahead,
             )
         except OSError:
             return None
+
+    def _start_watchdog_early(self) -> None:
+        """Start the next inject's watchdog now, before the steady-state check: an interpreter
+        starting beside the inject cost it milliseconds and CPU inside the measured window (a
+        fsync after a process start waits on it too), none of which it needs to."""
+        if self._spare_watchdog is not None or self.config.dry_run:
+            return
+        intent_id = Intent.new_id()
+        proc = self._spawn_watchdog(intent_id=intent_id)
+        if proc is not None:
+            self._spare_watchdog = (intent_id, proc)
+
+    def _drop_spare_watchdog(self) -> None:
+        spare, self._spare_watchdog = self._spare_watchdog, None
+        if spare is not None:
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                spare[1].kill()
+                spare[1].wait(timeout=5)
 
     def mark_start(self) -> None:
         """For drills without a fault (e.g. backup verification): t_inject is now."""
@@ -717,6 +747,8 @@ class Drill:
         if scenario is None:
             raise RuntimeError("run_scenario() needs a scenario")
         try:
+            if scenario.fault is not None:
+                self._start_watchdog_early()
             self._load_factories(scenario)
             self.watch(*scenario.probes)
             for g in scenario.guards:
@@ -807,6 +839,7 @@ class Drill:
         if self.result is not None:
             return self.result
         interrupted: BaseException | None = None
+        self._drop_spare_watchdog()  # started for an inject that did not happen
         try:
             if self._scheduler is not None:
                 self._scheduler.stop()

@@ -1,20 +1,25 @@
-"""A run's reports and history written by a forked helper whose imports overlapped the drill.
+"""A forked helper for ``drillbook run scenarios/x.yaml``: it validates the scenarios while the
+parent loads the engine, and renders the reports and the history from ``journal.json`` after the
+drills, its imports having overlapped the drill on another core.
 
-Why: what a run does after its last drill (``report.html`` through Jinja2, ``summary.md`` and the
-terminal table through tabulate, the history database) needs ~30 ms of imports before it renders
-anything, and in ``drillbook run scenarios/x.yaml`` that sat between the drill's end and the
-process's exit (benchmarks/results/overhead.md). Forked at start-up, before any thread exists, a
-child does those imports on another core while the parent loads its own modules and runs the
-drill; when the run ends, the parent writes ``journal.json`` and the child renders from it
-(exactly what ``drillbook report`` re-renders from), records the history, formats the table and
-answers with what it wrote.
+Why: a whole run's wall time was the sum of work that need not be serial. Validation (the
+scenario module, the schema checker, the registry: ~6 ms) waited for nothing but ran before the
+engine's imports; what a run does after its last drill (``report.html`` through Jinja2,
+``summary.md`` and the terminal table through tabulate, the history database) needed ~30 ms of
+imports before it rendered anything, between the drill's end and the process's exit
+(benchmarks/results/overhead.md). Forked once the config is read, before any thread exists, the
+child validates and sends the scenarios back (pickled: it is this program's own copy), imports
+and warms the renderer, and waits; when the run ends, the parent writes ``journal.json`` and the
+child renders from it (exactly what ``drillbook report`` re-renders from), records the history,
+formats the table and answers with what it wrote.
 
 The parent never depends on it: no fork on a one-core machine, with other threads running, or
-with ``DRILLBOOK_REPORT_WORKER=0``; a child that died or answered nothing means the parent renders
-in-process as before. The child ignores SIGINT, SIGTERM and SIGHUP (an interrupted run still gets
-its reports: the parent reverts, then asks) and leaves when its pipe closes, so a parent killed
-with SIGKILL leaves no helper behind. It exits with ``os._exit``: the parent's buffers and exit
-handlers are not its to run.
+with ``DRILLBOOK_REPORT_WORKER=0``; a child that died or answered nothing means the parent
+validates or renders in-process as before. The child runs at nice 10, ignores SIGINT, SIGTERM
+and SIGHUP (an interrupted run still gets its reports: the parent reverts, then asks) and leaves
+when its pipe closes, so a parent killed with SIGKILL leaves no helper behind; one that has no
+job left (the run ended before its reports) is killed, as it has written nothing. It exits with
+``os._exit``: the parent's buffers and exit handlers are not its to run.
 """
 
 from __future__ import annotations
@@ -22,11 +27,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pickle
 import signal
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,14 +74,22 @@ class ReportWorker:
         self._request_fd: int | None = request_fd
         self._reply_fd: int | None = reply_fd
         self._reaped = False
+        self._asked = False  # a report job was sent: the child is (or was) answering it
+        self._validating = False  # the child owes the parent one validation message first
 
     @classmethod
     def start(
-        cls, environ: Mapping[str, str] | None = None, *, reports_dir: Path | None = None
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        reports_dir: Path | None = None,
+        validate: Callable[[], tuple[Sequence[Any], Sequence[str]]] | None = None,
     ) -> ReportWorker | None:
         """Fork the child, or None when forking would not help or is not safe here.
 
-        ``reports_dir``: where the last run's ``journal.json`` may be, to warm the renderer on."""
+        ``reports_dir``: where the last run's ``journal.json`` may be, to warm the renderer on.
+        ``validate``: called in the child first, ``(scenarios, error lines)``; the parent gets
+        its answer from :meth:`validated`."""
         setting = (os.environ if environ is None else environ).get(WORKER_ENV, "")
         if setting == "0" or not hasattr(os, "fork"):
             return None
@@ -93,14 +107,31 @@ class ReportWorker:
             try:
                 os.close(request_w)
                 os.close(reply_r)
-                _child(request_r, reply_w, reports_dir)
+                _child(request_r, reply_w, reports_dir, validate)
             except BaseException:
                 code = 1
             finally:
                 os._exit(code)
         os.close(request_r)
         os.close(reply_w)
-        return cls(pid, request_w, reply_r)
+        worker = cls(pid, request_w, reply_r)
+        worker._validating = validate is not None
+        return worker
+
+    def validated(self) -> tuple[list[Any], list[str]] | None:
+        """What ``validate`` returned in the child; None when it has no answer (the caller
+        checks in-process)."""
+        if not self._validating or self._reply_fd is None:
+            return None
+        self._validating = False
+        try:
+            header = _read_exactly(self._reply_fd, 8)
+            body = _read_exactly(self._reply_fd, int.from_bytes(header, "big"))
+            scenarios, lines = pickle.loads(body)
+            return list(scenarios), [str(line) for line in lines]
+        except (OSError, EOFError, ValueError, TypeError, pickle.UnpicklingError):
+            self.close()  # it died or garbled: nothing more will come from it
+            return None
 
     def finish(
         self,
@@ -118,6 +149,11 @@ class ReportWorker:
             "history_path": str(history_path) if history_path is not None else None,
             "table_records": list(table_records),
         }
+        if self._validating:
+            self.validated()  # not asked for: read it off the pipe all the same
+            if self._reply_fd is None or self._request_fd is None:
+                return None
+        self._asked = True
         try:
             _write_all(self._request_fd, json.dumps(job, default=str).encode())
             os.close(self._request_fd)
@@ -126,9 +162,8 @@ class ReportWorker:
         except OSError:
             self.close()
             return None
-        # It has answered and is exiting: reap it if it is gone already, else let it finish its
-        # exit on its own (tearing a process down takes ~2 ms; nothing waits for that).
-        self.close(wait_s=0.0 if raw else None)
+        # It has answered and is exiting; it is reaped by close(), at the very end (tearing a
+        # process down takes ~2 ms; nothing needs to wait for that here).
         try:
             doc = json.loads(raw)
             return WorkerReply(
@@ -140,11 +175,10 @@ class ReportWorker:
         except (ValueError, KeyError, TypeError):
             return None  # it died mid-way: nothing trustworthy came back
 
-    def close(self, wait_s: float | None = None) -> None:
-        """Close the pipes (the child leaves on EOF) and reap it; idempotent.
-
-        A child still running after ``wait_s`` (default 10 s) is killed, unless ``wait_s`` was
-        given: then it is left to finish exiting (if this process exits first, init reaps it)."""
+    def close(self) -> None:
+        """Close the pipes and reap the child; idempotent. A child that was never asked for
+        reports is killed first (it has written nothing and has nothing to finish); one that
+        was asked leaves on its own once it has answered (killed after 10 s all the same)."""
         for name in ("_request_fd", "_reply_fd"):
             fd = getattr(self, name)
             if fd is not None:
@@ -153,32 +187,42 @@ class ReportWorker:
                 setattr(self, name, None)
         if self._reaped:
             return
-        deadline = time.monotonic() + (_CLOSE_WAIT_S if wait_s is None else wait_s)
+        self._reaped = True
+        if not self._asked:
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, signal.SIGKILL)
+        deadline = time.monotonic() + _CLOSE_WAIT_S
         while True:
             try:
                 done, _ = os.waitpid(self.pid, os.WNOHANG)
             except ChildProcessError:
-                break
+                return
             if done:
-                break
+                return
             if time.monotonic() > deadline:
-                if wait_s is not None:
-                    return  # not reaped: a later close() may still reap it
                 with contextlib.suppress(OSError):
                     os.kill(self.pid, signal.SIGKILL)
                 with contextlib.suppress(ChildProcessError):
                     os.waitpid(self.pid, 0)
-                break
+                return
             time.sleep(0.0005)  # it exits as soon as it has answered: a short wait
-        self._reaped = True
 
 
-def _child(request_fd: int, reply_fd: int, reports_dir: Path | None) -> None:
+def _child(
+    request_fd: int,
+    reply_fd: int,
+    reports_dir: Path | None,
+    validate: Callable[[], tuple[Sequence[Any], Sequence[str]]] | None,
+) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)
     # Background work: where a core is short, the drill (its probes, its timing) goes first.
     with contextlib.suppress(OSError):
         os.nice(10)
+    if validate is not None:
+        scenarios, lines = validate()
+        body = pickle.dumps((list(scenarios), list(lines)), protocol=pickle.HIGHEST_PROTOCOL)
+        _write_all(reply_fd, len(body).to_bytes(8, "big") + body)
     import importlib
 
     for module in _PRELOAD:
@@ -261,6 +305,17 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
+
+
+def _read_exactly(fd: int, n: int) -> bytes:
+    chunks: list[bytes] = []
+    while n > 0:
+        chunk = os.read(fd, min(n, 1 << 20))
+        if not chunk:
+            raise EOFError("the helper closed its pipe")
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
 
 
 def _read_all(fd: int) -> bytes:

@@ -14,10 +14,11 @@ reverts. It must not import drillbook before then, so it has no drillbook import
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
-__all__ = ["ledger_status", "main"]
+__all__ = ["await_intent", "ledger_status", "main"]
 
 
 def ledger_status(path: str, intent_id: str) -> tuple[str | None, float]:
@@ -51,12 +52,39 @@ def ledger_status(path: str, intent_id: str) -> tuple[str | None, float]:
     return status, expires_at
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def await_intent(ledger: str, intent_id: str, harness_pid: int, limit_s: float) -> bool:
+    """Wait for an intent the harness has not recorded yet: True once it is in the ledger,
+    False if the harness is gone (or ``limit_s`` passed) without recording it.
+
+    Why: a drill starts its watchdog early, so the interpreter's start-up is over (and off the
+    measured window) by the time it injects. The ledger is read once more after the harness is
+    seen gone: it cannot write after that, so an intent recorded just before it died is seen."""
+    deadline = time.monotonic() + limit_s
+    while ledger_status(ledger, intent_id)[0] is None:
+        if not _alive(harness_pid) or time.monotonic() > deadline:
+            return ledger_status(ledger, intent_id)[0] is not None
+        time.sleep(0.2)
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2:
-        print("usage: ttlwait.py LEDGER INTENT_ID", file=sys.stderr)
+    if len(args) not in (2, 4):
+        print("usage: ttlwait.py LEDGER INTENT_ID [HARNESS_PID WAIT_S]", file=sys.stderr)
         return 2
-    ledger, intent_id = args
+    ledger, intent_id = args[:2]
+    if len(args) == 4 and not await_intent(ledger, intent_id, int(args[2]), float(args[3])):
+        return 0  # never injected: nothing to watch
     while True:
         status, expires_at = ledger_status(ledger, intent_id)
         if status is None or status == "reverted":

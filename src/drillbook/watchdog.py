@@ -20,13 +20,23 @@ from drillbook.intents import IntentLedger
 __all__ = ["main", "spawn"]
 
 
-def spawn(ledger_path: Path, intent_id: str, log_path: Path) -> subprocess.Popen[bytes]:
+#: The watchdog starts at nice 10 where coreutils' nice is at hand: its interpreter start-up
+#: (~10 ms of CPU) runs beside a drill that is about to measure, and waiting needs no priority.
+_NICE = next(([p, "-n", "10"] for p in ("/usr/bin/nice", "/bin/nice") if os.path.exists(p)), [])
+
+
+def spawn(
+    ledger_path: Path, intent_id: str, log_path: Path, *, before_intent_s: float | None = None
+) -> subprocess.Popen[bytes]:
     """Start a watchdog in its own session, so a signal to the harness's group does not reach it.
 
     It waits in :mod:`drillbook.ttlwait`, run by path with ``-P`` (so drillbook's own folder is
     not put on ``sys.path``: its modules are only ever imported as the package's) and with the
     folder holding this drillbook first on ``PYTHONPATH``, so the revert at the deadline imports
-    the same drillbook as this harness."""
+    the same drillbook as this harness.
+
+    ``before_intent_s``: started before the intent is recorded, it waits that long at most for
+    it, and leaves if this process dies first (see :func:`drillbook.ttlwait.await_intent`)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     here = Path(__file__).resolve().parent
     env = dict(os.environ)
@@ -35,7 +45,9 @@ def spawn(ledger_path: Path, intent_id: str, log_path: Path) -> subprocess.Popen
     )
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-P", str(here / "ttlwait.py"), str(ledger_path), intent_id],
+            _NICE
+            + [sys.executable, "-P", str(here / "ttlwait.py"), str(ledger_path), intent_id]
+            + ([] if before_intent_s is None else [str(os.getpid()), str(before_intent_s)]),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,

@@ -6,6 +6,7 @@ the watchdog reverts a SIGSTOPped service)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -94,3 +95,92 @@ def test_spawn_starts_the_light_wait_and_it_leaves_once_reverted(tmp_path: Path)
             proc.kill()
             proc.wait()
     assert (tmp_path / "watchdog.log").read_text() == ""
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_waiting_for_an_intent_not_recorded_yet(tmp_path: Path) -> None:
+    from drillbook.ttlwait import await_intent
+
+    path = tmp_path / "intents.jsonl"
+    ledger = IntentLedger(path)
+    # The harness is gone and never recorded it: nothing to watch.
+    assert await_intent(str(path), "int-c", _dead_pid(), 30) is False
+    # Recorded just before the harness died: the re-read after seeing it gone finds it.
+    ledger.record(_intent("int-c", time.time() + 600))
+    assert await_intent(str(path), "int-c", _dead_pid(), 30) is True
+    # A live harness that never records it: bounded by the limit.
+    assert await_intent(str(path), "int-d", os.getpid(), 0.3) is False
+
+
+def test_a_watchdog_started_ahead_watches_the_intent_once_it_is_recorded(tmp_path: Path) -> None:
+    path = tmp_path / "intents.jsonl"
+    proc = spawn(path, "int-e", tmp_path / "watchdog.log", before_intent_s=60)
+    try:
+        time.sleep(0.5)
+        assert proc.poll() is None  # this process (its harness) lives: it waits for the intent
+        ledger = IntentLedger(path)
+        ledger.record(_intent("int-e", time.time() + 600))
+        time.sleep(0.5)
+        assert proc.poll() is None  # pending now: it waits for the TTL
+        ledger.reverted("int-e")
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _watchdogs_of(ledger: Path) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if any(b"ttlwait.py" in c for c in cmd) and str(ledger).encode() in cmd:
+                found.append(int(entry.name))
+    return found
+
+
+def test_a_drill_that_never_injects_leaves_no_watchdog(tmp_path: Path) -> None:
+    """Started before the steady-state check, the watchdog is ended when the drill stops
+    without injecting (the target is down: steady state fails, nothing is injected)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the block ends: nothing listens there
+    (tmp_path / "drillbook.yaml").write_text(
+        f"environment: test\ntargets:\n  svc: {{backend: local, pid_file: svc.pid, port: {port}}}\n"
+    )
+    (tmp_path / "svc.pid").write_text("999999\n")
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "scenarios" / "s.yaml").write_text(
+        "id: s\nobjectives: {rto: 30s, severity: P3}\n"
+        "fault: {type: process.kill, target: svc, signal: KILL}\n"
+        f'probes:\n  - {{name: h, type: http, url: "http://127.0.0.1:{port}/"}}\n'
+        "recovery:\n  - {kind: automatic}\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DRILLBOOK_")}
+    out = subprocess.run(
+        [sys.executable, "-m", "drillbook.cli", "run", "scenarios/s.yaml"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode != 0 and "unhealthy before injection" in out.stdout + out.stderr
+    ledger = tmp_path / ".drillbook" / "intents.jsonl"
+    assert not ledger.exists() or "int-" not in ledger.read_text()
+    assert (tmp_path / ".drillbook" / "watchdog.log").exists()  # one was started ahead
+    deadline = time.monotonic() + 10
+    while _watchdogs_of(ledger):
+        assert time.monotonic() < deadline, "a watchdog outlived a drill that never injected"
+        time.sleep(0.05)
