@@ -286,3 +286,29 @@ def test_the_drill_runs_with_the_collector_on_and_the_startup_heap_frozen(projec
     assert out.returncode == 0, out.stdout + out.stderr
     enabled, frozen = json.loads((project / "gc.json").read_text())
     assert enabled is True and frozen > 10_000
+
+
+@pytest.mark.parametrize(("setting", "in_parent"), [("1", False), ("0", True)])
+def test_the_helper_validates_so_the_parent_never_loads_the_validator(
+    project: Path, setting: str, in_parent: bool
+) -> None:
+    """With the helper, the scenarios come back validated from it: the parent never imports
+    the scenario validator (seen from a probe inside the drill); without it, it does."""
+    (project / "modprobe.py").write_text(
+        textwrap.dedent(
+            """
+            import json, pathlib, sys
+            def check():
+                pathlib.Path("mods.json").write_text(json.dumps("drillbook.schemacheck" in sys.modules))
+                return True
+            """
+        )
+    )
+    (project / "scenarios" / "svc_restart.yaml").write_text(
+        SCENARIO.replace(
+            "probes:\n", "probes:\n  - {name: m, type: python, callable: 'modprobe:check'}\n"
+        )
+    )
+    out = _run(project, _env(DRILLBOOK_REPORT_WORKER=setting, PYTHONPATH=str(project)))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert json.loads((project / "mods.json").read_text()) is in_parent
