@@ -115,3 +115,60 @@ def test_environment_snapshot_python_version_is_platforms(tmp_path: Path) -> Non
 
     snap = environment_snapshot("test", tmp_path, "drillbook.yaml", False)
     assert snap["python"] == platform.python_version()
+
+
+def test_durable_events_are_fsynced_by_the_syncer_not_the_writer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The drill's thread never waits on the disk for an event; finish() still leaves the whole
+    log fsynced and no syncer thread behind."""
+    import os
+    import threading
+    import time
+
+    calls: list[str] = []
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        calls.append(threading.current_thread().name)
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    journal = RunJournal(tmp_path, environment={})
+    journal.event("phase", drill="d", phase="inject", detail="start")
+    deadline = time.monotonic() + 10
+    while "drillbook-journal-sync" not in calls:
+        assert time.monotonic() < deadline, calls
+        time.sleep(0.01)
+    assert threading.current_thread().name not in calls  # the writer itself never fsynced
+    syncer = journal._syncer
+    journal.finish(0)
+    assert calls[-1] == threading.current_thread().name  # the last word is finish()'s own fsync
+    assert syncer is None or not syncer.is_alive()
+    lines = (journal.dir / "events.jsonl").read_text().splitlines()
+    assert [json.loads(x)["kind"] for x in lines] == ["run_start", "phase", "run_end"]
+
+
+def test_an_idle_syncer_ends_and_a_new_durable_event_starts_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A journal that is never finished (a crashed caller, a test) keeps no thread for long."""
+    import time
+
+    import drillbook.journal as journal_module
+
+    monkeypatch.setattr(journal_module, "_SYNCER_IDLE_S", 0.05)
+    journal = RunJournal(tmp_path, environment={})
+    first = journal._syncer
+    assert first is not None
+    first.join(timeout=10)
+    assert not first.is_alive() and journal._syncer is None
+    journal.event("phase", drill="d", phase="detect", detail="start")
+    second = journal._syncer
+    assert second is not None and second is not first
+    deadline = time.monotonic() + 10
+    while second.is_alive():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    journal.finish(0)
+    assert (journal.dir / "journal.json").is_file()
