@@ -93,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         if remaining <= 0:
             break
         time.sleep(min(1.0, remaining))
+    try:  # started at nice 10 to wait; the revert itself gets normal priority where allowed
+        os.setpriority(os.PRIO_PROCESS, 0, 0)
+    except OSError:
+        pass
     from drillbook.watchdog import main as revert_at_deadline
 
     return revert_at_deadline([ledger, intent_id])
