@@ -114,6 +114,18 @@ def _helper_of(proc: subprocess.Popen[str], deadline_s: float = 60) -> int:
     raise AssertionError("no report helper was forked")
 
 
+def _stop_service(project: Path) -> None:
+    """The demo service's supervisor a SIGKILLed harness started outlives it: stop it here."""
+    state = project / ".drillbook" / "local" / "svc.json"
+    if not state.exists():
+        return
+    data = json.loads(state.read_text())
+    for key in ("child_pid", "supervisor_pid"):
+        pid = data.get(key)
+        if isinstance(pid, int) and _alive(pid):
+            os.kill(pid, signal.SIGTERM)
+
+
 def _in_process(run_dir: Path, out: Path) -> None:
     """What rendering in this interpreter makes of the run's journal.json."""
     code = textwrap.dedent(
@@ -259,6 +271,7 @@ def test_a_parent_killed_mid_drill_leaves_no_helper(project: Path) -> None:
             capture_output=True,
             timeout=120,
         )
+        _stop_service(project)
     ops = [json.loads(x)["op"] for x in ledger.read_text().splitlines()]
     assert ops[-1] == "reverted"
 
