@@ -100,7 +100,7 @@ class RunSession:
     results: list[dict[str, Any]] = field(default_factory=list)
     reports_written: list[Path] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-    #: A forked helper that renders the reports and records the history (``drill run``'s
+    #: A forked helper that renders the reports and records the history (``drillbook run``'s
     #: direct path, see :mod:`drillbook.reportworker`); None renders in this process.
     report_worker: ReportWorker | None = None
     table: str | None = None  # the terminal table, when the helper formatted it
