@@ -53,13 +53,19 @@ def ledger_status(path: str, intent_id: str) -> tuple[str | None, float]:
 
 
 def _alive(pid: int) -> bool:
+    """As ``drillbook.rollback._alive`` (which this file may not import): a killed harness its
+    own parent has not reaped yet is a zombie, and counts as gone."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().split(") ", 1)[1][:1] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def await_intent(ledger: str, intent_id: str, harness_pid: int, limit_s: float) -> bool:

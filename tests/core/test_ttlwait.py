@@ -184,3 +184,20 @@ def test_a_drill_that_never_injects_leaves_no_watchdog(tmp_path: Path) -> None:
     while _watchdogs_of(ledger):
         assert time.monotonic() < deadline, "a watchdog outlived a drill that never injected"
         time.sleep(0.05)
+
+
+def test_a_harness_killed_but_not_yet_reaped_counts_as_gone() -> None:
+    from drillbook.ttlwait import _alive
+
+    proc = subprocess.Popen(["sleep", "60"])
+    try:
+        assert _alive(proc.pid)
+        proc.kill()
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{proc.pid}/stat").read_text().rsplit(") ", 1)[1][:1] != "Z":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert not _alive(proc.pid)  # a zombie: its parent (this test) has not reaped it
+    finally:
+        proc.kill()
+        proc.wait()
