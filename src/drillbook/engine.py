@@ -412,7 +412,7 @@ class Drill:
             injected = _Injected(spec, fault, intent, plan, selection.chosen)
             self._injected.append(injected)
             self._event("intent", intent=intent.id, fault=spec.type, ttl_s=ttl, plan=plan)
-            injected.watchdog = spare[1] if spare is not None else self._spawn_watchdog(intent)
+            injected.watchdog = spare[1] if spare is not None else self._spawn_watchdog(intent.id)
             try:
                 fault.inject()
             finally:
@@ -435,21 +435,20 @@ class Drill:
             self._event("inject", fault=spec.type, plan=plan, intent=intent.id)
 
     def _spawn_watchdog(
-        self, intent: Intent | None = None, *, intent_id: str = ""
+        self, intent_id: str, *, ahead: bool = False
     ) -> subprocess.Popen[bytes] | None:
-        """The TTL watchdog of ``intent``, or, given only ``intent_id``, one started ahead of an
-        intent this drill is about to record (it leaves if none comes)."""
+        """The TTL watchdog of intent ``intent_id``; ``ahead``: started before this drill records
+        that intent (it leaves if none comes)."""
         if os.environ.get("DRILLBOOK_NO_WATCHDOG"):
             return None
         from drillbook.watchdog import spawn
 
-        ahead = None if intent is not None else max(60.0, 2 * self.timeout)
         try:
             return spawn(
                 self.config.intent_ledger,
-                intent.id if intent is not None else intent_id,
+                intent_id,
                 self.config.state_dir / "watchdog.log",
-                before_intent_s=ahead,
+                before_intent_s=max(60.0, 2 * self.timeout) if ahead else None,
             )
         except OSError:
             return None
@@ -461,7 +460,7 @@ class Drill:
         if self._spare_watchdog is not None or self.config.dry_run:
             return
         intent_id = Intent.new_id()
-        proc = self._spawn_watchdog(intent_id=intent_id)
+        proc = self._spawn_watchdog(intent_id, ahead=True)
         if proc is not None:
             self._spare_watchdog = (intent_id, proc)
 
