@@ -183,7 +183,9 @@ def run_engine(count: int, ports: Sequence[int], seconds: float, workdir: Path) 
     for e in samples:
         if not e["ok"]:
             details[e["detail"][:60]] = details.get(e["detail"][:60], 0) + 1
-    return _row(count, "engine", loop_kind(), sched.skipped, lags, ok, fail, elapsed, cpu, details)
+    return _row(
+        count, "engine", loop_kind(count), sched.skipped, lags, ok, fail, elapsed, cpu, details
+    )
 
 
 def _row(
@@ -273,7 +275,7 @@ def run_count(
         os.environ["DRILLBOOK_EVENT_LOOP"] = "asyncio"
     else:
         os.environ.pop("DRILLBOOK_EVENT_LOOP", None)
-    loop = loop_kind()
+    loop = loop_kind(count)
     sched = ProbeScheduler(probes, interval=INTERVAL, timeout=1.0, on_sample=on_sample)
     t0 = time.monotonic()
     cpu0 = time.process_time()

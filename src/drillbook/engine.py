@@ -335,7 +335,13 @@ class Drill:
                 raise ConfigError("steady_state needs at least one probe", field="probes")
             if warmup_s > 0:
                 self.clock.sleep(warmup_s)
-            results = run_once(checks, self.config.defaults.probe_timeout_s)
+            timeout = self.config.defaults.probe_timeout_s
+            scheduler = self._probe_scheduler()
+            if scheduler.driving:  # asked again after inject: the ticks own the connections
+                results = run_once(checks, timeout)
+            else:  # on the loop the ticks will use, leaving its connections open for them
+                found = scheduler.check_all(timeout)
+                results = [(p.name, r) for p, r in zip(scheduler.probes, found, strict=True)]
             bad = [(n, r) for n, r in results if not r.ok]
             for name, result in results:
                 self._event(
@@ -349,16 +355,31 @@ class Drill:
                 detail = "; ".join(f"{n}: {r.detail or 'not ok'}" for n, r in bad)
                 raise SteadyStateFailed(f"unhealthy before injection, nothing injected: {detail}")
 
-    def _start_probes(self) -> None:
-        if self._scheduler is None and self._probes:
-            self._scheduler = ProbeScheduler(
+    def _probe_scheduler(self) -> ProbeScheduler:
+        """The scheduler of every probe so far; one opened before more probes were added (a
+        Python drill may watch more after its steady state) is replaced while it is not ticking."""
+        sched = self._scheduler
+        if sched is not None and not sched.driving and len(sched.probes) != len(self._probes):
+            sched.stop()
+            sched = None
+        if sched is None:
+            sched = self._scheduler = ProbeScheduler(
                 self._probes,
                 interval=self.interval,
                 timeout=self.config.defaults.probe_timeout_s,
                 on_sample=self._on_sample,
                 clock=self.clock,
             )
-            self._scheduler.start()
+        return sched
+
+    def _start_probes(self) -> None:
+        if self._probes and (self._scheduler is None or not self._scheduler.driving):
+            self._probe_scheduler().start()
+
+    def _kick_probes(self) -> None:
+        """Look now rather than at the next tick (see ProbeScheduler.kick)."""
+        if self._scheduler is not None:
+            self._scheduler.kick()
 
     def inject(self, spec: FaultSpec) -> None:
         """Check safety, record the intent, inject, and wait until the fault is verified."""
@@ -432,6 +453,7 @@ class Drill:
                 pause = min(pause * 2, 0.005)
             self._t_inject = self._now()
             self._t_inject_epoch = time.time()
+            self._kick_probes()  # the first failing look is TTD: take it now, not a tick later
             self._event("inject", fault=spec.type, plan=plan, intent=intent.id)
 
     def _spawn_watchdog(
@@ -606,6 +628,7 @@ class Drill:
                 raise RecoveryError(f"{spec.name}: {detail}") from exc
             finally:
                 duration = self._now() - start
+                self._kick_probes()  # the step may have brought it back: look now
                 step = _Step(
                     spec.name, spec.kind.value, spec.type, start, duration, ok, redact_text(detail)
                 )

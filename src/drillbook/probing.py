@@ -9,15 +9,20 @@ phase is spread evenly across the interval: started together, N probes would all
 same instant every tick and the last of them would start N·(cost of a probe) late. Each sample
 records when it was due, so the scheduling lag is measurable (benchmarks/probe_scale).
 
-The loop is uvloop's when it is installed (it is a dependency on Linux and macOS): measured here
-it takes about a third less CPU per HTTP probe than the standard loop (47 against 69 µs,
-benchmarks/results/probe_scale.md), most of it in fewer system calls. Set
-``DRILLBOOK_EVENT_LOOP=asyncio`` to force the standard loop.
+From a hundred probes on the loop is uvloop's when it is installed (it is a dependency on Linux
+and macOS): measured here it takes about a third less CPU per HTTP probe than the standard loop
+(47 against 69 µs, benchmarks/results/probe_scale.md), most of it in fewer system calls. Fewer
+probes get the standard loop: uvloop's 3 ms import would cost more than it saves
+(:data:`UVLOOP_PROBES`). ``DRILLBOOK_EVENT_LOOP=asyncio`` or ``=uvloop`` forces either.
+
+The engine also asks for a look between ticks (:meth:`ProbeScheduler.kick`) when the fault is
+verified and when a recovery step ends: a tick's wait made both answers up to an interval late.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import queue
@@ -33,6 +38,7 @@ from drillbook.model import ProbeResult
 from drillbook.timeline import Sample
 
 __all__ = [
+    "UVLOOP_PROBES",
     "DaemonExecutor",
     "NamedProbe",
     "ProbeScheduler",
@@ -42,9 +48,20 @@ __all__ = [
 ]
 
 
-def loop_kind() -> str:
-    """``uvloop`` or ``asyncio``: what :func:`new_event_loop` will give."""
-    if os.environ.get("DRILLBOOK_EVENT_LOOP", "").strip().lower() == "asyncio":
+#: From this many probes on, the loop is uvloop's (when installed); below, the standard one.
+#: Why: uvloop's import is about 3 ms, paid on the drill's critical path just before the
+#: steady-state check, while its saving is about 22 µs of the probe thread's CPU per look (47
+#: against 69 µs): worth it at a hundred probes at 10 Hz (2 % of a core), not for a handful.
+UVLOOP_PROBES = 100
+
+
+def loop_kind(probes: int | None = None) -> str:
+    """``uvloop`` or ``asyncio``: what :func:`new_event_loop` gives for ``probes`` probes (None:
+    a large number). ``DRILLBOOK_EVENT_LOOP=asyncio`` or ``=uvloop`` forces one."""
+    forced = os.environ.get("DRILLBOOK_EVENT_LOOP", "").strip().lower()
+    if forced == "asyncio" or (
+        forced != "uvloop" and probes is not None and probes < UVLOOP_PROBES
+    ):
         return "asyncio"
     try:
         import uvloop  # noqa: F401  (optional: a C extension, absent on Windows)
@@ -53,9 +70,9 @@ def loop_kind() -> str:
     return "uvloop"
 
 
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    """A new event loop for probes: uvloop's when available (see the module docstring)."""
-    if loop_kind() == "uvloop":
+def new_event_loop(probes: int | None = None) -> asyncio.AbstractEventLoop:
+    """A new event loop for ``probes`` probes (see :func:`loop_kind` and the module docstring)."""
+    if loop_kind(probes) == "uvloop":
         import uvloop
 
         return uvloop.new_event_loop()
@@ -230,8 +247,23 @@ class ProbeScheduler:
         self._ready = threading.Event()
         self._pool = DaemonExecutor(max_threads)
         self._scale = False  # whether this scheduler holds _ScaleMode
+        self.driving = False  # start() was called: the probes tick
+        self._tasks: list[asyncio.Task[None]] = []
+        # Where every probe's schedule is anchored (loop thread only): set when ticking begins
+        # and again by kick(); ``_generation`` tells a driver its anchor moved.
+        self._base = 0.0
+        self._generation = 0
+        self._sleepers: set[asyncio.Future[None]] = set()
 
-    def start(self) -> None:
+    def open(self) -> None:
+        """Start the loop thread and open the probes' connections, without ticking yet.
+
+        Why apart from start(): the steady-state check then runs on this loop
+        (:meth:`check_all`) and leaves its connections open for the ticks. A loop of its own,
+        built and torn down for one look, was 3 to 4 ms of a trivial drill's 60 (uvloop's
+        import aside), all of it inside the measured drill. Idempotent."""
+        if self._thread is not None:
+            return
         self._scale = len(self.probes) >= SCALE_PROBES
         if self._scale:
             _ScaleMode.enter()
@@ -239,8 +271,56 @@ class ProbeScheduler:
         self._thread.start()
         self._ready.wait(5)
 
+    def check_all(self, timeout: float) -> list[ProbeResult]:
+        """Check every probe once, concurrently, on this scheduler's loop (the steady state).
+
+        Only before :meth:`start`: a probe's kept-alive connection carries one request at a
+        time, and a tick could overlap this look."""
+        if self.driving:
+            raise RuntimeError("check_all() after start(): the probes are ticking")
+        self.open()
+        loop = self._loop
+        if loop is None or not self._ready.is_set():
+            raise RuntimeError("the probe loop did not start")
+
+        async def gather() -> list[ProbeResult]:
+            return list(await asyncio.gather(*(_check(p.probe, timeout) for p in self.probes)))
+
+        future = asyncio.run_coroutine_threadsafe(gather(), loop)
+        try:
+            return future.result(timeout + 5.0)  # each check is bounded by ``timeout`` already
+        finally:
+            future.cancel()  # a no-op once done
+
+    def start(self) -> None:
+        """Start ticking (opening first, if :meth:`open` was not called); idempotent."""
+        self.open()
+        if self.driving:
+            return
+        self.driving = True
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # closed: the loop thread already ended
+                loop.call_soon_threadsafe(self._begin)
+
+    def kick(self) -> None:
+        """Take every probe's next sample now (staggered as at start), then keep the interval.
+
+        Why: the engine calls it when the fault is verified and when a recovery step ends, the
+        moments the answer may just have changed. Waiting for the next tick made detection,
+        and the first passing look after a step, up to one interval late; TTD is defined as
+        the first failing probe after t_inject, so an earlier look measures it more closely,
+        and a recovery run still has to last ``stable_for`` on the regular ticks after it. A
+        probe still running when kicked (it started before the kick) samples again at once
+        after it ends."""
+        loop = self._loop
+        if loop is None or not self.driving:
+            return
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._rebase)
+
     def _run(self) -> None:
-        loop = new_event_loop()
+        loop = new_event_loop(len(self.probes))
         loop.set_default_executor(self._pool)
         self._loop = loop
         try:
@@ -258,31 +338,64 @@ class ProbeScheduler:
         except TimeoutError:
             pass
         self._ready.set()
-        t0 = self.clock.monotonic()
-        n = max(1, len(self.probes))
-        helpers = [asyncio.create_task(_ScaleMode.freezer())] if self._scale else []
-        tasks = helpers + [
-            asyncio.create_task(self._drive(p, t0 + i * self.interval / n))
-            for i, p in enumerate(self.probes)
-        ]
         await self._stop.wait()
-        for task in tasks:
+        for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await _aclose(p.probe for p in self.probes)
 
-    async def _drive(self, named: NamedProbe, t0: float) -> None:
+    def _begin(self) -> None:
+        """On the loop: start every probe's driver (start() asked for it)."""
+        if self._tasks or self._stop is None or self._stop.is_set():
+            return
+        self._base = self.clock.monotonic()
+        n = max(1, len(self.probes))
+        helpers = [asyncio.create_task(_ScaleMode.freezer())] if self._scale else []
+        self._tasks = helpers + [
+            asyncio.create_task(self._drive(p, i * self.interval / n))
+            for i, p in enumerate(self.probes)
+        ]
+
+    def _rebase(self) -> None:
+        """On the loop: anchor every schedule at now and wake the drivers waiting for a tick."""
+        self._base = self.clock.monotonic()
+        self._generation += 1
+        for waiter in self._sleepers:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def _sleep(self, delay: float) -> None:
+        """asyncio.sleep that :meth:`_rebase` can end early (the same future and timer)."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        timer = loop.call_later(delay, _wake, waiter)
+        self._sleepers.add(waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._sleepers.discard(waiter)
+
+    async def _drive(self, named: NamedProbe, phase: float) -> None:
+        generation = self._generation
+        t0 = self._base + phase
         k = 0
         while True:
             due = t0 + k * self.interval
             delay = due - self.clock.monotonic()
             if delay > 0:
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
+                if generation != self._generation:  # kicked while waiting: due again from now
+                    generation, t0, k = self._generation, self._base + phase, 0
+                    continue
             start = self.clock.monotonic()
             self.lags.append(start - due)
             result = await _check(named.probe, self.timeout)
             end = self.clock.monotonic()
             self.on_sample(Sample(named.name, start, end, result.ok, result.detail), result)
+            if generation != self._generation:  # kicked during this look, which began before it
+                generation, t0, k = self._generation, self._base + phase, 0
+                continue
             # Next tick strictly after this one finished: skip ticks a slow probe overran, and
             # count them, so saturation shows instead of hiding behind a small lag.
             nxt = max(k + 1, int((end - t0) / self.interval) + 1)
@@ -305,6 +418,11 @@ class ProbeScheduler:
             _ScaleMode.leave()
 
 
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 def run_once(probes: Sequence[NamedProbe], timeout: float) -> list[tuple[str, ProbeResult]]:
     """Check each probe once, concurrently (steady state, verify)."""
 
@@ -315,6 +433,6 @@ def run_once(probes: Sequence[NamedProbe], timeout: float) -> list[tuple[str, Pr
         finally:
             await _aclose(p.probe for p in probes)
 
-    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+    with asyncio.Runner(loop_factory=lambda: new_event_loop(len(probes))) as runner:
         results = runner.run(gather())
     return [(p.name, r) for p, r in zip(probes, results, strict=True)]

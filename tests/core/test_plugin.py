@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 from typing import Any
 
@@ -214,3 +215,55 @@ def test_manual_step_in_ci_is_refused_unless_answered(project: pytest.Pytester) 
         d["steps"][0]["kind"] == "manual"
         and "answered by --drill-answer" in d["steps"][0]["detail"]
     )
+
+
+WAIT_UP = (
+    "import socket, sys, time\n"
+    "port = int(open('.drillbook/local/svc.port').read())\n"
+    "for _ in range(500):\n"
+    "    try:\n"
+    "        socket.create_connection(('127.0.0.1', port), 0.2).close()\n"
+    "        sys.exit(0)\n"
+    "    except OSError:\n"
+    "        time.sleep(0.02)\n"
+    "sys.exit(1)\n"
+)
+
+
+def test_the_probes_look_when_the_fault_lands_and_when_a_step_ends(
+    project: pytest.Pytester,
+) -> None:
+    # Ticks a minute apart: a tick's wait would put TTD and RTA near 60 s (the timeout fails the
+    # drill first). The engine's kicks look at the inject and after the step instead.
+    (project.path / "scenarios" / "slow_ticks.yaml").write_text(
+        textwrap.dedent(
+            """\
+            id: slow_ticks
+            objectives: {rto: 20s}
+            probe_interval: 60s
+            stable_for: 300ms
+            timeout: 20s
+            fault: {type: process.kill, target: svc, signal: KILL}
+            probes:
+              - {name: health, type: http, target: svc}
+            recovery:
+              - kind: scripted
+                name: wait_up
+                type: command
+            """
+        )
+        + f"    command: [{json.dumps(sys.executable)}, -c, {json.dumps(WAIT_UP)}]\n"
+    )
+    result = project.runpytest_subprocess("-k", "slow_ticks", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    (d,) = journal(project)["drills"]
+    m = d["measures"]
+    assert d["verdict"] == "passed"
+    assert m["ttd_s"] < 5 and m["rta_s"] < 10  # a tick's wait: about 60 s each
+    low, high = m["rta_bracket_s"]
+    assert low <= m["rta_s"] <= high
+    ticks = [e for e in d["timeline"] if e["kind"] == "probe" and e.get("phase") != "steady_state"]
+    # Tick 0 (it may see the kill land), the look at the inject (again if tick 0 was still
+    # open), the look after the step; stable_for then passes with no further tick.
+    assert 2 <= len(ticks) <= 4, ticks
+    assert ticks[-1]["ok"] and not any(e["ok"] for e in ticks[1:-1])
