@@ -224,17 +224,14 @@ def _run_direct(args: argparse.Namespace, paths: list[Path]) -> int:
         gc.disable()
     try:
         try:
-            cfg = _direct_config(args)
             if args.console:
-                # Before any thread exists and before the heavy imports: the helper loads the
-                # report modules on another core while this process loads the engine and runs
-                # the drill.
+                # Before any thread exists and before the heavy imports: the helper reads the
+                # config and validates while this process loads the engine, then loads the
+                # report modules on another core while this one runs the drill.
                 from drillbook.reportworker import ReportWorker
 
-                worker = ReportWorker.start(
-                    reports_dir=cfg.reports_dir, validate=lambda: _check_paths(paths, cfg)
-                )
-            prepared = _prepare_direct(cfg, paths, worker)
+                worker = ReportWorker.start(prepare=lambda: _read_and_check(args, paths))
+            prepared = _prepare_direct(args, paths, worker)
         finally:
             if args.console:
                 gc.freeze()
@@ -278,20 +275,26 @@ def _direct_config(args: argparse.Namespace) -> Any:
     )
 
 
-def _prepare_direct(cfg: Any, paths: list[Path], worker: Any) -> Any:
+def _read_and_check(args: argparse.Namespace, paths: list[Path]) -> tuple[Any, Any, Any]:
+    """The config and the checked scenarios: what the helper prepares (the parent when none)."""
+    cfg = _direct_config(args)
+    scenarios, lines = _check_paths(paths, cfg)
+    return cfg, scenarios, lines
+
+
+def _prepare_direct(args: argparse.Namespace, paths: list[Path], worker: Any) -> Any:
     """(session, scenarios) ready to run, or the exit code when a scenario is invalid.
 
-    With the helper validating in parallel, the engine's modules are imported first (in that
-    time the helper checks the scenarios); without it, validation comes first so bad input is
-    answered before the engine loads."""
-    checked = None
+    With the helper reading the config and validating in parallel, the engine's modules are
+    imported first (in that time the helper does both); without it, or when it has no answer
+    (a bad config among them: raised here, in this process, as always), they come first, so bad
+    input is answered before the engine loads."""
+    got = None
     if worker is not None:
-        import drillbook.runner  # while the helper validates
+        import drillbook.runner  # while the helper reads and validates
 
-        checked = worker.validated()
-    if checked is None:
-        checked = _check_paths(paths, cfg)
-    scenarios, lines = checked
+        got = worker.prepared()
+    cfg, scenarios, lines = got if got is not None else _read_and_check(args, paths)
     for line in lines:
         print(line, file=sys.stderr)
     if lines:

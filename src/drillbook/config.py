@@ -13,12 +13,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drillbook.durations import parse_duration
 from drillbook.errors import ConfigError
 from drillbook.model import DEFAULT_RESPONSE_TARGETS_S, TargetSpec
-from drillbook.yamlload import Loaded, load_yaml_file
+
+if TYPE_CHECKING:
+    from drillbook.yamlload import Loaded
 
 __all__ = [
     "Config",
@@ -339,6 +341,10 @@ def load_config(
             display = str(path.relative_to(workdir))
         except ValueError:
             display = str(path)
+        # Here, not at import: the engine needs Config, not a YAML parser, and a direct run reads
+        # its config in the forked helper (drillbook.reportworker); PyYAML's import is ~6 ms.
+        from drillbook.yamlload import load_yaml_file
+
         loaded = load_yaml_file(path, display)
         raw = loaded.data if loaded.data is not None else {}
         if not isinstance(raw, Mapping):

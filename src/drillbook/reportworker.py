@@ -1,25 +1,27 @@
-"""A forked helper for ``drillbook run scenarios/x.yaml``: it validates the scenarios while the
-parent loads the engine, and renders the reports and the history from ``journal.json`` after the
-drills, its imports having overlapped the drill on another core.
+"""A forked helper for ``drillbook run scenarios/x.yaml``: it reads the config and validates the
+scenarios while the parent loads the engine, and renders the reports and the history from
+``journal.json`` after the drills, its imports having overlapped the drill on another core.
 
-Why: a whole run's wall time was the sum of work that need not be serial. Validation (the
-scenario module, the schema checker, the registry: ~6 ms) waited for nothing but ran before the
-engine's imports; what a run does after its last drill (``report.html`` through Jinja2,
-``summary.md`` and the terminal table through tabulate, the history database) needed ~30 ms of
-imports before it rendered anything, between the drill's end and the process's exit
-(benchmarks/results/overhead.md). Forked once the config is read, before any thread exists, the
-child validates and sends the scenarios back (pickled: it is this program's own copy), imports
-and warms the renderer, and waits; when the run ends, the parent writes ``journal.json`` and the
-child renders from it (exactly what ``drillbook report`` re-renders from), records the history,
-formats the table and answers with what it wrote.
+Why: a whole run's wall time was the sum of work that need not be serial. Reading the config
+(PyYAML's import alone is ~6 ms, most of it compiling its scanner's patterns) and validating the
+scenarios (the scenario module, the schema checker, the registry: ~6 ms) waited for nothing but
+ran before the engine's imports; what a run does after its last drill (``report.html`` through
+Jinja2, ``summary.md`` and the terminal table through tabulate, the history database) needed
+~30 ms of imports before it rendered anything, between the drill's end and the process's exit
+(benchmarks/results/overhead.md). Forked first, before any thread exists, the child reads the
+config, validates, and sends the config and the scenarios back (pickled: it is this program's
+own copy), imports and warms the renderer, and waits; when the run ends, the parent writes
+``journal.json`` and the child renders from it (exactly what ``drillbook report`` re-renders
+from), records the history, formats the table and answers with what it wrote.
 
 The parent never depends on it: no fork on a one-core machine, with other threads running, or
-with ``DRILLBOOK_REPORT_WORKER=0``; a child that died or answered nothing means the parent
-validates or renders in-process as before. The child runs at nice 10, ignores SIGINT, SIGTERM
-and SIGHUP (an interrupted run still gets its reports: the parent reverts, then asks) and leaves
-when its pipe closes, so a parent killed with SIGKILL leaves no helper behind; one that has no
-job left (the run ended before its reports) is killed, as it has written nothing. It exits with
-``os._exit``: the parent's buffers and exit handlers are not its to run.
+with ``DRILLBOOK_REPORT_WORKER=0``; a child that died, failed or answered nothing means the
+parent reads, validates or renders in-process as before (a bad config is reported that way, by
+the parent, with the same words and exit code). The child runs at nice 10, ignores SIGINT,
+SIGTERM and SIGHUP (an interrupted run still gets its reports: the parent reverts, then asks)
+and leaves when its pipe closes, so a parent killed with SIGKILL leaves no helper behind; one
+that has no job left (the run ended before its reports) is killed, as it has written nothing.
+It exits with ``os._exit``: the parent's buffers and exit handlers are not its to run.
 """
 
 from __future__ import annotations
@@ -37,7 +39,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["WORKER_ENV", "ReportWorker", "WorkerReply"]
+__all__ = ["WORKER_ENV", "Prepared", "ReportWorker", "WorkerReply"]
+
+#: What the child prepares for the parent: the config, the scenarios, the validation's error lines.
+Prepared = tuple[Any, list[Any], list[str]]
 
 #: ``0`` turns the helper off (render in-process), ``1`` forks even on a one-core machine.
 WORKER_ENV = "DRILLBOOK_REPORT_WORKER"
@@ -75,21 +80,20 @@ class ReportWorker:
         self._reply_fd: int | None = reply_fd
         self._reaped = False
         self._asked = False  # a report job was sent: the child is (or was) answering it
-        self._validating = False  # the child owes the parent one validation message first
+        self._preparing = False  # the child owes the parent one prepared message first
 
     @classmethod
     def start(
         cls,
         environ: Mapping[str, str] | None = None,
         *,
-        reports_dir: Path | None = None,
-        validate: Callable[[], tuple[Sequence[Any], Sequence[str]]] | None = None,
+        prepare: Callable[[], Prepared] | None = None,
     ) -> ReportWorker | None:
         """Fork the child, or None when forking would not help or is not safe here.
 
-        ``reports_dir``: where the last run's ``journal.json`` may be, to warm the renderer on.
-        ``validate``: called in the child first, ``(scenarios, error lines)``; the parent gets
-        its answer from :meth:`validated`."""
+        ``prepare``: called in the child first, ``(config, scenarios, error lines)``; the parent
+        gets its answer from :meth:`prepared`, and the child warms the renderer on the last
+        run's ``journal.json`` in the config's reports folder."""
         setting = (os.environ if environ is None else environ).get(WORKER_ENV, "")
         if setting == "0" or not hasattr(os, "fork"):
             return None
@@ -107,7 +111,7 @@ class ReportWorker:
             try:
                 os.close(request_w)
                 os.close(reply_r)
-                _child(request_r, reply_w, reports_dir, validate)
+                _child(request_r, reply_w, prepare)
             except BaseException:
                 code = 1
             finally:
@@ -115,20 +119,23 @@ class ReportWorker:
         os.close(request_r)
         os.close(reply_w)
         worker = cls(pid, request_w, reply_r)
-        worker._validating = validate is not None
+        worker._preparing = prepare is not None
         return worker
 
-    def validated(self) -> tuple[list[Any], list[str]] | None:
-        """What ``validate`` returned in the child; None when it has no answer (the caller
-        checks in-process)."""
-        if not self._validating or self._reply_fd is None:
+    def prepared(self) -> Prepared | None:
+        """What ``prepare`` returned in the child; None when it has no answer (it raised, died
+        or garbled it: the caller reads and validates in-process)."""
+        if not self._preparing or self._reply_fd is None:
             return None
-        self._validating = False
+        self._preparing = False
         try:
             header = _read_exactly(self._reply_fd, 8)
             body = _read_exactly(self._reply_fd, int.from_bytes(header, "big"))
-            scenarios, lines = pickle.loads(body)
-            return list(scenarios), [str(line) for line in lines]
+            answer = pickle.loads(body)
+            if answer is None:
+                return None  # prepare raised in the child: the parent will say why
+            config, scenarios, lines = answer
+            return config, list(scenarios), [str(line) for line in lines]
         except (OSError, EOFError, ValueError, TypeError, pickle.UnpicklingError):
             self.close()  # it died or garbled: nothing more will come from it
             return None
@@ -149,8 +156,8 @@ class ReportWorker:
             "history_path": str(history_path) if history_path is not None else None,
             "table_records": list(table_records),
         }
-        if self._validating:
-            self.validated()  # not asked for: read it off the pipe all the same
+        if self._preparing:
+            self.prepared()  # not asked for: read it off the pipe all the same
             if self._reply_fd is None or self._request_fd is None:
                 return None
         self._asked = True
@@ -208,21 +215,23 @@ class ReportWorker:
             time.sleep(0.0005)  # it exits as soon as it has answered: a short wait
 
 
-def _child(
-    request_fd: int,
-    reply_fd: int,
-    reports_dir: Path | None,
-    validate: Callable[[], tuple[Sequence[Any], Sequence[str]]] | None,
-) -> None:
+def _child(request_fd: int, reply_fd: int, prepare: Callable[[], Prepared] | None) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)
     # Background work: where a core is short, the drill (its probes, its timing) goes first.
     with contextlib.suppress(OSError):
         os.nice(10)
-    if validate is not None:
-        scenarios, lines = validate()
-        body = pickle.dumps((list(scenarios), list(lines)), protocol=pickle.HIGHEST_PROTOCOL)
+    reports_dir: Path | None = None
+    if prepare is not None:
+        answer: Prepared | None
+        try:
+            answer = prepare()
+        except Exception:
+            answer = None  # the parent does it again in-process and reports it its own way
+        body = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
         _write_all(reply_fd, len(body).to_bytes(8, "big") + body)
+        if answer is not None:
+            reports_dir = getattr(answer[0], "reports_dir", None)
     import importlib
 
     for module in _PRELOAD:

@@ -302,17 +302,19 @@ def test_the_drill_runs_with_the_collector_on_and_the_startup_heap_frozen(projec
 
 
 @pytest.mark.parametrize(("setting", "in_parent"), [("1", False), ("0", True)])
-def test_the_helper_validates_so_the_parent_never_loads_the_validator(
+def test_the_helper_reads_and_validates_so_the_parent_never_loads_yaml_or_the_validator(
     project: Path, setting: str, in_parent: bool
 ) -> None:
-    """With the helper, the scenarios come back validated from it: the parent never imports
-    the scenario validator (seen from a probe inside the drill); without it, it does."""
+    """With the helper, the config and the scenarios come back from it: the parent never
+    imports PyYAML or the scenario validator (seen from a probe inside the drill); without it,
+    it does."""
     (project / "modprobe.py").write_text(
         textwrap.dedent(
             """
             import json, pathlib, sys
             def check():
-                pathlib.Path("mods.json").write_text(json.dumps("drillbook.schemacheck" in sys.modules))
+                seen = [m in sys.modules for m in ("drillbook.schemacheck", "yaml")]
+                pathlib.Path("mods.json").write_text(json.dumps(seen))
                 return True
             """
         )
@@ -324,4 +326,24 @@ def test_the_helper_validates_so_the_parent_never_loads_the_validator(
     )
     out = _run(project, _env(DRILLBOOK_REPORT_WORKER=setting, PYTHONPATH=str(project)))
     assert out.returncode == 0, out.stdout + out.stderr
-    assert json.loads((project / "mods.json").read_text()) is in_parent
+    assert json.loads((project / "mods.json").read_text()) == [in_parent, in_parent]
+
+
+@pytest.mark.parametrize(
+    ("broken", "message"),
+    [
+        ("defaults: {probe_interval: soon}\n", "drillbook.yaml:1: defaults.probe_interval:"),
+        ("targets: [\n", "drillbook.yaml:"),
+    ],
+)
+def test_a_bad_config_reads_the_same_with_or_without_the_helper(
+    project: Path, broken: str, message: str
+) -> None:
+    """The helper cannot read it, so the parent reads it again and says why, as it always did:
+    the same words, exit 2, nothing injected."""
+    (project / "drillbook.yaml").write_text(broken)
+    outs = [_run(project, _env(DRILLBOOK_REPORT_WORKER=s)) for s in ("1", "0")]
+    assert [o.returncode for o in outs] == [2, 2]
+    assert outs[0].stderr == outs[1].stderr and message in outs[0].stderr
+    assert "Traceback" not in outs[0].stderr and outs[0].stderr.count("\n") == 1
+    assert not (project / ".drillbook" / "intents.jsonl").exists()
