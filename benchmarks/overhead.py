@@ -52,7 +52,7 @@ REPO = Path(__file__).resolve().parent.parent
 CTK_VENV = Path(os.environ.get("DRILLBOOK_BENCH_CTK_VENV", "/tmp/drillbook-bench-ctk"))
 DB_VENV = Path(os.environ.get("DRILLBOOK_BENCH_DB_VENV", "/tmp/drillbook-bench-db"))
 #: The trivial scenario's settings (stated in the results): probes every 10 ms; recovered once
-#: the probe has passed for 20 ms (three passing probes), after the restart step.
+#: the probe has passed for 20 ms with no failure since, after the restart step.
 PROBE_INTERVAL = "10ms"
 STABLE_FOR = "20ms"
 
@@ -521,12 +521,14 @@ def render(drill: dict[str, Any], imp: dict[str, Any], col: dict[str, Any], args
         "",
         f"- drillbook (`scenarios/trivial.yaml`): steady-state probe; `process.kill` (SIGKILL, "
         f"intent fsynced to the intent ledger and a TTL watchdog process spawned first); probes "
-        f"every {PROBE_INTERVAL}; the restart as a scripted `command` step; recovered once the "
-        f"probe has passed for {STABLE_FOR} (at least three passing probes); revert (checks the "
+        f"every {PROBE_INTERVAL}, and at once when the kill is verified and when the restart step "
+        f"ends; the restart as a scripted `command` step; recovered once the probe has passed "
+        f"for {STABLE_FOR} with no failure since; revert (checks the "
         "victim runs and listens); verdict; journal (hash-chained events.jsonl, journal.json), "
         "report.html, summary.md, drills.csv, history (SQLite). Wall times are the whole process. "
-        "The direct run forks a report helper at start-up (drillbook/reportworker.py) that imports "
-        "Jinja2, tabulate and the history module on the other core while the drill runs, then "
+        "The direct run forks a helper at start-up (drillbook/reportworker.py) that reads the "
+        "config and validates the scenario while the parent imports the engine, then imports "
+        "Jinja2, tabulate and the history module on the other core while the drill runs, and "
         "renders from journal.json; its CPU is in the CPU column (the whole process tree).",
         "- Chaos Toolkit (`experiment.json`): steady-state hypothesis (one HTTP probe, tolerance "
         "200) before and after the method; method = `kill -9 $(cat pidfile)`, then the restart "
