@@ -165,6 +165,7 @@ class Drill:
         self._injected: list[_Injected] = []
         #: A watchdog started before the intent it will watch exists: (intent id, process).
         self._spare_watchdog: tuple[str, subprocess.Popen[bytes]] | None = None
+        self._to_reap: list[subprocess.Popen[bytes]] = []  # watchdogs killed after a revert
         self._phases: list[_Phase] = []
         self._steps: list[_Step] = []
         self._timeline: list[dict[str, Any]] = []
@@ -439,7 +440,7 @@ class Drill:
             finally:
                 # Whatever inject managed to do, remember how to undo it.
                 with contextlib.suppress(Exception):
-                    self.intents.injected(intent.id, fault.state())
+                    self.intents.injected(intent.id, fault.state(), wait_for_disk=False)
             verify_by = self._now() + min(30.0, max(5.0, self.timeout / 4))
             # t_inject is when the fault is seen: first looks come fast (a killed process is
             # usually gone within a millisecond), so the stamp is not a poll period late.
@@ -836,15 +837,16 @@ class Drill:
             except Exception as exc:
                 detail = redact_text(f"{type(exc).__name__}: {exc}")
             if ok:
-                self.intents.reverted(item.intent.id, detail)
+                self.intents.reverted(item.intent.id, detail, wait_for_disk=False)
                 item.reverted = True
                 self._t_revert_confirmed = self._now()
             else:
                 self.intents.revert_failed(item.intent.id, detail)
             if item.watchdog is not None and ok:
+                # Reaped at the end of finish(): its teardown overlaps the journal and verdict.
                 with contextlib.suppress(OSError):
                     item.watchdog.kill()
-                    item.watchdog.wait(timeout=5)
+                    self._to_reap.append(item.watchdog)
             rec = {
                 "fault": item.spec.type,
                 "intent": item.intent.id,
@@ -855,6 +857,12 @@ class Drill:
             }
             self._reverts.append(rec)
             self._event("revert", **rec)
+
+    def _reap_watchdogs(self) -> None:
+        reap, self._to_reap = self._to_reap, []
+        for proc in reap:
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
 
     def finish(self, exc: BaseException | None = None) -> DrillResult:
         """Stop probes, revert, measure, judge, record. Idempotent; safe in ``finally``."""
@@ -915,6 +923,7 @@ class Drill:
             self.journal.add_drill(record)
         self._event("drill_end", verdict="dry-run" if dry else verdict.value)
         self.result = DrillResult(verdict, reasons, record)
+        self._reap_watchdogs()
         if interrupted is not None:
             raise interrupted
         return self.result

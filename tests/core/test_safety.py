@@ -86,6 +86,51 @@ def test_intent_ledger_survives_a_torn_line_and_tracks_status(tmp_path: Path) ->
     ] == "reverted"
 
 
+def test_ledger_lines_not_waited_for_are_readable_at_once_and_synced_on_another_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``intent`` is fsynced before record() returns; ``injected`` and ``reverted`` with
+    wait_for_disk=False are in the file for any reader at once, their fsync on a thread."""
+    import os
+    import threading
+
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(threading.current_thread().name)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    ledger = IntentLedger(tmp_path / "intents.jsonl")
+    intent = Intent(
+        id="int-2",
+        run_id="r",
+        drill="d",
+        fault_type="process.kill",
+        params={},
+        targets=("svc",),
+        config_path=None,
+        workdir=str(tmp_path),
+        environment="test",
+        created_at=0,
+        expires_at=1,
+    )
+    main = threading.current_thread().name
+    ledger.record(intent)
+    assert synced == [main]
+    ledger.injected("int-2", {"pids": [7]}, wait_for_disk=False)
+    reader = IntentLedger(ledger.path)  # another process would see the same bytes
+    got = reader.get("int-2")
+    assert got is not None and got.status == "injected" and got.state == {"pids": [7]}
+    ledger.reverted("int-2", "done", wait_for_disk=False)
+    assert reader.pending() == []
+    for t in threading.enumerate():
+        if t.name == "drillbook-ledger-sync":
+            t.join(10)
+    assert synced[0] == main and synced[1:] == ["drillbook-ledger-sync"] * 2
+
+
 GUARDED = """\
 environment: test
 defaults: {probe_interval: 50ms, stable_for: 300ms, probe_timeout: 500ms}
