@@ -12,9 +12,9 @@ running in the real :class:`~drillbook.probing.ProbeScheduler` (steady_state →
 await_detection → await_recovery → finish, intent ledger and TTL watchdog included).
 
 Each outage picks a random phase (inject first sleeps U(0, interval), so the outage lands anywhere
-between two probe ticks), an onset delay (half of the outages go down the instant inject runs; the
-other half U(0, 2·interval) after inject returns, like a fault that takes a while to bite) and a
-duration U(2·interval, 6·interval) + 50 ms.
+between two probe ticks; the engine also looks once the moment the fault is verified), an onset
+delay (half of the outages go down the instant inject runs; the other half U(0, 2·interval) after
+inject returns, like a fault that takes a while to bite) and a duration U(2·interval, 6·interval) + 50 ms.
 
 TTD is defined from t_inject, so its truth is max(0, down − t_inject); RTA's truth is
 up − t_inject. Goal: |error| p99 <= interval + 20 ms, and the truth inside the reported bracket
@@ -313,6 +313,11 @@ NOTES = """Findings:
 - Bracket: the truth fell inside the reported TTD and RTA brackets for {held} outage of
   {total}; no engine bug found by this benchmark (timeline.compute_measures' brackets hold under
   random phase, delayed onset and this machine's scheduling noise).
+- Looking at inject: the engine takes a look the moment the fault is verified
+  (`ProbeScheduler.kick`), so the half of the outages that are down when inject returns are seen
+  by that look (TTD error p50 about a millisecond); the delayed onsets still wait for a tick and
+  set the TTD p99. RTA has no such moment here (the outage ends on a timer, with no recovery step
+  to look after), so its error stays the sampling floor below.
 - Error is the sampling floor: RTA is reported as the start of the first passing probe, so its
   error is one-sided (median ~ +interval/2, max ~ +interval plus lag). If a less biased point
   estimate is wanted, the bracket midpoint would halve the worst case; the bracket is already the
