@@ -280,7 +280,8 @@ class ProbeScheduler:
             raise RuntimeError("check_all() after start(): the probes are ticking")
         self.open()
         loop = self._loop
-        if loop is None or not self._ready.is_set():
+        # Opening is bounded by one probe timeout (open() waits 5 s of it at most).
+        if loop is None or not self._ready.wait(self.timeout + 5.0):
             raise RuntimeError("the probe loop did not start")
 
         async def gather() -> list[ProbeResult]:
