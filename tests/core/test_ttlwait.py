@@ -60,6 +60,25 @@ def test_status_and_deadline_agree_with_the_intent_ledger(tmp_path: Path) -> Non
     assert ledger_status(str(tmp_path / "absent.jsonl"), "int-0") == (None, 0.0)
 
 
+def test_a_long_ledger_is_read_the_same_and_odd_ids_still_match(tmp_path: Path) -> None:
+    """Lines without the id are skipped unparsed; the answers stay IntentLedger's, for ids that
+    are prefixes of others and for an id JSON writes escaped."""
+    path = tmp_path / "intents.jsonl"
+    ledger = IntentLedger(path)
+    now = time.time()
+    for i in range(300):
+        ledger.record(_intent(f"int-{i}", now + i))
+        ledger.injected(f"int-{i}", {}, wait_for_disk=False)
+        if i % 3:
+            ledger.reverted(f"int-{i}", wait_for_disk=False)
+    ledger.record(_intent("int-é", now + 7))  # written as "int-\u00e9"
+    assert "int-\\u00e9" in path.read_text()
+    for iid in ("int-1", "int-10", "int-299", "int-3", "int-é", "int-300"):
+        got = IntentLedger(path).get(iid)
+        expected = (got.status, got.expires_at) if got is not None else (None, 0.0)
+        assert ledger_status(str(path), iid) == expected, iid
+
+
 def test_waiting_imports_no_drillbook(tmp_path: Path) -> None:
     path = tmp_path / "intents.jsonl"
     ledger = IntentLedger(path)
