@@ -267,3 +267,26 @@ def test_the_probes_look_when_the_fault_lands_and_when_a_step_ends(
     # open), the look after the step; stable_for then passes with no further tick.
     assert 2 <= len(ticks) <= 4, ticks
     assert ticks[-1]["ok"] and not any(e["ok"] for e in ticks[1:-1])
+
+
+def test_probes_watched_after_the_steady_state_are_probed_too(project: pytest.Pytester) -> None:
+    # The steady-state check opens the probe scheduler; a probe added after it (a Python drill
+    # may) must not be left out of the ticks.
+    project.makepyfile(
+        test_late_watch=textwrap.dedent(
+            """
+            from drillbook import FaultSpec, ProbeSpec
+
+            def test_late(drill):
+                drill.steady_state(ProbeSpec("http", "health", targets=("svc",)))
+                drill.watch(ProbeSpec("tcp", "port", targets=("svc",)))
+                drill.inject(FaultSpec("process.kill", {"signal": "KILL"}, targets=("svc",)))
+                drill.await_recovery()
+            """
+        )
+    )
+    result = project.runpytest_subprocess("test_late_watch.py", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    (d,) = journal(project)["drills"]
+    looked = {e["probe"] for e in d["timeline"] if e["kind"] == "probe" and "phase" not in e}
+    assert looked == {"health", "port"}
