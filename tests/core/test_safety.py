@@ -55,22 +55,25 @@ def test_blast_radius_caps() -> None:
     check_blast_radius(Selection(("a", "b", "c"), 3), c, destructive=False, fault_type="x")
 
 
-def test_intent_ledger_survives_a_torn_line_and_tracks_status(tmp_path: Path) -> None:
-    ledger = IntentLedger(tmp_path / "intents.jsonl")
-    intent = Intent(
-        id="int-1",
+def _intent(iid: str, workdir: Path, **params: str) -> Intent:
+    return Intent(
+        id=iid,
         run_id="r",
         drill="d",
         fault_type="process.stop",
-        params={"dsn": "postgresql://u:pw@h/db"},
+        params=params,
         targets=("svc",),
         config_path=None,
-        workdir=str(tmp_path),
+        workdir=str(workdir),
         environment="test",
         created_at=0,
         expires_at=1,
     )
-    ledger.record(intent)
+
+
+def test_intent_ledger_survives_a_torn_line_and_tracks_status(tmp_path: Path) -> None:
+    ledger = IntentLedger(tmp_path / "intents.jsonl")
+    ledger.record(_intent("int-1", tmp_path, dsn="postgresql://u:pw@h/db"))
     ledger.injected("int-1", {"pids": [1]})
     with open(ledger.path, "a") as fh:
         fh.write('{"op": "reverted", "id": "int-1"')  # a crash mid-write
@@ -103,21 +106,8 @@ def test_ledger_lines_not_waited_for_are_readable_at_once_and_synced_on_another_
 
     monkeypatch.setattr(os, "fsync", fsync)
     ledger = IntentLedger(tmp_path / "intents.jsonl")
-    intent = Intent(
-        id="int-2",
-        run_id="r",
-        drill="d",
-        fault_type="process.kill",
-        params={},
-        targets=("svc",),
-        config_path=None,
-        workdir=str(tmp_path),
-        environment="test",
-        created_at=0,
-        expires_at=1,
-    )
     main = threading.current_thread().name
-    ledger.record(intent)
+    ledger.record(_intent("int-2", tmp_path))
     assert synced == [main]
     ledger.injected("int-2", {"pids": [7]}, wait_for_disk=False)
     reader = IntentLedger(ledger.path)  # another process would see the same bytes
