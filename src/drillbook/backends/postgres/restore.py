@@ -96,6 +96,16 @@ def copy_backup(backup: Path, data_dir: Path) -> None:
     (data_dir / "postmaster.pid").unlink(missing_ok=True)
 
 
+def _walfile_before(conn: Any, lsn: str) -> str:
+    """The WAL file holding the byte before ``lsn`` (``X/Y``, hexadecimal halves)."""
+    high, low = (int(part, 16) for part in lsn.split("/"))
+    before = max(0, (high << 32 | low) - 1)
+    row = conn.execute(
+        "SELECT pg_walfile_name(%s::pg_lsn)", (f"{before >> 32:X}/{before & 0xFFFFFFFF:X}",)
+    ).fetchone()
+    return str(row[0]) if row else ""
+
+
 def archive_current_wal(target: PgTarget, timeout_s: float = 30.0) -> str | None:
     """Switch WAL and wait until the archive has it, so a point-in-time restore can reach "now".
 
@@ -109,8 +119,13 @@ def archive_current_wal(target: PgTarget, timeout_s: float = 30.0) -> str | None
         return None
     archive = target.wal_archive()
     with conn:
-        row = conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()
-        segment = str(row[0]) if row else ""
+        # The segment holding the byte just before what pg_switch_wal returns. After a switch
+        # that is the file it completed; with no WAL written since the last switch (the 1 s
+        # archive_timeout's included) it does nothing and returns the start of the file in use,
+        # whose own name is an empty segment that is never archived while the server is idle:
+        # waiting for it timed out (CI, twice). One byte back names the last completed one.
+        row = conn.execute("SELECT pg_switch_wal()::text").fetchone()
+        segment = _walfile_before(conn, str(row[0])) if row else ""
         deadline = time.monotonic() + timeout_s
         status: tuple[Any, ...] = ()
         while time.monotonic() < deadline:
