@@ -118,22 +118,14 @@ def test_environment_snapshot_python_version_is_platforms(tmp_path: Path) -> Non
 
 
 def test_durable_events_are_fsynced_by_the_syncer_not_the_writer(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, fsync_threads: list[str]
 ) -> None:
     """The drill's thread never waits on the disk for an event; finish() still leaves the whole
     log fsynced and no syncer thread behind."""
-    import os
     import threading
     import time
 
-    calls: list[str] = []
-    real = os.fsync
-
-    def fsync(fd: int) -> None:
-        calls.append(threading.current_thread().name)
-        real(fd)
-
-    monkeypatch.setattr(os, "fsync", fsync)
+    calls = fsync_threads
     journal = RunJournal(tmp_path, environment={})
     journal.event("phase", drill="d", phase="inject", detail="start")
     deadline = time.monotonic() + 10

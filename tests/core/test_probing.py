@@ -161,10 +161,15 @@ def _gate(tmp_path: Path) -> tuple[GateProbe, list[NamedProbe]]:
 SLOW = 60.0
 
 
-def test_kick_takes_the_next_look_at_once(tmp_path: Path) -> None:
+def _slow(tmp_path: Path) -> tuple[GateProbe, ProbeScheduler, Collector]:
+    """One gate probe on a scheduler ticking every minute, and what it samples."""
     probe, probes = _gate(tmp_path)
     got = Collector()
-    sched = ProbeScheduler(probes, interval=SLOW, timeout=20.0, on_sample=got)
+    return probe, ProbeScheduler(probes, interval=SLOW, timeout=20.0, on_sample=got), got
+
+
+def test_kick_takes_the_next_look_at_once(tmp_path: Path) -> None:
+    probe, sched, got = _slow(tmp_path)
     try:
         sched.start()
         assert got.wait_for(1, 10)  # tick 0 is at once
@@ -180,9 +185,7 @@ def test_kick_takes_the_next_look_at_once(tmp_path: Path) -> None:
 
 def test_a_kick_during_a_look_looks_again_after_it(tmp_path: Path) -> None:
     # The look in flight began before the kick, so it cannot answer for after it.
-    probe, probes = _gate(tmp_path)
-    got = Collector()
-    sched = ProbeScheduler(probes, interval=SLOW, timeout=20.0, on_sample=got)
+    probe, sched, got = _slow(tmp_path)
     try:
         probe.hold.clear()
         sched.start()
@@ -199,9 +202,7 @@ def test_a_kick_during_a_look_looks_again_after_it(tmp_path: Path) -> None:
 
 
 def test_a_kick_before_start_or_after_stop_does_nothing(tmp_path: Path) -> None:
-    _, probes = _gate(tmp_path)
-    got = Collector()
-    sched = ProbeScheduler(probes, interval=SLOW, timeout=20.0, on_sample=got)
+    _, sched, got = _slow(tmp_path)
     sched.kick()  # not ticking: nothing to move
     sched.open()
     sched.kick()

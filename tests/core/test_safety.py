@@ -90,21 +90,13 @@ def test_intent_ledger_survives_a_torn_line_and_tracks_status(tmp_path: Path) ->
 
 
 def test_ledger_lines_not_waited_for_are_readable_at_once_and_synced_on_another_thread(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, fsync_threads: list[str]
 ) -> None:
     """``intent`` is fsynced before record() returns; ``injected`` and ``reverted`` with
     wait_for_disk=False are in the file for any reader at once, their fsync on a thread."""
-    import os
     import threading
 
-    synced: list[str] = []
-    real_fsync = os.fsync
-
-    def fsync(fd: int) -> None:
-        synced.append(threading.current_thread().name)
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", fsync)
+    synced = fsync_threads
     ledger = IntentLedger(tmp_path / "intents.jsonl")
     main = threading.current_thread().name
     ledger.record(_intent("int-2", tmp_path))
