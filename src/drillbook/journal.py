@@ -37,6 +37,7 @@ __all__ = [
     "RunJournal",
     "environment_snapshot",
     "git_commit",
+    "git_head",
     "new_run_id",
     "platform_name",
 ]
@@ -79,25 +80,43 @@ def new_run_id(clock: Clock | None = None) -> str:
     return moment.strftime("%Y%m%dT%H%M%SZ") + "-" + os.urandom(3).hex()  # = secrets.token_hex
 
 
-def git_commit(workdir: Path) -> str | None:
-    """The commit of the drills being run, for the journal and evidence (None outside git)."""
-    from drillbook.gitref import read_head
+def git_head(workdir: Path) -> tuple[str | None, str | None]:
+    """``(commit, None)`` for the commit checked out at ``workdir``, else ``(None, why)``.
 
-    answered, commit = read_head(workdir)
-    if answered:
-        return commit
+    git itself answers (``git rev-parse HEAD``), so every layout it supports (linked work trees,
+    packed refs, bare repositories, ``GIT_DIR``) is read by its rules. ``why`` is one line for a
+    person reading the journal: git is not installed, the folder is not in a repository, the
+    repository has no commit yet, or git's own message."""
     try:
         out = subprocess.run(
-            ["git", "-C", str(workdir), "rev-parse", "HEAD"],
+            ["git", "-C", str(workdir), "rev-parse", "--verify", "-q", "HEAD"],
             capture_output=True,
             text=True,
-            timeout=5,
+            timeout=10,
             check=False,
         )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
+    except FileNotFoundError:
+        return None, "git is not installed"
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return None, f"git rev-parse HEAD failed: {exc}"
     commit = out.stdout.strip()
-    return commit if out.returncode == 0 and commit else None
+    if out.returncode == 0 and commit:
+        return commit, None
+    inside = subprocess.run(
+        ["git", "-C", str(workdir), "rev-parse", "--git-dir"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
+    if inside.returncode != 0:
+        return None, f"{workdir} is not in a git repository"
+    return None, "the git repository has no commit yet"
+
+
+def git_commit(workdir: Path) -> str | None:
+    """The commit of the drills being run, for the journal and evidence (None outside git)."""
+    return git_head(workdir)[0]
 
 
 class RunJournal:
@@ -313,13 +332,15 @@ def platform_name() -> str:
 def environment_snapshot(
     name: str, workdir: Path, config_source: str, dry_run: bool
 ) -> dict[str, Any]:
+    commit, why = git_head(workdir)
     return {
         "name": name,
         "host": socket.gethostname(),
         "user": getpass.getuser(),
         "python": sys.version.split()[0],  # platform.python_version(), without its import
         "platform": platform_name(),
-        "git_commit": git_commit(workdir),
+        "git_commit": commit,
+        "git_commit_note": why,  # None when there is a commit; else why there is none
         "config_source": config_source,
         "dry_run": dry_run,
     }

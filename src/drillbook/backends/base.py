@@ -23,6 +23,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -32,6 +33,7 @@ from drillbook.model import ProbeResult, TargetSpec
 
 __all__ = [
     "BUILTIN_BACKENDS",
+    "ENTRY_POINT_GROUP",
     "BackendInfo",
     "Context",
     "Fault",
@@ -50,6 +52,8 @@ __all__ = [
 
 log = logging.getLogger("drillbook")
 
+#: The entry-point group a backend package declares its ``register`` function in.
+ENTRY_POINT_GROUP = "drillbook.backends"
 #: Backends shipped with drillbook, loaded even when the package's entry points are not installed
 #: (running from a source tree).
 BUILTIN_BACKENDS: Mapping[str, str] = {
@@ -414,19 +418,15 @@ _registry: Registry | None = None
 
 
 def get_registry() -> Registry:
-    """The process-wide registry: built-in backends plus the ``drillbook.backends`` entry points.
-
-    The entry points come from :mod:`drillbook.entrypoints`, which answers as importlib.metadata
-    would without importing it (about 10 ms of every drill process, issue 9)."""
+    """The process-wide registry: the ``drillbook.backends`` entry points, then the built-in
+    backends they do not replace (an installed package may supply its own ``docker``)."""
     global _registry
     if _registry is None:
-        from drillbook.entrypoints import backend_entry_points
-
         registry = Registry()
         seen: set[str] = set()
-        for name, spec in backend_entry_points("drillbook.backends"):
-            seen.add(name)
-            registry.load(spec, name)
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            seen.add(ep.name)
+            registry.load(ep.value, ep.name)
         for name, spec in BUILTIN_BACKENDS.items():
             if name not in seen:
                 registry.load(spec, name)
