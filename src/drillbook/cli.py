@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from drillbook import __version__
+from drillbook.version import __version__
 from drillbook.errors import ConfigError, DrillbookError
 from drillbook.exitcodes import (
     EXIT_ABORTED,
@@ -376,6 +376,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return EXIT_ABORTED
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

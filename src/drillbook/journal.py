@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from drillbook import __version__
+from drillbook.version import __version__
 from drillbook.clock import Clock, get_clock, utc_iso
 from drillbook.redact import redact, redact_text, secrets_generation
 
