@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from drillbook.version import __version__
 from drillbook.errors import ConfigError, DrillbookError
 from drillbook.exitcodes import (
     EXIT_ABORTED,
@@ -36,6 +35,7 @@ from drillbook.exitcodes import (
     EXIT_OK,
     code_for_verdicts,
 )
+from drillbook.version import __version__
 
 __all__ = ["EXIT_ABORTED", "EXIT_CONFIG", "EXIT_ERROR", "EXIT_FAILED", "EXIT_OK", "main"]
 

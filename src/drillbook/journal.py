@@ -27,9 +27,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from drillbook.version import __version__
 from drillbook.clock import Clock, get_clock, utc_iso
 from drillbook.redact import redact, redact_text, secrets_generation
+from drillbook.version import __version__
 
 __all__ = [
     "GENESIS",
