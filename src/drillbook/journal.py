@@ -209,7 +209,8 @@ class RunJournal:
 
         The same line :meth:`event` would write for ``event("probe", durable=False, ...)``
         (same keys, redaction and hash chain), formatted directly: with 1,000 probes at 10 Hz the
-        generic path (deep redaction, ``json.dumps``) cost the probe loop about 25 µs a sample.
+        generic path (deep redaction, ``json.dumps``) for every sample took a share of the probe
+        loop (benchmarks/RESULTS.md, probe scale, engine mode).
         ``t`` is the sample's wall time, already formatted by the caller for its timeline."""
         enc = self._encode_str
         body = (
@@ -316,8 +317,8 @@ class RunJournal:
 
 def platform_name() -> str:
     """``platform.platform()``'s string on Linux (``Linux-6.1.0-x86_64-with-glibc2.36``) without
-    its cost: it runs ``uname -p`` and scans the interpreter binary for the libc version, ~6 ms of
-    every run's start. The libc here is the running one (confstr), not the newest symbol version
+    its cost: it runs ``uname -p`` and scans the interpreter binary for the libc version at every
+    run's start. The libc here is the running one (confstr), not the newest symbol version
     the binary links against; elsewhere the standard function answers."""
     uname = os.uname()
     names = getattr(os, "confstr_names", {})

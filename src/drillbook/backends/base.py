@@ -241,8 +241,9 @@ T = TypeVar("T")
 class LazyFactory(Generic[T]):
     """A factory named ``"module:attr"``, imported on its first call and then cached.
 
-    Why: a registry holds some eighty names, and importing the code behind each of them cost every
-    drill tens of milliseconds (issue 9). A spec that does not import fails where the factory is
+    Why: a registry holds some eighty names, and a drill should import only the code behind the
+    few it uses (a local drill needs no SDK, and a backend whose SDK is missing must not stop the
+    others). A spec that does not import fails where the factory is
     used, as a :class:`ConfigError` naming the spec; tests resolve every built-in spec so a typo
     fails there, not in a drill. ``resolve`` returns the target itself (usually the class).
     """
