@@ -23,7 +23,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -423,6 +422,10 @@ def get_registry() -> Registry:
     backends they do not replace (an installed package may supply its own ``docker``)."""
     global _registry
     if _registry is None:
+        # Here, not at import: `import drillbook` (which imports this module) should not load
+        # the packaging metadata machinery until a registry is wanted.
+        from importlib.metadata import entry_points
+
         registry = Registry()
         seen: set[str] = set()
         for ep in entry_points(group=ENTRY_POINT_GROUP):
