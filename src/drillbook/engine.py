@@ -183,6 +183,7 @@ class Drill:
         self._measures: Measures | None = None
         self._await_done = False
         self._plans: list[str] = []
+        self._hold: dict[str, Any] | None = None  # a hold drill's outcome (drillbook.hold)
         self.result: DrillResult | None = None
         self._progress_cls = self._load_progress()
         self._event("drill_start", scenario=scenario.id if scenario else None, nodeid=nodeid)
@@ -271,6 +272,9 @@ class Drill:
             "end_offset_s": end_offset,
             "detail": detail,
         }
+        value = result.value if isinstance(result.value, int | float) else None
+        if value is not None:  # a measured probe (an SLO's share, a percentile): reports draw it
+            entry["value"] = value
         with self._lock:
             self._samples.append(sample)
             self._timeline.append(entry)
@@ -293,6 +297,7 @@ class Drill:
                 offset_s=offset,
                 end_offset_s=end_offset,
                 detail=detail,
+                value=value,
             )
         for guard in self._guards:
             if guard.name == sample.probe and not sample.ok:
@@ -781,6 +786,11 @@ class Drill:
             warmup = 1.0 if scenario.ledger is not None else 0.0
             steady = list(scenario.steady_state)
             self.steady_state(*steady, warmup_s=warmup)
+            if scenario.shape == "hold":
+                from drillbook.hold import run_hold
+
+                run_hold(self, scenario)
+                return self.finish()
             if scenario.fault is not None:
                 self.inject(scenario.fault)
                 if any(r.kind is not RecoveryKind.AUTOMATIC for r in scenario.recovery):
@@ -899,7 +909,7 @@ class Drill:
         verdict, checks, reasons = judge(
             measures,
             self.objectives,
-            has_fault=bool(self._injected),
+            has_fault=bool(self._injected) and self._hold is None,
             rpa_s=lm.rpa_s if lm else None,
             lost_writes=lm.lost_writes if lm else None,
             extra_checks=self._checks,
@@ -1064,4 +1074,5 @@ class Drill:
                 for g in self._guards
             ],
             "reverts": list(self._reverts),
+            **({"hold": self._hold} if self._hold is not None else {}),
         }

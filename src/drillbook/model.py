@@ -150,6 +150,13 @@ class Scenario:
     stable_for_s: float | None = None
     timeout_s: float | None = None
     tags: tuple[str, ...] = ()
+    #: ``recover`` (inject -> detect -> recover) or ``hold`` (hold the fault for ``hold_s`` while
+    #: the probes, the SLO, must keep passing; then revert and time the return to steady state).
+    shape: str = "recover"
+    hold_s: float | None = None
+    #: The verdict this drill is expected to reach (a drill kept to show a failure report);
+    #: None: passed.
+    expect: str | None = None
 
 
 @dataclass(frozen=True)

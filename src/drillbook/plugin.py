@@ -220,7 +220,7 @@ class DrillFixture:
         with signals_raise():
             result = self._drill.run_scenario()
         self.result = result
-        _raise_for(result)
+        _raise_for(result, expect=scenario.expect)
         return result
 
     # -- the Python way ----------------------------------------------------------
@@ -271,8 +271,16 @@ def _write_line(config: pytest.Config, line: str) -> None:
         reporter.write_line(line)
 
 
-def _raise_for(result: DrillResult) -> None:
+def _raise_for(result: DrillResult, expect: str | None = None) -> None:
     reasons = "; ".join(result.reasons) or result.verdict.value
+    if expect is not None and expect != Verdict.PASSED.value:
+        # A drill kept to show a failure (``expect: failed``): reaching that verdict is the
+        # test passing, and anything else (passed, error, aborted) is the test failing.
+        if result.verdict.value == expect:
+            return
+        pytest.fail(
+            f"drill {result.verdict.value}, expected {expect}: {reasons}", pytrace=False
+        )
     if result.verdict is Verdict.PASSED:
         if result.reasons and result.reasons[0].startswith("dry run"):
             pytest.skip(result.reasons[0])

@@ -94,6 +94,7 @@ def _schema_errors(loaded: Loaded) -> None:
             "probe_interval",
             "ttl",
             "response_target",
+            "duration",
         )
     ):
         message = (
@@ -364,6 +365,21 @@ class _Builder:
             raise self.error((), "a scenario needs a `fault:`, `recovery:` steps, or both")
         if not probes and fault is not None:
             raise self.error(("probes",), "a scenario with a fault needs at least one probe")
+        shape = str(data.get("shape", "recover"))
+        hold_s: float | None = None
+        if shape == "hold":
+            if "duration" not in data:
+                raise self.error(("shape",), "a hold drill needs `duration:` (how long to hold)")
+            hold_s = self.duration(data["duration"], ("duration",), allow_zero=False)
+            if fault is None:
+                raise self.error(("shape",), "a hold drill needs a `fault:` to hold")
+            if recovery:
+                raise self.error(
+                    ("recovery",),
+                    "a hold drill has no recovery steps: it reverts the fault after `duration`",
+                )
+        elif "duration" in data:
+            raise self.error(("duration",), "`duration:` belongs to `shape: hold` drills")
         if fault is not None and self.registry is not None:
             reg = self.registry.faults.get(fault.type)
             if reg is not None and reg.destructive and not fault.targets:
@@ -396,6 +412,9 @@ class _Builder:
             if "timeout" in data
             else None,
             tags=tuple(str(t) for t in data.get("tags", ())),
+            shape=shape,
+            hold_s=hold_s,
+            expect=str(data["expect"]) if "expect" in data else None,
         )
 
 
