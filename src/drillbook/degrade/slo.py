@@ -64,6 +64,7 @@ class _WindowProbe(Probe):
         self._outcomes: collections.deque[tuple[float, float, bool, float]] = collections.deque(
             maxlen=_KEEP
         )
+        self._inflight: dict[int, float] = {}  # request number -> start
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.requests = 0
@@ -100,6 +101,9 @@ class _WindowProbe(Probe):
     async def _one(self) -> None:
         start = time.monotonic()
         ok = False
+        number = self.requests
+        self.requests += 1
+        self._inflight[number] = start
         try:
             parts = urlsplit(self.url())
             if parts.scheme != "http":
@@ -122,14 +126,15 @@ class _WindowProbe(Probe):
                     ok = status == self.expect_status
                 finally:
                     writer.close()
-        except (TimeoutError, OSError, ValueError, Exception):
+        except Exception:  # any failure to get the expected answer is an error, by design
             ok = False
+        finally:
+            self._inflight.pop(number, None)
         end = time.monotonic()
         elapsed = end - start
         if not ok and elapsed < self.request_timeout and self._timed_out(elapsed):
             elapsed = self.request_timeout
         self._outcomes.append((start, end, ok, elapsed))
-        self.requests += 1
 
     def _timed_out(self, elapsed: float) -> bool:
         return elapsed >= self.request_timeout * 0.999
@@ -145,7 +150,10 @@ class _WindowProbe(Probe):
                 inflight.add(task)
                 task.add_done_callback(inflight.discard)
                 k += 1
-                await asyncio.sleep(max(0.0, t0 + k * period - time.monotonic()))
+                delay = t0 + k * period - time.monotonic()
+                if delay < -period:  # the loop was held up: skip the missed requests, no burst
+                    t0, k, delay = time.monotonic(), 0, 0.0
+                await asyncio.sleep(max(0.0, delay))
         finally:
             for task in list(inflight):
                 task.cancel()
@@ -252,7 +260,13 @@ class LatencyProbe(_WindowProbe):
     def _judge(self, window: list[tuple[float, float, bool, float]], spent: float) -> ProbeResult:
         if len(window) < self.min_requests:
             return self._too_few(window, spent, None)
-        value = percentile([o[3] for o in window], self.pct)
+        # Requests still waiting count with their time so far: a lower bound of their latency,
+        # so they can only raise the percentile towards the truth, never above it. Without them a
+        # dependency slower than the window would look healthy until its answers came back.
+        now = time.monotonic()
+        since = now - self.window
+        waiting = [now - t for t in list(self._inflight.values()) if t >= since]
+        value = percentile([o[3] for o in window] + waiting, self.pct)
         ok = value <= self.bound
         return ProbeResult(
             ok,
