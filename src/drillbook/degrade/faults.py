@@ -10,7 +10,7 @@ then puts the traffic through it by switching a route the clients re-read:
 * no target: ``upstream: host:port`` and ``listen_port``; the clients must already use that port
   (Toxiproxy's model: the app is configured with the proxy's address).
 
-Everything revert needs (token, pid file, port, route) is chosen in ``resolve`` and so is in the
+Everything revert needs (tag, pid file, port, route) is chosen in ``resolve`` and so is in the
 intent before the proxy starts; revert removes the route first (traffic goes direct again) and
 then stops the proxy.
 """
@@ -74,7 +74,7 @@ class _ProxyFault(Fault):
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
-        self.token = ""
+        self.tag = ""
         self.pid: int | None = None
         self.listen_port: int | None = None
         self.upstream: tuple[str, int] | None = None
@@ -98,7 +98,7 @@ class _ProxyFault(Fault):
         return self.ctx.state_dir / "proxies"
 
     def _paths(self) -> tuple[Path, Path, Path]:
-        base = self._dir / f"{self.kind}-{self.token}"
+        base = self._dir / f"{self.kind}-{self.tag}"
         return base.with_suffix(".json"), base.with_suffix(".pid"), base.with_suffix(".log")
 
     def _target_route(self) -> tuple[tuple[str, int], dict[str, Any] | None, str]:
@@ -154,10 +154,10 @@ class _ProxyFault(Fault):
         )
 
     def resolve(self) -> Selection:
-        if not self.token:
+        if not self.tag:
             from drillbook.backends.local.service import free_port
 
-            self.token = os.urandom(8).hex()
+            self.tag = os.urandom(8).hex()
             self.upstream, self.route, self.where = self._target_route()
             fixed = self.ctx.param("listen_port")
             self.listen_port = int(fixed) if fixed is not None else free_port()
@@ -190,7 +190,7 @@ class _ProxyFault(Fault):
             config_path,
             {
                 "kind": self.kind,
-                "token": self.token,
+                "tag": self.tag,
                 "listen": ["127.0.0.1", self.listen_port],
                 "upstream": list(self.upstream),
                 "faults": faults,
@@ -199,7 +199,7 @@ class _ProxyFault(Fault):
             },
         )
         try:
-            self.pid = proxyproc.spawn(config_path, self.token, pidfile, log, wait_s=15.0)
+            self.pid = proxyproc.spawn(config_path, self.tag, pidfile, log, wait_s=15.0)
         except RuntimeError as exc:
             raise FaultError(str(exc)) from None
         if self.route is not None:
@@ -219,7 +219,7 @@ class _ProxyFault(Fault):
     def verify_injected(self) -> bool:
         from drillbook.degrade import proxyproc
 
-        ok = proxyproc.proxy_alive(self.pid, self.token)
+        ok = proxyproc.proxy_alive(self.pid, self.tag)
         return ok and (self.route is None or self._route_is_ours())
 
     def _proxy_pid(self) -> int | None:
@@ -233,13 +233,13 @@ class _ProxyFault(Fault):
     def revert(self) -> None:
         from drillbook.degrade import proxyproc
 
-        if not self.token:
+        if not self.tag:
             return  # nothing was resolved, so nothing was started
         if self._route_is_ours():
             assert self.route is not None
             with contextlib.suppress(FileNotFoundError):
                 Path(self.route["path"]).unlink()
-        proxyproc.stop(self._proxy_pid(), self.token)
+        proxyproc.stop(self._proxy_pid(), self.tag)
         for path in self._paths():
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
@@ -247,13 +247,13 @@ class _ProxyFault(Fault):
     def verify_reverted(self) -> bool:
         from drillbook.degrade import proxyproc
 
-        if not self.token:
+        if not self.tag:
             return True
-        return not proxyproc.proxy_alive(self._proxy_pid(), self.token) and not self._route_is_ours()
+        return not proxyproc.proxy_alive(self._proxy_pid(), self.tag) and not self._route_is_ours()
 
     def state(self) -> Mapping[str, Any]:
         return {
-            "token": self.token,
+            "tag": self.tag,
             "pid": self.pid,
             "listen_port": self.listen_port,
             "upstream": list(self.upstream) if self.upstream else None,
@@ -262,7 +262,7 @@ class _ProxyFault(Fault):
         }
 
     def load_state(self, state: Mapping[str, Any]) -> None:
-        self.token = str(state.get("token") or "")
+        self.tag = str(state.get("tag") or "")
         pid = state.get("pid")
         self.pid = int(pid) if pid else None
         port = state.get("listen_port")

@@ -4,11 +4,11 @@ Why a process of its own rather than a thread of the harness: the fault must las
 as its intent. A harness killed with SIGKILL leaves it running (in its own session), and
 ``drillbook rollback`` or the TTL watchdog, in another process, stops it by the pid recorded in
 the intent (or, when the harness died before that line was written, by the pid file whose path
-the intent named before anything started). Each proxy carries a random token on its command line,
+the intent named before anything started). Each proxy carries a random tag on its command line,
 so a recycled pid is never mistaken for it; and it exits by itself at ``exit_at``, a backstop if
 nothing else ever runs.
 
-``python -m drillbook.degrade.proxyproc CONFIG.json TOKEN``.
+``python -m drillbook.degrade.proxyproc CONFIG.json TAG``.
 """
 
 from __future__ import annotations
@@ -62,12 +62,12 @@ def _zombie(pid: int) -> bool:
         return True
 
 
-def proxy_alive(pid: int | None, token: str) -> bool:
-    """The proxy with this token runs as ``pid`` (a recycled pid runs something else)."""
+def proxy_alive(pid: int | None, tag: str) -> bool:
+    """The proxy with this tag runs as ``pid`` (a recycled pid runs something else)."""
     _reap()
     if not pid:
         return False
-    return token in _cmdline(pid) and not _zombie(pid)
+    return tag in _cmdline(pid) and not _zombie(pid)
 
 
 def read_pidfile(path: Path) -> int | None:
@@ -77,7 +77,7 @@ def read_pidfile(path: Path) -> int | None:
         return None
 
 
-def spawn(config_path: Path, token: str, pidfile: Path, log_path: Path, wait_s: float) -> int:
+def spawn(config_path: Path, tag: str, pidfile: Path, log_path: Path, wait_s: float) -> int:
     """Start the proxy detached and wait until it listens (its pid file appears); its pid."""
     here = Path(__file__).resolve().parent.parent.parent
     env = dict(os.environ)
@@ -85,7 +85,7 @@ def spawn(config_path: Path, token: str, pidfile: Path, log_path: Path, wait_s: 
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "drillbook.degrade.proxyproc", str(config_path), token],
+            [sys.executable, "-m", "drillbook.degrade.proxyproc", str(config_path), tag],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
@@ -110,22 +110,22 @@ def spawn(config_path: Path, token: str, pidfile: Path, log_path: Path, wait_s: 
     )
 
 
-def stop(pid: int | None, token: str, timeout_s: float = 5.0) -> None:
+def stop(pid: int | None, tag: str, timeout_s: float = 5.0) -> None:
     """SIGTERM the proxy, SIGKILL after ``timeout_s``; nothing when it is not (or no longer) it."""
-    if not proxy_alive(pid, token):
+    if not proxy_alive(pid, tag):
         return
     assert pid is not None
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if not proxy_alive(pid, token):
+        if not proxy_alive(pid, tag):
             return
         time.sleep(0.02)
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and proxy_alive(pid, token):
+    while time.monotonic() < deadline and proxy_alive(pid, tag):
         time.sleep(0.02)
 
 
@@ -158,12 +158,12 @@ async def _serve(config: dict[str, Any], pidfile: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
-        print("usage: python -m drillbook.degrade.proxyproc CONFIG.json TOKEN", file=sys.stderr)
+        print("usage: python -m drillbook.degrade.proxyproc CONFIG.json TAG", file=sys.stderr)
         return 2
     config_path = Path(args[0])
     config = json.loads(config_path.read_text())
-    if config.get("token") != args[1]:
-        print("token mismatch: refusing a config that is not this proxy's", file=sys.stderr)
+    if config.get("tag") != args[1]:
+        print("tag mismatch: refusing a config that is not this proxy's", file=sys.stderr)
         return 2
     asyncio.run(_serve(config, Path(config["pidfile"])))
     return 0
