@@ -37,7 +37,7 @@ def _breach_entry(drill: Drill, sample: Sample) -> dict[str, Any]:
                 and entry.get("probe") == sample.probe
                 and entry.get("offset_s") == offset
             ):
-                return entry
+                return dict(entry)
     return {}
 
 
@@ -92,7 +92,9 @@ def run_hold(drill: Drill, scenario: Scenario) -> None:
         while True:
             with drill._lock:
                 after = [
-                    s for s in drill._samples if s.start >= t_revert and not s.probe.startswith("guard:")
+                    s
+                    for s in drill._samples
+                    if s.start >= t_revert and not s.probe.startswith("guard:")
                 ]
             m = compute_measures(after, t_revert, drill.stable_for, now=drill._now())
             if m.recovered:
@@ -108,7 +110,9 @@ def run_hold(drill: Drill, scenario: Scenario) -> None:
     t_back = t_revert + return_s if return_s is not None else None
     if t_back is not None:
         drill._t_recovered = t_back
-        drill._event("recovered", rta_s=round(t_back - t_inject, 6), return_s=round(return_s or 0, 6))
+        drill._event(
+            "recovered", rta_s=round(t_back - t_inject, 6), return_s=round(return_s or 0, 6)
+        )
     with drill._lock:
         count = sum(1 for s in drill._samples if not s.probe.startswith("guard:"))
     drill._measures = Measures(

@@ -64,7 +64,12 @@ def test_latency_is_added_to_every_answer_and_revert_leaves_nothing(
 ) -> None:
     direct = [_get(demo_port)[1] for _ in range(3)]
     fault = NetworkDegrade(
-        make_ctx(upstream=f"127.0.0.1:{demo_port}", listen_port=free_port(), latency="250ms", jitter="20ms")
+        make_ctx(
+            upstream=f"127.0.0.1:{demo_port}",
+            listen_port=free_port(),
+            latency="250ms",
+            jitter="20ms",
+        )
     )
     port = _inject(fault, injected)
     through = [_get(port) for _ in range(4)]
@@ -146,7 +151,10 @@ def test_toxics_end_after_duration(
 ) -> None:
     fault = NetworkDegrade(
         make_ctx(
-            upstream=f"127.0.0.1:{echo_port}", listen_port=free_port(), blackhole=True, duration="1s"
+            upstream=f"127.0.0.1:{echo_port}",
+            listen_port=free_port(),
+            blackhole=True,
+            duration="1s",
         )
     )
     port = _inject(fault, injected)
@@ -160,7 +168,9 @@ def test_http_error_share_counted_by_the_client(
     demo_port: int, make_ctx: MakeCtx, injected: list[_ProxyFault], tmp_path: Path
 ) -> None:
     fault = HttpFaultsFault(
-        make_ctx(upstream=f"127.0.0.1:{demo_port}", listen_port=free_port(), error_rate=0.5, status=503)
+        make_ctx(
+            upstream=f"127.0.0.1:{demo_port}", listen_port=free_port(), error_rate=0.5, status=503
+        )
     )
     port = _inject(fault, injected)
     statuses = collections.Counter(_get(port)[0] for _ in range(200))
@@ -237,8 +247,12 @@ def test_rollback_in_a_new_process_finds_the_proxy_by_its_pid_file(
 
 def test_bad_parameters_are_refused_before_anything_starts(make_ctx: MakeCtx) -> None:
     with pytest.raises(ConfigError, match="error_rate"):
-        HttpFaultsFault(make_ctx(upstream="127.0.0.1:1", listen_port=2000, error_rate=0.8, abort=0.5))
+        HttpFaultsFault(
+            make_ctx(upstream="127.0.0.1:1", listen_port=2000, error_rate=0.8, abort=0.5)
+        )
     with pytest.raises(ConfigError, match="jitter"):
-        NetworkDegrade(make_ctx(upstream="127.0.0.1:1", listen_port=2000, latency="10ms", jitter="1s"))
+        NetworkDegrade(
+            make_ctx(upstream="127.0.0.1:1", listen_port=2000, latency="10ms", jitter="1s")
+        )
     with pytest.raises(ConfigError, match="upstream"):
         NetworkDegrade(make_ctx(latency="10ms")).resolve()

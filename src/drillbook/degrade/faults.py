@@ -162,9 +162,7 @@ class _ProxyFault(Fault):
             fixed = self.ctx.param("listen_port")
             self.listen_port = int(fixed) if fixed is not None else free_port()
         assert self.upstream is not None
-        return Selection(
-            (f"{self.where} via 127.0.0.1:{self.listen_port}",), 1
-        )
+        return Selection((f"{self.where} via 127.0.0.1:{self.listen_port}",), 1)
 
     def plan(self) -> str:
         self.resolve()

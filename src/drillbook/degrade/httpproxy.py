@@ -61,7 +61,7 @@ class HttpFaults:
 
 def _split_head(head: bytes) -> tuple[str, str, list[tuple[str, str]]]:
     lines = head.decode("latin-1").split("\r\n")
-    method, target, _ = (lines[0].split(" ", 2) + ["", ""])[:3]
+    method, target, _ = [*lines[0].split(" ", 2), "", ""][:3]
     headers: list[tuple[str, str]] = []
     for line in lines[1:]:
         if ":" in line:

@@ -104,7 +104,9 @@ def spawn(config_path: Path, tag: str, pidfile: Path, log_path: Path, wait_s: fl
     if proc.poll() is None:
         proc.kill()
         proc.wait(5)
-    tail = log_path.read_text(errors="replace").strip().splitlines()[-3:] if log_path.exists() else []
+    tail = (
+        log_path.read_text(errors="replace").strip().splitlines()[-3:] if log_path.exists() else []
+    )
     raise RuntimeError(
         f"fault proxy did not start (exit {proc.returncode}): {' | '.join(tail) or 'no output'}"
     )
