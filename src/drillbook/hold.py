@@ -21,8 +21,11 @@ from drillbook.durations import format_duration
 from drillbook.timeline import Check, Measures, Sample, compute_measures
 
 if TYPE_CHECKING:
-    from drillbook.engine import Drill
     from drillbook.model import Scenario
+
+#: A :class:`drillbook.engine.Drill`; not imported, even for typing: the engine imports this
+#: module, and drillbook keeps its import graph free of cycles.
+Drill = Any
 
 __all__ = ["run_hold"]
 
