@@ -218,6 +218,11 @@ class _Builder:
                         sub = (*sub, extra[0])
                         allowed = ", ".join(sorted(err.schema.get("properties", {}))) or "none"
                         message = f"unknown parameter; expected one of: {allowed}"
+                elif err.validator == "anyOf" and all(
+                    set(alt) == {"required"} for alt in err.validator_value
+                ):  # "at least one of these", e.g. a fault's effects
+                    wanted = ", ".join(k for alt in err.validator_value for k in alt["required"])
+                    message = f"expected at least one of: {wanted}"
                 raise self.error((*path, *sub), message)
         return params
 
