@@ -7,6 +7,8 @@ then puts the traffic through it by switching a route the clients re-read:
   and drillbook's clients of that target (probes, SLO probes) use it instead of the service's;
 * the sandbox app (``sandbox: app``, network.degrade only): ``<sandbox>/app-db-route.json`` sends
   the app's database connections for the serving region through the proxy;
+* a Docker target: ``container_port`` (the upstream is where Docker publishes it on the host)
+  and ``listen_port``; clients use the proxy's port in front of the published one;
 * no target: ``upstream: host:port`` and ``listen_port``; the clients must already use that port
   (Toxiproxy's model: the app is configured with the proxy's address).
 
@@ -49,6 +51,29 @@ def _host_port(text: str, key: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ConfigError(f"expected host:port, got {text!r}", field=key)
     return host.strip("[]"), int(port)
+
+
+def _published(ctx: Context, target: Any) -> tuple[str, int]:
+    """The host address Docker publishes the target container's ``container_port`` on."""
+    from drillbook.backends.docker.engine import client_for
+    from drillbook.backends.docker.targets import resolve_target
+
+    raw = ctx.param("container_port")
+    if raw is None:
+        raise ConfigError(
+            f"{target.name}: give `container_port` (e.g. 8080/tcp) or `upstream`",
+            field="container_port",
+        )
+    key = str(raw) if "/" in str(raw) else f"{raw}/tcp"
+    found = resolve_target(client_for(ctx.settings), target, running_only=True)
+    if not found:
+        raise FaultError(f"{target.name}: no running container")
+    ports = (found[0].attrs.get("NetworkSettings") or {}).get("Ports") or {}
+    bindings = ports.get(key) or []
+    if not bindings:
+        raise FaultError(f"{target.name}: {key} is not published on the host")
+    host = str(bindings[0].get("HostIp") or "127.0.0.1")
+    return ("127.0.0.1" if host in ("0.0.0.0", "") else host), int(bindings[0]["HostPort"])
 
 
 def route_port(path: Path) -> int | None:
@@ -140,13 +165,15 @@ class _ProxyFault(Fault):
             route = {"kind": "sandbox_app", "path": str(pg.root / ROUTE_FILE), "region": region}
             return ("127.0.0.1", port), route, f"{target.name} -> {region} database"
         if target.backend == "docker":
-            if not upstream or self.ctx.param("listen_port") is None:
+            if self.ctx.param("listen_port") is None:
                 raise ConfigError(
-                    f"{target.name}: for a container give `upstream` (its published "
-                    "127.0.0.1:port) and `listen_port`; clients use the proxy's port",
-                    field="upstream",
+                    f"{target.name}: for a container give `listen_port`: clients use the "
+                    "proxy's port, in front of the container's published one",
+                    field="listen_port",
                 )
-            return _host_port(str(upstream), "upstream"), None, target.name
+            if upstream:
+                return _host_port(str(upstream), "upstream"), None, target.name
+            return _published(self.ctx, target), None, target.name
         raise ConfigError(
             f"{target.name}: {target.backend} targets are not supported by this fault "
             "(local, the sandbox app, docker with upstream, or no target with upstream)",

@@ -176,6 +176,9 @@ _UPSTREAM = {"type": "string", "pattern": "^[A-Za-z0-9_.:\\[\\]-]+:[0-9]{1,5}$",
 _PROXY_COMMON = {
     "upstream": _UPSTREAM,
     "listen_port": _PORT,
+    "container_port": {
+        "oneOf": [_PORT | {"minimum": 1}, {"type": "string", "pattern": "^[0-9]{1,5}/(tcp)$"}]
+    },
     "duration": _STRICT_DURATION,
     "max_lifetime": _STRICT_DURATION,
 }
