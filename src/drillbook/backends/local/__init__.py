@@ -223,6 +223,25 @@ def _register_degradation(registry: Registry) -> None:
         },
     )
     registry.add_fault(
+        "network.packet_loss",
+        "local",
+        lazy("drillbook.degrade.packetloss:PacketLoss"),
+        help="real packet loss (iptables statistic DROP) inside a network namespace; root",
+        destructive=False,
+        params_schema={
+            "type": "object",
+            "properties": {
+                "netns": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"},
+                "probability": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+                "chain": {"enum": ["INPUT", "OUTPUT"]},
+                "protocol": {"enum": ["all", "tcp", "udp", "icmp"]},
+                "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+            },
+            "required": ["netns", "probability"],
+            "additionalProperties": False,
+        },
+    )
+    registry.add_fault(
         "http.faults",
         "local",
         lazy("drillbook.degrade.faults:HttpFaultsFault"),
