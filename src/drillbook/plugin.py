@@ -278,9 +278,7 @@ def _raise_for(result: DrillResult, expect: str | None = None) -> None:
         # test passing, and anything else (passed, error, aborted) is the test failing.
         if result.verdict.value == expect:
             return
-        pytest.fail(
-            f"drill {result.verdict.value}, expected {expect}: {reasons}", pytrace=False
-        )
+        pytest.fail(f"drill {result.verdict.value}, expected {expect}: {reasons}", pytrace=False)
     if result.verdict is Verdict.PASSED:
         if result.reasons and result.reasons[0].startswith("dry run"):
             pytest.skip(result.reasons[0])
