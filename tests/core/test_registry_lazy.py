@@ -198,7 +198,7 @@ SNAPSHOT: dict[str, tuple[str, bool, str]] = {
     "fault:asg.suspend": ("aws", False, "4d2bd8d07d9e"),
     "fault:asg.terminate_instances": ("aws", True, "857db6eeb2ad"),
     "fault:aws.region_loss": ("aws", True, "2d80664a68b5"),
-    "fault:docker.bad_image": ("docker", True, "bc1e7d1e1f3f"),
+    "fault:docker.bad_image": ("docker", True, "f8b77b2138d1"),
     "fault:docker.disconnect": ("docker", True, "4e419d21325c"),
     "fault:docker.fill_disk": ("docker", True, "f52c00a436a6"),
     "fault:docker.kill": ("docker", True, "12994bca928e"),

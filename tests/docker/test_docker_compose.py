@@ -303,3 +303,49 @@ def test_a_scaled_service_loses_one_replica_and_compose_up_keeps_all_three(
     assert revert["ok"] and revert["detail"].startswith(
         f"reverted and verified: {killed} (re-created"
     )
+
+
+@pytest.mark.parametrize(
+    ("kind", "params"),
+    [
+        ("docker.kill", {}),
+        ("docker.stop", {"grace": "1s"}),
+        ("docker.pause", {}),
+        ("docker.restart", {"grace": "1s"}),
+        ("docker.remove", {}),
+        ("docker.disconnect", {"network": "{project}_default"}),
+        ("docker.fill_disk", {"path": "/data", "percent": 90}),
+        ("docker.bad_image", {"image": "drillbook/busybox:broken", "grace": "1s"}),
+    ],
+)
+def test_every_fault_reverts_onto_the_container_compose_recreated(
+    project: ComposeProject, kind: str, params: dict[str, Any]
+) -> None:
+    """An operator's ``docker-compose up -d --force-recreate`` mid-drill gives the target a new
+    ID; each fault's revert and verify_reverted, run from state() alone, find it by what names it."""
+    project.write(web_service("127.0.0.1::8080", extra="tmpfs: [/data:size=8m]\n"))
+    project.run("up", "-d")
+    (before,) = project.containers()
+    params = {
+        k: v.format(project=project.name) if isinstance(v, str) else v for k, v in params.items()
+    }
+    ctx = make_ctx("web", params, target={"compose": {"project": project.name, "service": "web"}})
+    registry = get_registry()
+    fault = registry.fault(kind).factory(ctx)
+    fault.resolve()
+    fault.preflight()
+    fault.inject()
+    assert fault.verify_injected()
+    state = json.loads(json.dumps(fault.state()))
+    project.run("up", "-d", "--force-recreate", "-t", "1", "web")
+    (after,) = project.containers()
+    assert after.id != before.id and after.name == before.name
+    reborn = registry.fault(kind).factory(ctx)
+    reborn.load_state(state)
+    reborn.revert()
+    assert reborn.verify_reverted()
+    assert f"{after.name} (re-created {before.id[:12]} -> {after.id[:12]}): running" in (
+        reborn.revert_report()
+    )
+    after.reload()
+    assert after.status == "running"

@@ -97,7 +97,7 @@ class DisconnectFault(DockerFault):
                 if net in now:
                     continue
                 connect(self.client, str(data["Id"]), net, endpoint)
-            self._revert_notes.append(f"{rec['name']} on {', '.join(rec['networks'])}")
+            self.note_reverted(rec)
 
     def verify_reverted(self) -> bool:
         for rec in self.records:

@@ -152,6 +152,7 @@ class FillDiskFault(DockerFault):
         return all(self._usage(rec) >= min(rec["percent"], 99.0) - 1.0 for rec in self.records)
 
     def revert(self) -> None:
+        self._revert_notes = []
         for rec in self.records:
             code, out = self._shell(rec, f"rm -f {shlex.quote(rec['file'])}")
             if code != 0:
@@ -159,6 +160,8 @@ class FillDiskFault(DockerFault):
                     f"docker.fill_disk revert: rm {rec['file']} in {rec['name']}: "
                     f"{out.strip()[:200]}"
                 )
+            if not rec.get("volume"):
+                self.note_reverted(rec)
 
     def verify_reverted(self) -> bool:
         for rec in self.records:
