@@ -13,7 +13,6 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +46,8 @@ class ComposeProject:
         self.folder = folder
         self.name = name
         self.binary = compose_binary()
+        #: tag -> image ID of the releases a test built for the project
+        self.releases: dict[str, str] = {}
 
     def write(self, compose_yaml: str) -> None:
         (self.folder / "docker-compose.yml").write_text(compose_yaml)
@@ -125,14 +126,3 @@ def one(events: list[dict[str, Any]], kind: str, **match: Any) -> dict[str, Any]
     ]
     assert len(found) == 1, f"{kind} {match}: {found or [e.get('kind') for e in events]}"
     return found[0]
-
-
-def write_config(folder: Path, target: Mapping[str, Any], safety: str = "") -> None:
-    """drillbook.yaml for the project: one docker target, named ``web``."""
-    selector = json.dumps(dict(target))
-    (folder / "drillbook.yaml").write_text(
-        "environment: staging\n"
-        f"safety: {{{safety or 'max_targets: 3, max_percent: 100'}}}\n"
-        f"targets:\n  web: {{backend: docker, {selector[1:-1]}}}\n"
-    )
-    (folder / "scenarios").mkdir(exist_ok=True)
