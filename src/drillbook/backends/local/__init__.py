@@ -190,7 +190,6 @@ _SLO_COMMON = {
     "request_timeout": _STRICT_DURATION,
     "expect_status": {"type": "integer", "minimum": 100, "maximum": 599},
     "min_requests": {"type": "integer", "minimum": 1, "maximum": 100000},
-    "timeout": _DURATION,
 }
 
 
