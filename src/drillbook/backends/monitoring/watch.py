@@ -102,6 +102,8 @@ class AlertWatch:
         self._t_recovered: float | None = None
         self._last_poll: tuple[float, float] | None = None  # (start, end) of the previous poll
         self._firing_now: list[bool] = [False] * len(self._specs)
+        #: (previous poll's start, start, end) of the poll that first saw each alert stop firing.
+        self._stopped: list[tuple[float, float, float] | None] = [None] * len(self._specs)
         self._stop = threading.Event()
         self._changed = threading.Event()
         self._thread: threading.Thread | None = None
@@ -287,11 +289,13 @@ class AlertWatch:
                     silent=o.silent,
                     labels=dict(hits[0].labels),
                 )
-            if was and not hits and self._t_recovered is not None and o.resolve_s is None:
-                tr = self._t_recovered
-                o.resolve_s = max(0.0, start - tr)
-                o.resolve_bracket_s = (max(0.0, low - tr), end - tr)
-                self.event("alert_resolved", alert=o.name, resolve_s=round(o.resolve_s, 6))
+            if was and not hits:
+                # Kept even before recovery is known: the probes confirm recovery only after
+                # stable_for, and the alert may resolve in between.
+                self._stopped[i] = (low, start, end)
+                self._resolved(i)
+            elif hits:
+                self._stopped[i] = None
             if o.ack == "silence" and o.ttack_s is None and o.tta_s is not None:
                 labels = hits[0].labels if hits else {"alertname": o.name, **o.labels}
                 for sil in silences:
@@ -312,6 +316,15 @@ class AlertWatch:
                             detail=o.ack_detail,
                         )
                         break
+
+    def _resolved(self, i: int) -> None:
+        o, stopped, tr = self.outcomes[i], self._stopped[i], self._t_recovered
+        if stopped is None or tr is None or o.resolve_s is not None or o.tta_s is None:
+            return
+        low, start, end = stopped
+        o.resolve_s = max(0.0, start - tr)
+        o.resolve_bracket_s = (max(0.0, low - tr), max(0.0, end - tr))
+        self.event("alert_resolved", alert=o.name, resolve_s=round(o.resolve_s, 6))
 
     def _look_at_receiver(self) -> None:
         if self.receiver is None or self._t_inject is None:
@@ -339,9 +352,9 @@ class AlertWatch:
                         and self._t_recovered is not None
                         and o.ttn_s is not None
                         and o.resolve_notified_s is None
-                        and d.at >= self._t_recovered
+                        and d.at >= ti + o.ttn_s
                     ):
-                        o.resolve_notified_s = d.at - self._t_recovered
+                        o.resolve_notified_s = max(0.0, d.at - self._t_recovered)
                         self.event(
                             "alert_resolve_notified",
                             alert=o.name,
@@ -416,6 +429,8 @@ class AlertWatch:
     def mark_recovered(self, t_recovered: float) -> None:
         with self._lock:
             self._t_recovered = t_recovered
+            for i in range(len(self.outcomes)):
+                self._resolved(i)
         # A restarted service may listen on a new port (``port: auto``): point Prometheus at it,
         # else the old address stays down and the alert can never resolve.
         try:
