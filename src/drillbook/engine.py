@@ -187,6 +187,7 @@ class Drill:
         self.result: DrillResult | None = None
         self._progress_cls = self._load_progress()
         self._event("drill_start", scenario=scenario.id if scenario else None, nodeid=nodeid)
+        self._tell_team("start")
 
     # ------------------------------------------------------------------ helpers
     def _objectives_from_policy(self, objectives: Objectives) -> Objectives:
@@ -804,6 +805,38 @@ class Drill:
             return self.finish(exc)
         return self.finish()
 
+    def _tell_team(self, event: str, record: Mapping[str, Any] | None = None) -> None:
+        """Start/end/abort notifications and the Pushgateway export (``backends.monitoring``),
+        when configured. Never fails or hangs the drill: each call is bounded by a short
+        timeout, and a failure is journaled (``notify_failed`` / ``push_failed``)."""
+        settings = self.config.backend_settings("monitoring")
+        if self.config.dry_run or not (
+            settings.get("notify") or settings.get("pushgateway_url")
+            or os.environ.get("DRILLBOOK_PUSHGATEWAY_URL")
+        ):
+            return
+        import importlib
+        from urllib.parse import urlsplit
+
+        run_id = self.journal.run_id if self.journal else "adhoc"
+        try:
+            results = importlib.import_module("drillbook.backends.monitoring.results")
+            targets = results.notification_targets(settings)
+            for url, error in results.notify(targets, event, self.id, run_id, record):
+                # Only the host: a chat webhook's path is its secret.
+                self._event("notify_failed", notify_event=event, host=urlsplit(url).netloc,
+                            detail=redact_text(error)[:300])
+            push = results.pushgateway_url(settings) if record is not None else None
+            if push:
+                try:
+                    results.push_results(push, record, run_id)
+                except Exception as exc:
+                    self._event("push_failed", host=urlsplit(push).netloc,
+                                detail=redact_text(f"{type(exc).__name__}: {exc}")[:300])
+        except Exception as exc:
+            self._event("notify_failed", notify_event=event,
+                        detail=redact_text(f"{type(exc).__name__}: {exc}")[:300])
+
     # ------------------------------------------------------------------ alert drills
     def _arm_alerts(self, scenario: Scenario) -> None:
         """Get the team's monitoring ready to be timed: scrape targets registered, the receiver
@@ -1027,6 +1060,8 @@ class Drill:
         elif self.journal is not None:
             self.journal.add_drill(record)
         self._event("drill_end", verdict="dry-run" if dry else verdict.value)
+        if not dry:
+            self._tell_team("abort" if verdict is Verdict.ABORTED else "end", record)
         self.result = DrillResult(verdict, reasons, record)
         self._reap_watchdogs()
         if interrupted is not None:
