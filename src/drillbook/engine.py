@@ -1053,6 +1053,7 @@ class Drill:
             record["expected_verdict"] = self.scenario.expect.value
         if alert_records:
             record["alerts"] = alert_records
+            record["objectives"]["alert_targets_s"] = self._alert_targets()
             record["measures"].update(_alert_measures(alert_records))
         if dry:
             # A plan is not a drill: nothing ran, so nothing enters the journal's drills or history.
