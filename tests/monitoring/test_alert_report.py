@@ -45,3 +45,10 @@ def test_alert_measures_are_judged_against_their_targets() -> None:
 def test_a_silent_alert_that_fired_is_drawn_as_such() -> None:
     html = render_run_html(make_journal(drills=[alert_drill(silent_fired=True)]))
     assert "ErrorRate fired (must stay silent) at 4.00s" in html
+
+
+def test_junit_properties_carry_tta_ttn_ttack() -> None:
+    from drillbook.report.junit import junit_properties
+
+    props = dict(junit_properties(alert_drill()))
+    assert (props["drillbook.tta_s"], props["drillbook.ttn_s"], props["drillbook.ttack_s"]) == ("3.5", "3.7", "50")
