@@ -18,7 +18,6 @@ __all__ = ["register"]
 _LABELS = {
     "type": "object",
     "additionalProperties": {"type": "string", "maxLength": 256},
-    "maxProperties": 20,
 }
 _SOURCE = {"enum": ["prometheus", "alertmanager"]}
 
