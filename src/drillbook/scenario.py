@@ -102,6 +102,11 @@ def _schema_errors(loaded: Loaded) -> None:
             "probe_interval",
             "ttl",
             "response_target",
+            "poll_interval",
+            "resolve_timeout",
+            "tta",
+            "ttn",
+            "ttack",
         )
     ):
         message = (
@@ -265,7 +270,13 @@ class _Builder:
 
         scrape = tuple(str(t) for t in raw.get("scrape", ()))
         if self.config is not None:
-            self.targets({"targets": list(scrape)}, ("alerts", "scrape"), ())
+            for i, name in enumerate(scrape):
+                if name not in self.config.targets:
+                    known = ", ".join(sorted(self.config.targets)) or "none configured"
+                    raise self.error(
+                        ("alerts", "scrape", i),
+                        f"unknown target {name!r}; {self.config.source} knows: {known}",
+                    )
         path = ("alerts",)
         return AlertsSpec(
             expect=tuple(one(a, True) for a in raw.get("expect", ())),
