@@ -60,7 +60,7 @@ def project(pytester: pytest.Pytester, scenario: str) -> pytest.Pytester:
     pytester.makefile(".yaml", drillbook=CONFIG)
     (pytester.path / "scenarios").mkdir()
     (pytester.path / "scenarios" / "s.yaml").write_text(scenario)
-    pytester.makepyfile(test_scenarios=TEST)
+    pytester.makepyfile(test_alert_project=TEST)
     return pytester
 
 

@@ -97,7 +97,7 @@ def test_a_failed_notification_never_fails_the_drill_and_is_journaled(
     pytester.makefile(".yaml", drillbook=CONFIG.replace("DEAD", str(dead)).replace("RECEIVER", receiver.url))
     (pytester.path / "scenarios").mkdir()
     (pytester.path / "scenarios" / "s.yaml").write_text(SCENARIO)
-    pytester.makepyfile(test_s="def test_scenario(drill_scenario, drill):\n    drill.run(drill_scenario)\n")
+    pytester.makepyfile(test_notify_project="def test_scenario(drill_scenario, drill):\n    drill.run(drill_scenario)\n")
     pytester.runpytest_inprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
     events = [json.loads(line) for line in (pytester.path / "reports" / "latest" / "events.jsonl").read_text().splitlines()]
     failed = [e for e in events if e.get("kind") == "notify_failed"]
