@@ -259,8 +259,21 @@ def render(by_eval: dict[float, list[Outcome]], command: str, outages: int) -> t
         "median signed err (ms) | truth in bracket | firing − activeAt p50 (s) | goal (ms) | "
         "p99 / goal | goal met |\n|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
-    text += "\n".join(rows) + "\n\n" + "\n".join(notes) + "\n"
+    text += "\n".join(rows) + "\n\n" + "\n".join(notes) + "\n" + FINDINGS
     return text, all_met
+
+
+FINDINGS = """
+Findings:
+
+- The error is the polling floor: drillbook's TTA is the start of the poll that saw the alert
+  firing, so it trails Prometheus' own moment by up to one poll interval plus the evaluation's
+  own duration (the signed error is positive); the bracket holds Prometheus' moment.
+- The evaluation interval moves TTA itself, not drillbook's error: `for:` is checked only at
+  evaluations, so an alert fires at the first evaluation after activeAt + for (firing − activeAt
+  is one evaluation interval here), and TTA spreads over an interval. A team whose TTA target is
+  tight must count its rule evaluation interval into it.
+"""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
