@@ -6,12 +6,12 @@ one per machine."""
 from __future__ import annotations
 
 import json
-import socket
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from monitoring_kit import dead_port
 
 from drillbook.plugin import needs_backend
 
@@ -26,14 +26,6 @@ def monitoring() -> dict[str, str]:
     keys = ("DRILLBOOK_PROMETHEUS_URL", "DRILLBOOK_ALERTMANAGER_URL", "DRILLBOOK_PUSHGATEWAY_URL",
             "DRILLBOOK_PROMETHEUS_SD_DIR", "DRILLBOOK_ALERT_RECEIVER")
     return {k: os.environ.get(k, "") for k in keys}
-
-
-def dead_port() -> int:
-    """A port nothing listens on (bound and released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 @pytest.fixture

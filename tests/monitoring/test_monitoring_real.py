@@ -11,8 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from monitoring_kit import dead_port
 
-from conftest import dead_port
 from drillbook.backends.base import Context
 from drillbook.clock import get_clock
 from drillbook.config import Config
