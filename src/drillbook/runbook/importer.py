@@ -277,7 +277,8 @@ class _Dumper:
         import yaml
 
         class Dumper(yaml.SafeDumper):
-            pass
+            def ignore_aliases(self, data: Any) -> bool:
+                return True  # a probe listed twice is written twice, not as &id001
 
         def text(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
             style = "|" if "\n" in value else None

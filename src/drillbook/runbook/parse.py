@@ -214,13 +214,17 @@ def _markdown() -> Any:
     return MarkdownIt("commonmark")
 
 
-def _plain(text: str) -> str:
-    """A title from Markdown inline text: no emphasis or code marks, one line."""
+def _plain(text: str, *, sentence: bool = True) -> str:
+    """A title from Markdown inline text: no emphasis or code marks, one line, its first
+    sentence (a heading is kept whole), at most about 80 characters."""
     text = " ".join(line.strip() for line in text.split("\n"))
     text = re.sub(r"\*\*|__|[*`]", "", text).strip()
     text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)
-    text = re.split(r"(?<=[.!?:])\s", text, maxsplit=1)[0]
-    return text[:120].rstrip(" :.") or "step"
+    if sentence:
+        text = re.split(r"(?<=[.!?:])\s", text, maxsplit=1)[0]
+    if len(text) > 80:
+        text = text[:80].rsplit(" ", 1)[0].rstrip(" ,;(") + "..."
+    return text.rstrip(" :.") or "step"
 
 
 def _dedent_item(lines: list[str], first: int, last: int) -> str:
@@ -270,7 +274,7 @@ class _Parser:
         for i, tok in enumerate(toks):
             if tok.type == "heading_open" and tok.level == 0 and tok.map is not None:
                 level = int(tok.tag[1])
-                text = _plain(toks[i + 1].content)
+                text = _plain(toks[i + 1].content, sentence=False)
                 if level == 1 and not title:
                     title = text
                     continue
@@ -297,10 +301,12 @@ class _Parser:
         if subs:
             for n, (sln, text) in enumerate(subs):
                 send = subs[n + 1][0] if n + 1 < len(subs) else end
-                body = "\n".join(self.lines[sln + 1 : send]).strip("\n")
+                title = re.sub(r"^(step\s*)?\d+[.):]?\s*", "", text, flags=re.I) or text
+                # line i of the text is line sln + 1 + i of the file (Step.prose relies on it)
+                body = "\n".join(self.lines[sln + 1 : send]).rstrip()
                 steps.append(
-                    Step(n + 1, re.sub(r"^(step\s*)?\d+[.):]?\s*", "", text, flags=re.I) or text,
-                         body or text, sln + 1, send, self.blocks(sln, send))
+                    Step(n + 1, title, f"{title}.\n{body}" if body.strip() else title, sln + 1,
+                         send, self.blocks(sln, send))
                 )
             return Section(name, role, line + 1, end, tuple(steps))
         items = self.list_items(line, end)
