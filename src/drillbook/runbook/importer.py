@@ -234,8 +234,23 @@ def build_scenario(
         b.log.append((1, "no severity line (e.g. `**Severity:** P1`): P2 assumed"))
     if book.rto_s is not None:
         objectives["rto"] = f"{book.rto_s:g}s"
+    ledger = None
     if book.rpo_s is not None:
-        objectives["rpo"] = f"{book.rpo_s:g}s"
+        # An RPO is judged only where a ledger measures what was lost (never optimistic): keep
+        # it with the target backend's ledger, else leave it out and say so.
+        ledgers = [
+            name
+            for name, reg in sorted(getattr(registry, "ledgers", {}).items())
+            if reg.backend == b.backend_of(target)
+        ]
+        if ledgers:
+            objectives["rpo"] = f"{book.rpo_s:g}s"
+            ledger = {"type": ledgers[0], "target": target}
+            b.log.append((1, f"RPO {book.rpo_s:g}s: measured by a {ledgers[0]} writer on "
+                             f"{target}"))
+        else:
+            b.log.append((1, f"RPO {book.rpo_s:g}s not judged: no ledger can measure data "
+                             "loss here (give a --target whose backend has one)"))
     if book.response_target_s is not None:
         objectives["response_target"] = f"{book.response_target_s:g}s"
     # People take minutes per step: the drill's deadline and the fault's TTL must outlast them.
@@ -265,6 +280,8 @@ def build_scenario(
     if verify:
         data["verify"] = verify
     data["recovery"] = recovery
+    if ledger is not None:
+        data["ledger"] = ledger
     log = [f"line {n}: {what}" for n, what in sorted(set(b.log))]
     return data, log
 
