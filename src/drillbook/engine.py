@@ -43,7 +43,7 @@ from drillbook.model import (
     Scenario,
     Verdict,
 )
-from drillbook.operator import ManualOutcome, StepInfo
+from drillbook.operator import ManualOutcome, StepInfo, open_tty
 from drillbook.probing import NamedProbe, ProbeScheduler, run_once
 from drillbook.redact import redact, redact_text
 from drillbook.safety import Interrupted, check_blast_radius, check_environment
@@ -720,7 +720,7 @@ class Drill:
 
     def _prompt(self, spec: RecoverySpec) -> str:
         try:
-            tty = open("/dev/tty", "r+", encoding="utf-8")
+            tty = open_tty()
         except OSError:
             raise RecoveryError(
                 f"manual step {spec.name!r} needs an operator but there is no terminal; "

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
-__all__ = ["STEP_RESULTS", "ManualOutcome", "Operator", "StepInfo"]
+__all__ = ["STEP_RESULTS", "ManualOutcome", "Operator", "StepInfo", "open_tty"]
 
 #: What a person can say about a manual step.
 STEP_RESULTS = ("done", "failed", "skipped")
@@ -66,3 +66,13 @@ class Operator(Protocol):
     def step_finished(self, step: StepInfo, record: Mapping[str, Any]) -> None:
         """A recovery step ended; ``record`` is what the journal holds for it."""
         ...
+
+
+def open_tty(path: str = "/dev/tty") -> IO[str]:
+    """The controlling terminal for reading and writing; OSError when there is none.
+
+    Unbuffered underneath: ``open(path, "r+")`` fails on a terminal (a buffered read-write file
+    must be seekable), and keys read with ``os.read`` must not sit in a buffer."""
+    import io
+
+    return io.TextIOWrapper(io.FileIO(path, "r+"), encoding="utf-8", write_through=True)

@@ -24,7 +24,7 @@ from typing import IO, Any
 from drillbook.clock import get_clock
 from drillbook.durations import format_duration
 from drillbook.errors import RecoveryError
-from drillbook.operator import ManualOutcome, StepInfo
+from drillbook.operator import ManualOutcome, StepInfo, open_tty
 
 __all__ = ["GameDay", "clock_line"]
 
@@ -167,7 +167,7 @@ class GameDay:
             yield self.out
             return
         try:
-            tty = open(self.tty_path, "r+", encoding="utf-8")  # noqa: SIM115 (closed below)
+            tty = open_tty(self.tty_path)
         except OSError:
             if required:
                 raise RecoveryError(
