@@ -75,15 +75,30 @@ def terminal(tmp_path: Path) -> Iterator[Terminal]:
 
 
 def start_gameday(work: Path, term: Terminal, *extra: str) -> Path:
-    out = drillbook(work, "runbook", "import", "docs/runbooks/demo_service_down.md",
-                    "--fault", "process.kill", "--target", "demo-service")
+    out = drillbook(
+        work,
+        "runbook",
+        "import",
+        "docs/runbooks/demo_service_down.md",
+        "--fault",
+        "process.kill",
+        "--target",
+        "demo-service",
+    )
     assert out.returncode == 0, out.stderr
     rc = work / "rc.txt"
     term.ended = rc
     cmd = " ".join(
         shlex.quote(w)
-        for w in [sys.executable, "-m", "drillbook.cli", "run", "--gameday", *extra,
-                  "scenarios/demo_service_down.yaml"]
+        for w in [
+            sys.executable,
+            "-m",
+            "drillbook.cli",
+            "run",
+            "--gameday",
+            *extra,
+            "scenarios/demo_service_down.yaml",
+        ]
     )
     env = f"PYTHONPATH={shlex.quote(str(REPO / 'src'))} DRILLBOOK_REPORT_WORKER=0"
     # After the run: its exit status, and the terminal's mode (a GameDay must give it back).
@@ -106,21 +121,22 @@ def wait_rc(rc: Path, timeout: float = 180.0) -> int:
 
 def get(url: str) -> tuple[int, str]:
     try:
-        with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 (127.0.0.1 only)
+        with urllib.request.urlopen(url, timeout=5) as resp:
             return resp.status, resp.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, ""
 
 
 def test_gameday_through_a_real_terminal_records_each_step(work: Path, terminal: Terminal) -> None:
-    rc = start_gameday(work, terminal, "--gameday-live", "0")
+    start_gameday(work, terminal, "--gameday-live", "0")
     screen = terminal.wait_for(r"step 2/5 \(manual\).*\n(.*\n)*.*\[d\] done")
     url = re.search(r"followed read-only at (http://127\.0\.0\.1:\d+/)", screen)
     assert url, screen
     # what the room sees: the instruction, the command, the clock against RTO and response target
     assert "$ journalctl -u demo-service" in screen
-    assert re.search(r"\d\d:\d\d since inject · RTO 15:00 \(\d+% used\) · P2 response target",
-                     screen)
+    assert re.search(
+        r"\d\d:\d\d since inject · RTO 15:00 \(\d+% used\) · P2 response target", screen
+    )
     # people following along: read-only page and JSON, on 127.0.0.1
     status, state = get(url.group(1) + "state.json")
     assert status == 200
@@ -130,7 +146,7 @@ def test_gameday_through_a_real_terminal_records_each_step(work: Path, terminal:
     assert status == 200 and "GameDay: demo_service_down" in page and "refresh" in page
     post = urllib.request.Request(url.group(1), data=b"x", method="POST")
     try:
-        urllib.request.urlopen(post, timeout=5)  # noqa: S310
+        urllib.request.urlopen(post, timeout=5)
         raise AssertionError("the live page accepted a POST")
     except urllib.error.HTTPError as exc:
         assert exc.code == 501
@@ -162,7 +178,9 @@ def test_gameday_through_a_real_terminal_records_each_step(work: Path, terminal:
         ("manual", "done"),
     ]
     assert [s.get("note") for s in steps if s["kind"] == "manual"] == [
-        NOTE, "", "told #storefront at once"
+        NOTE,
+        "",
+        "told #storefront at once",
     ]
     assert steps[1]["duration_s"] >= 1.0
     assert all(s["duration_s"] is not None for s in steps)
@@ -192,12 +210,21 @@ def test_ctrl_c_during_a_manual_step_aborts_and_reverts(work: Path, terminal: Te
 
 
 def test_without_a_terminal_manual_steps_take_answer(work: Path) -> None:
-    out = drillbook(work, "runbook", "import", "docs/runbooks/demo_service_down.md",
-                    "--fault", "process.kill", "--target", "demo-service")
+    out = drillbook(
+        work,
+        "runbook",
+        "import",
+        "docs/runbooks/demo_service_down.md",
+        "--fault",
+        "process.kill",
+        "--target",
+        "demo-service",
+    )
     assert out.returncode == 0
     run = drillbook(work, "run", "--gameday", "scenarios/demo_service_down.yaml")
     assert run.returncode == 1
     assert "--answer" in journal(work)["drills"][0]["reasons"][0]
-    run = drillbook(work, "run", "--gameday", "scenarios/demo_service_down.yaml",
-                    "--answer", "*=done")
+    run = drillbook(
+        work, "run", "--gameday", "scenarios/demo_service_down.yaml", "--answer", "*=done"
+    )
     assert run.returncode == 0, run.stdout + run.stderr

@@ -22,7 +22,9 @@ def imported(work: Path, name: str, *args: str) -> dict:  # type: ignore[type-ar
 
 
 def test_incident_runbook_imports_validates_and_runs(work: Path) -> None:
-    data = imported(work, "demo_service_down", "--fault", "process.kill", "--target", "demo-service")
+    data = imported(
+        work, "demo_service_down", "--fault", "process.kill", "--target", "demo-service"
+    )
     assert data["runbook"] == "docs/runbooks/demo_service_down.md"
     text = (work / "docs/runbooks/demo_service_down.md").read_bytes()
     assert data["runbook_import"]["sha256"] == hashlib.sha256(text).hexdigest()
@@ -55,16 +57,20 @@ def test_procedure_runbook_imports_and_runs_against_the_postgres_sandbox(work: P
     from drillbook.backends.postgres import _available
 
     needs_backend("postgres", _available({}))
-    out = drillbook(work, "runbook", "import", "docs/runbooks/pg_backup_check.md",
-                    "--target", "pg-primary")
+    out = drillbook(
+        work, "runbook", "import", "docs/runbooks/pg_backup_check.md", "--target", "pg-primary"
+    )
     assert out.returncode == 0, out.stderr
     # line by line: pg_isready became a probe on the target; psql could not (not marked safe)
     assert "line 57: `pg_isready -h 127.0.0.1 -p 5432` -> postgres.ready" in out.stdout
     assert "line 63: verification `psql" in out.stdout
     data = yaml.safe_load((work / "scenarios/pg_backup_check.yaml").read_text())
     assert data["probes"] == [
-        {"name": "verify: pg_isready -h 127.0.0.1 -p 5432", "type": "postgres.ready",
-         "target": "pg-primary"}
+        {
+            "name": "verify: pg_isready -h 127.0.0.1 -p 5432",
+            "type": "postgres.ready",
+            "target": "pg-primary",
+        }
     ]
     assert len(data["runbook_import"]["rollback"]) == 2
     assert "fault" not in data
@@ -96,12 +102,28 @@ def test_unknown_shape_imports_what_it_can(work: Path) -> None:
 
 def test_bad_input_writes_nothing(work: Path) -> None:
     scenario = work / "scenarios" / "demo_service_down.yaml"
-    out = drillbook(work, "runbook", "import", "docs/runbooks/demo_service_down.md",
-                    "--fault", "process.kill", "--target", "nope")
+    out = drillbook(
+        work,
+        "runbook",
+        "import",
+        "docs/runbooks/demo_service_down.md",
+        "--fault",
+        "process.kill",
+        "--target",
+        "nope",
+    )
     assert out.returncode == 2 and "--target 'nope' is not a target" in out.stderr
     assert not scenario.exists()
-    out = drillbook(work, "runbook", "import", "docs/runbooks/demo_service_down.md",
-                    "--fault", "no.such", "--target", "demo-service")
+    out = drillbook(
+        work,
+        "runbook",
+        "import",
+        "docs/runbooks/demo_service_down.md",
+        "--fault",
+        "no.such",
+        "--target",
+        "demo-service",
+    )
     assert out.returncode == 2 and "unknown fault" in out.stderr
     assert not scenario.exists()
     scenario.write_text("id: mine\n")
@@ -127,8 +149,9 @@ def test_changed_runbook_is_flagged_in_terminal_journal_and_report(work: Path) -
     html = (work / "reports" / "latest" / "report.html").read_text()
     assert "changed since this scenario was imported" in html
     # re-imported, the warning is gone
-    imported(work, "demo_service_down", "--fault", "process.kill", "--target", "demo-service",
-             "--force")
+    imported(
+        work, "demo_service_down", "--fault", "process.kill", "--target", "demo-service", "--force"
+    )
     run = drillbook(work, "run", "scenarios/demo_service_down.yaml", "--answer", "*=done")
     assert run.returncode == 0 and "WARNING" not in run.stderr
 

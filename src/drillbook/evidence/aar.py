@@ -278,8 +278,9 @@ def _runbooks(drills: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
                 "steps": [asdict(r) for r in rb.steps],
                 "largest_share_of_rto": [r.name for r in rb.biggest],
                 "failed_or_skipped": [r.name for r in rb.failed],
-                "nonzero_commands": [{"step": r.name, "command": r.command, "exit": r.exit_code}
-                                     for r in rb.nonzero],
+                "nonzero_commands": [
+                    {"step": r.name, "command": r.command, "exit": r.exit_code} for r in rb.nonzero
+                ],
                 "rollback": rb.rollback,
                 "changes_markdown": rb.changes_markdown,
             }

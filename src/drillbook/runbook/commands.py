@@ -39,8 +39,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     registry = get_registry()
     if args.fault and args.fault not in registry.faults:
         known = ", ".join(sorted(registry.faults))
-        print(f"drillbook: --fault {args.fault!r}: unknown fault; expected one of: {known}",
-              file=sys.stderr)
+        print(
+            f"drillbook: --fault {args.fault!r}: unknown fault; expected one of: {known}",
+            file=sys.stderr,
+        )
         return 2
     try:
         result = import_runbook(
@@ -103,4 +105,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     tr.add_argument("runbook", nargs="?", help="only this runbook (its path as scenarios link it)")
     tr.add_argument("--last", type=int, default=6, metavar="N", help="drills to show (default 6)")
     tr.set_defaults(handler=cmd_trend)
-    p.set_defaults(handler=lambda args: (p.print_help(), 2)[1])
+
+    def usage(args: argparse.Namespace) -> int:
+        p.print_help()
+        return 2
+
+    p.set_defaults(handler=usage)

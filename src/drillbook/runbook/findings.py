@@ -126,8 +126,11 @@ def runbook_section(drill: Mapping[str, Any]) -> RunbookSection | None:
     timed = [r for r in rows if r.duration_s is not None]
     section.biggest = sorted(timed, key=lambda r: r.duration_s or 0.0, reverse=True)[:_TOP]
     section.failed = [r for r in rows if r.result in ("failed", "skipped")]
-    section.nonzero = [r for r in rows if r.exit_code not in (None, 0) or (
-        r.kind == "scripted" and r.result == "failed")]
+    section.nonzero = [
+        r
+        for r in rows
+        if r.exit_code not in (None, 0) or (r.kind == "scripted" and r.result == "failed")
+    ]
     section.changes = _changes(section, drill)
     return section
 
@@ -135,17 +138,13 @@ def runbook_section(drill: Mapping[str, Any]) -> RunbookSection | None:
 def _changes(section: RunbookSection, drill: Mapping[str, Any]) -> list[str]:
     out: list[str] = []
     if section.warning:
-        out.append(
-            f"Re-import the runbook before the next drill: {section.warning.split(':')[0]}."
-        )
+        out.append(f"Re-import the runbook before the next drill: {section.warning.split(':')[0]}.")
     for r in section.failed:
         why = f" (note: {r.note})" if r.note else ""
         if r.result == "failed" and r.kind == "manual":
             out.append(f"Step **{r.name}** failed{why}: fix its instruction or what it assumes.")
         elif r.result == "skipped":
-            out.append(
-                f"Step **{r.name}** was skipped{why}: say when it applies, or remove it."
-            )
+            out.append(f"Step **{r.name}** was skipped{why}: say when it applies, or remove it.")
     for r in section.nonzero:
         out.append(
             f"Command of step **{r.name}** exited {r.exit_code if r.exit_code is not None else 'with an error'}"
@@ -162,8 +161,10 @@ def _changes(section: RunbookSection, drill: Mapping[str, Any]) -> list[str]:
             out.append(f"Step **{r.name}**: {r.note}")
     if drill.get("verdict") == "failed" and not section.failed and not section.nonzero:
         reasons = "; ".join(str(x) for x in drill.get("reasons") or [])
-        out.append(f"Every step was done but the drill failed ({reasons}): the procedure is "
-                   "incomplete or too slow for the RTO.")
+        out.append(
+            f"Every step was done but the drill failed ({reasons}): the procedure is "
+            "incomplete or too slow for the RTO."
+        )
     return out
 
 

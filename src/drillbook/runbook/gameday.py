@@ -191,8 +191,10 @@ class GameDay:
         try:
             ttymod.setcbreak(fd)  # keys without Enter; Ctrl-C stays a signal
             while True:
-                tty.write(f"\r  {clock_line(step, clock.monotonic())}   "
-                          "[d] done  [f] failed  [s] skipped \x1b[K")
+                tty.write(
+                    f"\r  {clock_line(step, clock.monotonic())}   "
+                    "[d] done  [f] failed  [s] skipped \x1b[K"
+                )
                 tty.flush()
                 ready, _, _ = select.select([fd], [], [], 1.0)
                 if not ready:

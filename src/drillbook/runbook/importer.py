@@ -118,16 +118,22 @@ class _Builder:
         if words and words[0] == "pg_isready":
             if self.backend_of(self.target) == "postgres":
                 self.log.append(
-                    (block.line, f"`{line}` -> postgres.ready on target {self.target} "
-                                 "(host and port come from the target, not the command)")
+                    (
+                        block.line,
+                        f"`{line}` -> postgres.ready on target {self.target} "
+                        "(host and port come from the target, not the command)",
+                    )
                 )
                 return {"name": name, "type": "postgres.ready", "target": self.target}
             return {"name": name, "type": "command", "command": words}
         if block.safe:
             return {"name": name, "type": "command", "command": ["sh", "-ec", line]}
         self.log.append(
-            (block.line, f"verification `{line}` (step {step.number}) maps to no probe and is not "
-                         "marked drill-safe: check it by hand")
+            (
+                block.line,
+                f"verification `{line}` (step {step.number}) maps to no probe and is not "
+                "marked drill-safe: check it by hand",
+            )
         )
         return None
 
@@ -139,8 +145,11 @@ class _Builder:
             shell = [b for b in step.blocks if b.is_shell]
             if not shell:
                 self.log.append(
-                    (step.line, f"verification step {step.number} ({step.title!r}) has no "
-                                "command: not checked by the drill")
+                    (
+                        step.line,
+                        f"verification step {step.number} ({step.title!r}) has no "
+                        "command: not checked by the drill",
+                    )
                 )
             for block in shell:
                 for line in _shell_lines(block):
@@ -158,8 +167,12 @@ class _Builder:
             if not safe or unsafe:
                 text = step.prose(without=safe) or step.title
                 if len(text) > _MAX_INSTRUCTION:
-                    self.log.append((step.line, f"step {step.number}: instruction cut to "
-                                                f"{_MAX_INSTRUCTION} characters"))
+                    self.log.append(
+                        (
+                            step.line,
+                            f"step {step.number}: instruction cut to {_MAX_INSTRUCTION} characters",
+                        )
+                    )
                 steps.append(
                     {"kind": "manual", "name": name, "instruction": text[:_MAX_INSTRUCTION]}
                 )
@@ -183,8 +196,11 @@ def _procedure(book: Runbook, log: list[tuple[int, str]]) -> Section:
     for candidate in book.sections:
         if candidate.steps and candidate.role not in ("verification", "rollback"):
             log.append(
-                (candidate.line, f"no Resolution or Procedure section with steps: used the "
-                                 f"steps of {candidate.name!r}")
+                (
+                    candidate.line,
+                    f"no Resolution or Procedure section with steps: used the "
+                    f"steps of {candidate.name!r}",
+                )
             )
             return candidate
     raise ConfigError(
@@ -215,15 +231,19 @@ def build_scenario(
     rollback = book.section("rollback")
     for section in book.sections:
         if section not in (procedure, rollback, book.section("verification")):
-            b.log.append((section.line, f"section {section.name!r} ({section.role or 'unknown'})"
-                                        ": context for people, not a drill step"))
+            b.log.append(
+                (
+                    section.line,
+                    f"section {section.name!r} ({section.role or 'unknown'})"
+                    ": context for people, not a drill step",
+                )
+            )
     probes = list(verify)
     if not probes and target is not None:
         kind = _DEFAULT_PROBE.get(b.backend_of(target) or "")
         if kind is not None:
             probes = [{"name": f"{target} up", "type": kind, "target": target}]
-            b.log.append((procedure.line, f"no verification probe: watching {target} with "
-                                          f"{kind}"))
+            b.log.append((procedure.line, f"no verification probe: watching {target} with {kind}"))
     if fault is not None and not probes:
         raise ConfigError(
             "a drill with a fault needs a probe: give the runbook a Verification step with "
@@ -246,11 +266,15 @@ def build_scenario(
         if ledgers:
             objectives["rpo"] = f"{book.rpo_s:g}s"
             ledger = {"type": ledgers[0], "target": target}
-            b.log.append((1, f"RPO {book.rpo_s:g}s: measured by a {ledgers[0]} writer on "
-                             f"{target}"))
+            b.log.append((1, f"RPO {book.rpo_s:g}s: measured by a {ledgers[0]} writer on {target}"))
         else:
-            b.log.append((1, f"RPO {book.rpo_s:g}s not judged: no ledger can measure data "
-                             "loss here (give a --target whose backend has one)"))
+            b.log.append(
+                (
+                    1,
+                    f"RPO {book.rpo_s:g}s not judged: no ledger can measure data "
+                    "loss here (give a --target whose backend has one)",
+                )
+            )
     if book.response_target_s is not None:
         objectives["response_target"] = f"{book.response_target_s:g}s"
     # People take minutes per step: the drill's deadline and the fault's TTL must outlast them.
@@ -302,9 +326,7 @@ class _Dumper:
             return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
         Dumper.add_representer(str, text)
-        return yaml.dump(
-            dict(data), Dumper=Dumper, sort_keys=False, allow_unicode=True, width=100
-        )
+        return yaml.dump(dict(data), Dumper=Dumper, sort_keys=False, allow_unicode=True, width=100)
 
 
 def import_runbook(

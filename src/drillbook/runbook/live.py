@@ -60,7 +60,7 @@ class LiveServer:
         take = snapshot
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 state = take()
                 if self.path.split("?", 1)[0] == "/state.json":
                     body, kind = json.dumps(state, default=str).encode(), "application/json"
@@ -76,7 +76,7 @@ class LiveServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 return  # the console belongs to the GameDay
 
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)

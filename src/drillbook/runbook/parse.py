@@ -305,8 +305,14 @@ class _Parser:
                 # line i of the text is line sln + 1 + i of the file (Step.prose relies on it)
                 body = "\n".join(self.lines[sln + 1 : send]).rstrip()
                 steps.append(
-                    Step(n + 1, title, f"{title}.\n{body}" if body.strip() else title, sln + 1,
-                         send, self.blocks(sln, send))
+                    Step(
+                        n + 1,
+                        title,
+                        f"{title}.\n{body}" if body.strip() else title,
+                        sln + 1,
+                        send,
+                        self.blocks(sln, send),
+                    )
                 )
             return Section(name, role, line + 1, end, tuple(steps))
         items = self.list_items(line, end)
@@ -322,7 +328,7 @@ class _Parser:
                 )
             )
         if items:
-            covered = set()
+            covered: set[int] = set()
             for first, last in items:
                 covered.update(range(first, last))
             for tok in self.tokens:
@@ -382,8 +388,13 @@ def parse_runbook(text: str) -> Runbook:
         if key in ("severity", "sev", "priority") and book.severity is None:
             book.severity = _severity(value)
             if book.severity is None:
-                book.skipped.append((n, f"severity {value.strip()!r} not understood (P0-P3, "
-                                        "SEV1-SEV4 or critical/high/medium/low)"))
+                book.skipped.append(
+                    (
+                        n,
+                        f"severity {value.strip()!r} not understood (P0-P3, "
+                        "SEV1-SEV4 or critical/high/medium/low)",
+                    )
+                )
         elif key == "rto" and book.rto_s is None:
             book.rto_s = parse_duration_words(value)
         elif key == "rpo" and book.rpo_s is None:
