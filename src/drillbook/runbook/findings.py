@@ -74,6 +74,8 @@ def _command(step: Mapping[str, Any]) -> str:
 def _result(step: Mapping[str, Any]) -> str:
     if step.get("result"):
         return str(step["result"])
+    if step.get("kind") == "manual":  # a journal from before results were recorded
+        return "done" if step.get("ok") else "failed"
     return "ok" if step.get("ok") else "failed"
 
 
