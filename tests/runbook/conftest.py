@@ -37,7 +37,7 @@ def drillbook(
     cwd: Path, *args: str, timeout: float = 300, **kw: Any
 ) -> subprocess.CompletedProcess[str]:
     """The real command, in its own session: no controlling terminal, as in CI."""
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "DRILLBOOK_REPORT_WORKER": "0"}
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     return subprocess.run(
         [sys.executable, "-m", "drillbook.cli", *args],
         cwd=cwd,

@@ -100,7 +100,7 @@ def start_gameday(work: Path, term: Terminal, *extra: str) -> Path:
             "scenarios/demo_service_down.yaml",
         ]
     )
-    env = f"PYTHONPATH={shlex.quote(str(REPO / 'src'))} DRILLBOOK_REPORT_WORKER=0"
+    env = f"PYTHONPATH={shlex.quote(str(REPO / 'src'))}"
     # After the run: its exit status, and the terminal's mode (a GameDay must give it back).
     stty = work / "stty.txt"
     term.start(
