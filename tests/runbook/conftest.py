@@ -34,10 +34,10 @@ targets:
 
 
 def drillbook(
-    cwd: Path, *args: str, timeout: float = 300, **kw: Any
+    cwd: Path, *args: str, timeout: float = 300, env: dict[str, str] | None = None, **kw: Any
 ) -> subprocess.CompletedProcess[str]:
     """The real command, in its own session: no controlling terminal, as in CI."""
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    env = {**os.environ, **(env or {}), "PYTHONPATH": str(REPO / "src")}
     return subprocess.run(
         [sys.executable, "-m", "drillbook.cli", *args],
         cwd=cwd,

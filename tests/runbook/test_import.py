@@ -5,6 +5,8 @@ since its import is flagged at the next drill."""
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 from pathlib import Path
 
 import yaml
@@ -154,11 +156,32 @@ def test_changed_runbook_is_flagged_in_terminal_journal_and_report(work: Path) -
     )
     run = drillbook(work, "run", "scenarios/demo_service_down.yaml", "--answer", "*=done")
     assert run.returncode == 0 and "WARNING" not in run.stderr
+    # two drills of the same runbook: each step's duration across them
+    trend = drillbook(work, "runbook", "trend", "docs/runbooks/demo_service_down.md")
+    assert trend.returncode == 0, trend.stderr
+    rows = {
+        cells[0]: cells[1]
+        for cells in (re.split(r"\s{2,}", ln) for ln in trend.stdout.splitlines())
+        if cells[0][:2] in ("1.", "2.", "3.", "4.", "5.")
+    }
+    # steps 2-5 kept their names: two drills each; step 1 was renamed by the edit
+    assert sorted(rows.values()) == ["1", "1", "2", "2", "2", "2"], trend.stdout
+    assert rows["1. Announce the incident in #incidents and note the time in UTC"] == "1"
+    trend = drillbook(work, "trend")
+    assert trend.returncode == 0, trend.stderr
+    assert "Runbook steps (duration per drill, oldest first):" in trend.stdout
+    assert "1. Announce the incident in #incidents and note the time" in trend.stdout
 
 
 def test_a_safe_command_that_exits_non_zero_fails_the_drill_and_is_listed(work: Path) -> None:
+    from drillbook.evidence.keys import generate_key, private_key_pem
+
     imported(work, "cache_flush", "--fault", "process.kill", "--target", "demo-service")
-    run = drillbook(work, "run", "scenarios/cache_flush.yaml", "--answer", "*=done")
+    (work / "signing.key").write_bytes(private_key_pem(generate_key()))
+    env = {"DRILLBOOK_SIGNING_KEY_FILE": str(work / "signing.key"), "DRILLBOOK_SIGNING_KEY": ""}
+    run = drillbook(
+        work, "run", "--evidence", "scenarios/cache_flush.yaml", "--answer", "*=done", env=env
+    )
     assert run.returncode == 1, run.stdout + run.stderr
     drill = journal(work)["drills"][0]
     assert drill["verdict"] == "failed"
@@ -168,3 +191,17 @@ def test_a_safe_command_that_exits_non_zero_fails_the_drill_and_is_listed(work: 
     assert "#### Runbook changes to make" in summary
     assert "- [ ] Command of step **1. Put the cache in maintenance mode" in summary
     assert "exited 1: `test -f /srv/cache/MAINTENANCE`" in summary
+    # the after-action report in the evidence bundle has the same section
+    (bundle,) = [p for p in (work / "reports" / "evidence").iterdir() if p.is_dir()]
+    aar = json.loads((bundle / "after-action.json").read_text())
+    (section,) = aar["runbook"]
+    assert section["runbook"] == "docs/runbooks/cache_flush.md"
+    assert section["nonzero_commands"] == [
+        {
+            "step": section["steps"][0]["name"],
+            "command": "test -f /srv/cache/MAINTENANCE",
+            "exit": 1,
+        }
+    ]
+    assert "exited 1" in section["changes_markdown"]
+    assert "11. Runbook steps" in (bundle / "after-action.html").read_text()
