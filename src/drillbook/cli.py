@@ -172,6 +172,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     if not args.gameday:
         return _cmd_run_plain(args)
+    if args.gameday_live is not None and not all(
+        p.endswith(SCENARIO_SUFFIXES) for p in args.paths or ["drills/"]
+    ):
+        print(
+            "drillbook run: --gameday-live needs scenario files (.yaml): on the pytest path the "
+            "GameDay runs inside pytest",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
     from drillbook.runbook.gameday import GameDay
 
     args.operator = GameDay()

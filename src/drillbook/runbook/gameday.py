@@ -110,14 +110,18 @@ class GameDay:
                 "severity": step.severity,
             }
         if step.kind == "scripted":
-            cmd = step.params.get("command")
-            shown = cmd[-1] if isinstance(cmd, list) and cmd else cmd or step.name
-            with self._terminal(required=False) as tty:
-                self._header(tty, step)
-                for line in str(shown).split("\n"):
-                    tty.write(f"    $ {line}\n")
-                tty.write("    running (marked safe in the runbook) ...\n")
-                tty.flush()
+            with contextlib.suppress(OSError):  # a display problem must not break the drill
+                self._announce(step)
+
+    def _announce(self, step: StepInfo) -> None:
+        cmd = step.params.get("command")
+        shown = cmd[-1] if isinstance(cmd, list) and cmd else cmd or step.name
+        with self._terminal(required=False) as tty:
+            self._header(tty, step)
+            for line in str(shown).split("\n"):
+                tty.write(f"    $ {line}\n")
+            tty.write("    running (marked safe in the runbook) ...\n")
+            tty.flush()
 
     def step_finished(self, step: StepInfo, record: Mapping[str, Any]) -> None:
         entry = {
@@ -133,7 +137,7 @@ class GameDay:
             self._state["steps"].append(entry)
             self._state["current"] = None
         if step.kind == "scripted":
-            with self._terminal(required=False) as tty:
+            with contextlib.suppress(OSError), self._terminal(required=False) as tty:
                 mark = "done" if record.get("ok") else f"FAILED: {record.get('detail', '')}"
                 tty.write(f"    {mark} in {format_duration(record.get('duration_s'))}\n")
                 tty.flush()

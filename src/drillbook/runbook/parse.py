@@ -223,7 +223,7 @@ def _plain(text: str, *, sentence: bool = True) -> str:
     if sentence:
         text = re.split(r"(?<=[.!?:])\s", text, maxsplit=1)[0]
     if len(text) > 80:
-        text = text[:80].rsplit(" ", 1)[0].rstrip(" ,;(") + "..."
+        return text[:80].rsplit(" ", 1)[0].rstrip(" ,;:.(") + "..."
     return text.rstrip(" :.") or "step"
 
 
