@@ -912,6 +912,9 @@ class Drill:
                     if verified
                     else "revert ran; verify_reverted() still sees the fault"
                 )
+                report = item.fault.revert_report()
+                if report:
+                    detail = f"{detail}: {report}"
             except Exception as exc:
                 detail = redact_text(f"{type(exc).__name__}: {exc}")
             if ok:
