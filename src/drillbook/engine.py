@@ -43,6 +43,7 @@ from drillbook.model import (
     Scenario,
     Verdict,
 )
+from drillbook.operator import ManualOutcome, StepInfo, open_tty
 from drillbook.probing import NamedProbe, ProbeScheduler, run_once
 from drillbook.redact import redact, redact_text
 from drillbook.safety import Interrupted, check_blast_radius, check_environment
@@ -87,6 +88,17 @@ class _Step:
     duration: float
     ok: bool
     detail: str
+    result: str = ""  # manual steps: done | failed | skipped (drillbook.operator)
+    note: str = ""
+    instruction: str = ""
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _manual_result(spec: RecoverySpec, ok: bool) -> str:
+    """A manual step answered by --answer or the plain prompt: done, or failed."""
+    if spec.kind is not RecoveryKind.MANUAL:
+        return ""
+    return "done" if ok else "failed"
 
 
 @dataclass
@@ -585,8 +597,36 @@ class Drill:
                 self._event("guard", guard=guard.name, failures=guard.failures, tripped=True)
                 raise DrillAborted(f"guard {guard.name} failed {guard.failures} times: aborting")
 
+    def _step_info(self, spec: RecoverySpec) -> StepInfo:
+        s = self.scenario
+        total = len(s.recovery) if s is not None and spec in s.recovery else len(self._steps) + 1
+        return StepInfo(
+            drill_id=self.id,
+            index=len(self._steps) + 1,
+            total=max(total, len(self._steps) + 1),
+            name=spec.name,
+            kind=spec.kind.value,
+            instruction=spec.instruction,
+            params=spec.params,
+            t_zero_mono=self._t_inject,
+            rto_s=self.objectives.rto_s,
+            response_target_s=self.objectives.response_target_s,
+            severity=self.objectives.severity.value,
+        )
+
     def recover(self, spec: RecoverySpec) -> None:
         """Run one recovery step: scripted (run and timed), manual (prompted and timed)."""
+        operator = self.config.operator
+        info = self._step_info(spec) if operator is not None else None
+        if operator is not None and info is not None:
+            operator.step_started(info)
+        try:
+            self._recover(spec, info)
+        finally:
+            if operator is not None and info is not None and len(self._steps) >= info.index:
+                operator.step_finished(info, self._step_record(self._steps[info.index - 1]))
+
+    def _recover(self, spec: RecoverySpec, info: StepInfo | None) -> None:
         if spec.kind is RecoveryKind.AUTOMATIC:
             detail = "awaiting the platform's own recovery"
             self._steps.append(
@@ -598,7 +638,7 @@ class Drill:
             return
         with self._phase("recover"):
             start = self._now()
-            ok, detail = True, ""
+            ok, detail, result, note = True, "", "", ""
             try:
                 if spec.kind is RecoveryKind.SCRIPTED:
                     assert spec.type is not None
@@ -619,7 +659,14 @@ class Drill:
                     )
                     detail = reg.factory(ctx).run() or ""
                 else:
-                    detail = self._manual(spec)
+                    detail, outcome = self._manual(spec, info)
+                    if outcome is not None:
+                        result, note = outcome.result, redact_text(outcome.note)
+                        ok = outcome.result != "failed"
+                        if not ok:  # the room carries on; the drill's checks fail
+                            self._checks.append(
+                                Check(f"runbook step {spec.name}", False, note or "failed")
+                            )
             except RecoveryError as exc:
                 ok, detail = False, str(exc)
                 raise
@@ -633,9 +680,20 @@ class Drill:
                 duration = self._now() - start
                 self._kick_probes()  # the step may have brought it back: look now
                 step = _Step(
-                    spec.name, spec.kind.value, spec.type, start, duration, ok, redact_text(detail)
+                    spec.name,
+                    spec.kind.value,
+                    spec.type,
+                    start,
+                    duration,
+                    ok,
+                    redact_text(detail),
+                    result or _manual_result(spec, ok),
+                    note,
+                    redact_text(spec.instruction)[:4000],
+                    redact(dict(spec.params)),
                 )
                 self._steps.append(step)
+                extra = {"result": step.result, "note": note} if step.result else {}
                 self._event(
                     "step",
                     name=spec.name,
@@ -644,18 +702,27 @@ class Drill:
                     ok=ok,
                     duration_s=round(duration, 6),
                     detail=redact_text(detail)[:500],
+                    **extra,
                 )
 
-    def _manual(self, spec: RecoverySpec) -> str:
+    def _manual(
+        self, spec: RecoverySpec, info: StepInfo | None
+    ) -> tuple[str, ManualOutcome | None]:
         answer = self.config.manual_answers.get(spec.name) or self.config.manual_answers.get("*")
         if answer is not None:
             if answer.lower() in ("fail", "failed", "no"):
                 raise RecoveryError(
                     f"manual step {spec.name!r} answered as failed by --drill-answer"
                 )
-            return f"answered by --drill-answer: {answer}"
+            return f"answered by --drill-answer: {answer}", None
+        if self.config.operator is not None and info is not None:
+            outcome = self.config.operator.manual_step(info)
+            return f"{outcome.result} (operator)", outcome
+        return self._prompt(spec), None
+
+    def _prompt(self, spec: RecoverySpec) -> str:
         try:
-            tty = open("/dev/tty", "r+", encoding="utf-8")
+            tty = open_tty()
         except OSError:
             raise RecoveryError(
                 f"manual step {spec.name!r} needs an operator but there is no terminal; "
@@ -772,6 +839,7 @@ class Drill:
         if scenario is None:
             raise RuntimeError("run_scenario() needs a scenario")
         try:
+            self._runbook_warning(scenario)
             if scenario.fault is not None:
                 self._start_watchdog_early()
             self._load_factories(scenario)
@@ -927,6 +995,16 @@ class Drill:
             [o.as_dict() for o in outcomes],
         )
 
+    def _runbook_warning(self, scenario: Scenario) -> None:
+        """Say so when the runbook changed since the scenario was imported from it: the drill
+        then practises a procedure the team no longer has."""
+        info = scenario.runbook_import or {}
+        warning = info.get("warning")
+        if warning:
+            self._event("warning", what="runbook_changed", detail=str(warning))
+            if self.progress_stream is not None:
+                print(f"[drillbook] WARNING {self.id}: {warning}", file=self.progress_stream)
+
     def _load_factories(self, s: Scenario) -> None:
         """Import the code behind every fault, probe, step and ledger the scenario names before
         anything is timed: a lazy factory imports its module on first use, and neither the
@@ -1072,6 +1150,24 @@ class Drill:
             raise interrupted
         return self.result
 
+    def _step_record(self, st: _Step) -> dict[str, Any]:
+        rec: dict[str, Any] = {
+            "name": st.name,
+            "kind": st.kind,
+            "type": st.type,
+            "start_s": self._off(st.start),
+            "duration_s": None if st.duration is None else round(st.duration, 6),
+            "ok": st.ok,
+            "detail": st.detail,
+        }
+        if st.result:
+            rec.update(result=st.result, note=st.note)
+        if st.instruction:
+            rec["instruction"] = st.instruction
+        if st.params:
+            rec["params"] = dict(st.params)
+        return rec
+
     @staticmethod
     def _verdict_for(exc: BaseException) -> tuple[Verdict, str]:
         text = redact_text(str(exc)) or type(exc).__name__
@@ -1157,18 +1253,8 @@ class Drill:
                 for p in self._phases
             ],
             "timeline": list(self._timeline),
-            "steps": [
-                {
-                    "name": st.name,
-                    "kind": st.kind,
-                    "type": st.type,
-                    "start_s": self._off(st.start),
-                    "duration_s": rnd(st.duration),
-                    "ok": st.ok,
-                    "detail": st.detail,
-                }
-                for st in self._steps
-            ],
+            "steps": [self._step_record(st) for st in self._steps],
+            "runbook_import": dict(s.runbook_import) if s and s.runbook_import else None,
             "measures": {
                 "ttd_s": rnd(m.ttd_s),
                 "ttd_bracket_s": [rnd(x) for x in m.ttd_bracket_s] if m.ttd_bracket_s else None,

@@ -177,6 +177,9 @@ class Scenario:
     id: str
     description: str = ""
     runbook: str = ""
+    #: set when the scenario was imported from a Markdown runbook (drillbook.runbook): its hash,
+    #: shape, rollback steps, and a ``warning`` when the file changed since the import
+    runbook_import: Mapping[str, Any] | None = None
     source: str = ""  # file it came from, for error messages and the journal
     backends: tuple[str, ...] = ()
     targets: tuple[str, ...] = ()

@@ -288,6 +288,17 @@ class _Builder:
             else 60.0,
         )
 
+    def runbook_import(self, data: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """The import record, with a ``warning`` when the runbook changed since (or is gone)."""
+        raw = data.get("runbook_import")
+        if not isinstance(raw, Mapping):
+            return None
+        from drillbook.runbook.drift import drift_warning
+
+        base = self.config.workdir if self.config is not None else Path.cwd()
+        warning = drift_warning(str(data.get("runbook", "")), str(raw["sha256"]), base)
+        return {**raw, "warning": warning} if warning else dict(raw)
+
     def build(self) -> Scenario:
         data: Mapping[str, Any] = self.loaded.data
         default_targets: tuple[str, ...] = tuple(data.get("targets", ()))
@@ -429,6 +440,7 @@ class _Builder:
             id=str(data["id"]),
             description=str(data.get("description", "")),
             runbook=str(data.get("runbook", "")),
+            runbook_import=self.runbook_import(data),
             source=self.loaded.source,
             backends=tuple(sorted(self.backends)),
             targets=default_targets,

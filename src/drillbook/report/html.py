@@ -17,6 +17,7 @@ from drillbook.report.fmt import fmt_bracket, fmt_s
 from drillbook.report.journal import num, seq
 from drillbook.report.svg import measure_bar, timeline_chart
 from drillbook.report.views import params_text, slow_steps, summarize
+from drillbook.runbook.findings import runbook_section
 
 __all__ = ["environment", "render_run_html", "write_run_html"]
 
@@ -149,6 +150,7 @@ def _drill_view(drill: Mapping[str, Any]) -> dict[str, Any]:
             )
         ],
         "steps": slow_steps(drill),
+        "rb": runbook_section(drill),
         "checks": [c for c in seq(drill.get("checks")) if isinstance(c, Mapping)],
         "guards": [g for g in seq(drill.get("guards")) if isinstance(g, Mapping)],
         "reverts": [r for r in seq(drill.get("reverts")) if isinstance(r, Mapping)],
