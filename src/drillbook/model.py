@@ -150,6 +150,7 @@ class Scenario:
     stable_for_s: float | None = None
     timeout_s: float | None = None
     tags: tuple[str, ...] = ()
+    allow_relapse: bool = False  # a failure after recovery is reported but does not fail it
 
 
 @dataclass(frozen=True)
