@@ -147,9 +147,7 @@ def test_a_relapse_after_recovery_is_reported_and_fails_the_verdict() -> None:
 
 
 def test_no_relapse_without_a_later_failure() -> None:
-    m = compute_measures(
-        _samples("p", "+" * 11 + "-" * 5 + "+" * 30), t_inject=1.0, stable_for=0.5
-    )
+    m = compute_measures(_samples("p", "+" * 11 + "-" * 5 + "+" * 30), t_inject=1.0, stable_for=0.5)
     assert m.relapse_s is None
 
 
