@@ -37,8 +37,9 @@ DEFINITIONS: Mapping[str, str] = {
     "TTD": "Time to detect: start of the first failing probe after t_inject, minus t_inject.",
     "RTA": (
         "Recovery time actual: the moment recovery is certain, minus t_inject: the end of the "
-        "first passing probe of the first run of passing probes lasting stable_for (the latest "
-        "over the probes that failed). A probe's answer is only known at its end, so a probe "
+        "first passing probe of the first run of passing probes lasting stable_for (a passing "
+        "probe started stable_for after the run's first one, none failing in between; the "
+        "latest over the probes that failed). A probe's answer is only known at its end, so a probe "
         "that started while the service hung and answered once it resumed is dated by its "
         "answer, never by its start. Bracket: [last failing probe's start, that passing probe's "
         "end]; the true moment lies in between and RTA is its upper end. A fault no probe ever "
