@@ -4,6 +4,11 @@ came only when it resumed."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -15,6 +20,7 @@ import pytest
 
 from drillbook.backends import local
 from drillbook.backends.base import Fault, Registry, Selection
+from drillbook.backends.local.service import pid_alive
 from drillbook.config import Config, Defaults, SafetySettings
 from drillbook.engine import Drill
 from drillbook.model import FaultSpec, Objectives, ProbeSpec, Scenario, TargetSpec, Verdict
@@ -219,3 +225,91 @@ def test_an_outage_no_probe_saw_is_not_observed_not_a_recovery_time(
     assert result.verdict is Verdict.FAILED
     assert any(r.startswith("rta<=rto: not observed") for r in result.reasons)
     assert any(e["kind"] == "not_observed" for e in result.record["timeline"])
+
+
+# -- a hung service: SIGSTOP, SIGCONT by the runbook's command ---------------------------------
+
+HANG_CONFIG = """\
+environment: test
+defaults: {probe_interval: 100ms, stable_for: 300ms, probe_timeout: 1s}
+targets:
+  svc:
+    backend: local
+    command: ["{python}", "-m", "drillbook.backends.local.demo_service", "--port", "{port}"]
+    port: auto
+    restart: never
+"""
+HANG_SCENARIO = """\
+id: hang
+objectives: {{rto: 1m}}
+timeout: 1m
+fault: {{type: process.stop, target: svc, ttl: 10m}}
+probes:
+  - {{name: health, type: http, target: svc, timeout: 1s}}
+recovery:
+  - kind: scripted
+    name: resume after {delay}s
+    type: command
+    command: [{python}, -c, "{resume}"]
+"""
+# Sleep, then SIGCONT the frozen service: a probe started within the last second before it is
+# still waiting for an answer (the kernel queued its connection) and gets it once resumed.
+RESUME = (
+    "import json, os, signal, time; time.sleep({delay}); "
+    "os.kill(json.load(open('.drillbook/local/svc.json'))['child_pid'], signal.SIGCONT)"
+)
+
+
+@pytest.fixture
+def hang_project(tmp_path: Path) -> Iterator[Path]:
+    delay = 2.5
+    (tmp_path / "drillbook.yaml").write_text(HANG_CONFIG)
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "scenarios" / "hang.yaml").write_text(
+        HANG_SCENARIO.format(
+            delay=delay, python=json.dumps(sys.executable), resume=RESUME.format(delay=delay)
+        )
+    )
+    (tmp_path / "drills").mkdir()
+    (tmp_path / "drills" / "test_scenarios.py").write_text(
+        "def test_scenario(drill_scenario, drill):\n    drill.run(drill_scenario)\n"
+    )
+    yield tmp_path
+    state = tmp_path / ".drillbook" / "local" / "svc.json"
+    if state.exists():  # stop the service's supervisor the drill started
+        data = json.loads(state.read_text())
+        for key in ("child_pid", "supervisor_pid"):
+            pid = data.get(key)
+            if isinstance(pid, int) and pid_alive(pid):
+                os.kill(pid, signal.SIGCONT)
+                os.kill(pid, signal.SIGTERM)
+
+
+def test_a_hung_service_is_recovered_no_earlier_than_it_resumed(hang_project: Path) -> None:
+    """The first passing probe started while the service was still stopped and got its answer
+    when it resumed: RTA used to be that probe's start, up to a probe timeout before the service
+    could answer anything. RTA and the moment it is judged at are never before the SIGCONT."""
+    out = subprocess.run(
+        [sys.executable, "-m", "drillbook.cli", "run", "--", "-p", "no:cacheprovider"],
+        cwd=hang_project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    journal = json.loads((hang_project / "reports" / "latest" / "journal.json").read_text())
+    (drill,) = journal["drills"]
+    assert drill["verdict"] == "passed", out.stdout + out.stderr
+    m = drill["measures"]
+    t_inject = next(e["offset_s"] for e in drill["timeline"] if e["kind"] == "inject")
+    (step,) = drill["steps"]
+    resumed_no_earlier = step["start_s"] + 2.5  # the command slept 2.5 s before the SIGCONT
+    assert t_inject + m["rta_s"] >= resumed_no_earlier
+    assert m["rta_s"] == m["rta_bracket_s"][1]  # judged at the bracket's upper end
+    # Dated by the answer of the first passing probe after t_inject, which came once resumed.
+    late = next(
+        e
+        for e in drill["timeline"]
+        if e["kind"] == "probe" and e["ok"] and e["offset_s"] > t_inject
+    )
+    assert late["end_offset_s"] >= resumed_no_earlier
+    assert t_inject + m["rta_s"] == pytest.approx(late["end_offset_s"], abs=0.001)
