@@ -549,12 +549,12 @@ class Drill:
             # taken after the last step count (else a healthy source would make RTA zero).
             floor = max(st.start + st.duration for st in self._steps)  # automatic: duration 0
             samples = [s for s in samples if s.start >= floor]
-        # No ``now``: a run has lasted stable_for only when a passing probe that started that
-        # long after its first one answered. Taking "nothing failed yet" for it declared
-        # recoveries a probe still in flight then contradicted, and the final measures (from the
-        # same samples) could not agree with the drill's own "recovered" event.
         measures = compute_measures(
-            samples, self._t_inject, self.stable_for, has_fault=bool(self._injected)
+            samples,
+            self._t_inject,
+            self.stable_for,
+            now=self._now(),
+            has_fault=bool(self._injected),
         )
         self._measure_cost_s = self.clock.monotonic() - started
         return measures

@@ -37,9 +37,9 @@ DEFINITIONS: Mapping[str, str] = {
     "TTD": "Time to detect: start of the first failing probe after t_inject, minus t_inject.",
     "RTA": (
         "Recovery time actual: the moment recovery is certain, minus t_inject: the end of the "
-        "first passing probe of the first run of passing probes lasting stable_for (a passing "
-        "probe started stable_for after the run's first one, none failing in between; the "
-        "latest over the probes that failed). A probe's answer is only known at its end, so a probe "
+        "first passing probe of the first run of passing probes lasting stable_for (no probe "
+        "failing within stable_for of the run's first one; the latest over the probes that "
+        "failed). A probe's answer is only known at its end, so a probe "
         "that started while the service hung and answered once it resumed is dated by its "
         "answer, never by its start. Bracket: [last failing probe's start, that passing probe's "
         "end]; the true moment lies in between and RTA is its upper end. A fault no probe ever "
@@ -115,8 +115,11 @@ def _recovery_of(
     """First passing sample after ``after`` starting a run that lasted ``stable_for``.
 
     Returns the sample and the start of the failing sample before it (the bracket's low end).
-    A run "lasted" when a later sample of the same probe started at least ``stable_for`` after it
-    with no failure in between, or (``now`` given) when nothing failed since and ``now`` is past it.
+    A run "lasted" when no sample of the probe failed within ``stable_for`` of its start and
+    stable_for then passed: a later sample started at least that long after it (passing, or
+    failing: that failure is after the run lasted, a relapse), or (``now`` given) ``now`` is past
+    it. The same rule for a drill still waiting and for the final measures, so the two agree on
+    when recovery held whatever the probe interval (a 60 s tick and a 300 ms stable_for too).
     """
     last_fail_start = after
     run_start: Sample | None = None
@@ -125,6 +128,8 @@ def _recovery_of(
         if s.start < after:
             continue
         if not s.ok:
+            if run_start is not None and s.start - run_start.start >= stable_for:
+                return run_start, run_low
             run_start = None
             last_fail_start = s.start
             continue
@@ -310,6 +315,11 @@ def data_loss(
     )
 
 
+def _span(seconds: float) -> str:
+    """A loss's span for a reason line: a loss under a millisecond is not "0ms"."""
+    return "<1ms" if 0 < seconds < 0.0005 else format_duration(seconds)
+
+
 def judge(
     measures: Measures,
     objectives: Objectives,
@@ -389,9 +399,7 @@ def judge(
             checks.append(Check("rpa<=rpo", False, "RPO set but no ledger measured RPA"))
         elif objectives.rpo_s == 0 and lost_writes:
             checks.append(
-                Check(
-                    "rpa<=rpo", False, f"{format_duration(rpa_s)} > 0s: RPO 0 allows no loss{lost}"
-                )
+                Check("rpa<=rpo", False, f"{_span(rpa_s)} > 0s: RPO 0 allows no loss{lost}")
             )
         else:
             ok = rpa_s <= objectives.rpo_s
@@ -399,7 +407,7 @@ def judge(
                 Check(
                     "rpa<=rpo",
                     ok,
-                    f"{format_duration(rpa_s)} {'<=' if ok else '>'} {format_duration(objectives.rpo_s)}{lost}",
+                    f"{_span(rpa_s)} {'<=' if ok else '>'} {format_duration(objectives.rpo_s)}{lost}",
                 )
             )
     checks.extend(extra_checks)

@@ -120,7 +120,10 @@ def test_rpo_zero_fails_on_any_lost_write() -> None:
     ok = judge(m, Objectives(rpo_s=0.0), has_fault=True, rpa_s=0.0, lost_writes=0)
     assert ok[0] is Verdict.PASSED
     one = judge(m, Objectives(rpo_s=0.0), has_fault=True, rpa_s=1e-9, lost_writes=1)
-    assert one[0] is Verdict.FAILED and "RPO 0 allows no loss, 1 acknowledged" in one[2][0]
+    assert (
+        one[0] is Verdict.FAILED
+        and one[2][0] == "rpa<=rpo: <1ms > 0s: RPO 0 allows no loss, 1 acknowledged writes lost"
+    )
 
 
 def _recovered() -> object:
@@ -200,3 +203,17 @@ def test_a_passing_answer_that_came_late_dates_the_recovery_by_its_answer() -> N
     assert m.rta_bracket_s == pytest.approx((6.0, 7.06))
     ok = judge(m, Objectives(rto_s=7.0), has_fault=True)
     assert ok[0] is Verdict.FAILED  # 7.06 s is over a 7 s RTO; the probe's start was not
+
+
+def test_ticks_longer_than_stable_for_agree_while_waiting_and_at_the_end() -> None:
+    """A probe every second, stable_for 0.3 s: the drill waiting at 2.4 s sees the look at 2.0 s
+    hold (nothing failed for 0.3 s); the failure at 3.0 s, seen at the end, is a relapse after
+    that recovery, not a reason to take it back."""
+    looks = [Sample("p", 1.0, 1.01, False), Sample("p", 2.0, 2.01, True)]
+    waiting = compute_measures(looks, t_inject=0.5, stable_for=0.3, now=2.4)
+    assert waiting.recovered and waiting.rta_s == pytest.approx(1.51)
+    final = compute_measures(
+        [*looks, Sample("p", 3.0, 3.01, False)], t_inject=0.5, stable_for=0.3, now=3.1
+    )
+    assert final.rta_s == waiting.rta_s
+    assert final.relapse_s == pytest.approx(2.5)
