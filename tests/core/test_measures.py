@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
+from drillbook.dataloss import data_loss
 from drillbook.model import Objectives, Verdict
-from drillbook.timeline import Sample, compute_measures, data_loss, judge
+from drillbook.timeline import Sample, compute_measures, judge
 
 
 @dataclass(frozen=True)
@@ -217,3 +219,18 @@ def test_ticks_longer_than_stable_for_agree_while_waiting_and_at_the_end() -> No
     )
     assert final.rta_s == waiting.rta_s
     assert final.relapse_s == pytest.approx(2.5)
+
+
+def test_allow_relapse_is_a_scenario_field(tmp_path: Path) -> None:
+    from drillbook.errors import ScenarioError
+    from drillbook.scenario import load_scenario
+
+    base = "id: r\nrecovery: [{kind: automatic}]\n"
+    (tmp_path / "yes.yaml").write_text(base + "allow_relapse: true\n")
+    (tmp_path / "no.yaml").write_text(base)
+    (tmp_path / "bad.yaml").write_text(base + "allow_relapse: sometimes\n")
+    assert load_scenario(tmp_path / "yes.yaml").allow_relapse is True
+    assert load_scenario(tmp_path / "no.yaml").allow_relapse is False
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(tmp_path / "bad.yaml")
+    assert info.value.field == "allow_relapse" and info.value.line == 3

@@ -4,7 +4,7 @@ and after recovery a reader counts which acknowledged writes survived.
 Acknowledged means the COMMIT returned to the writer: a write whose connection broke before the
 answer is "in doubt" and is never counted as lost (it may or may not have survived). RPA is the
 span of the acknowledged writes recovery lost, whichever side of t_inject they were acknowledged
-on (:func:`drillbook.timeline.data_loss` defines it; 0 when none was lost). Acknowledgement times
+on (:func:`drillbook.dataloss.data_loss` defines it; 0 when none was lost). Acknowledgement times
 come from the harness's own clock, so a server with a skewed clock cannot distort the measure.
 Works against any DSN: the target is re-resolved at every reconnect, so a ``serving`` sandbox
 target follows the router through a failover.
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 from drillbook.backends.base import Context, Ledger, LedgerMeasure
 from drillbook.backends.postgres.target import pg_target
+from drillbook.dataloss import data_loss
 from drillbook.errors import ConfigError, RecoveryError
-from drillbook.timeline import data_loss
 
 __all__ = ["Ack", "PostgresLedger"]
 
