@@ -220,7 +220,7 @@ class DrillFixture:
         with signals_raise():
             result = self._drill.run_scenario()
         self.result = result
-        _raise_for(result)
+        _raise_for(result, scenario.expect)
         return result
 
     # -- the Python way ----------------------------------------------------------
@@ -271,8 +271,16 @@ def _write_line(config: pytest.Config, line: str) -> None:
         reporter.write_line(line)
 
 
-def _raise_for(result: DrillResult) -> None:
+def _raise_for(result: DrillResult, expect: Verdict | None = None) -> None:
     reasons = "; ".join(result.reasons) or result.verdict.value
+    if expect is not None and expect is not Verdict.PASSED:
+        # A drill meant to fail (it proves a blind spot) passes the test when it fails as meant.
+        if result.verdict is expect:
+            return
+        pytest.fail(
+            f"drill {result.verdict.value}, but the scenario expects {expect.value}: {reasons}",
+            pytrace=False,
+        )
     if result.verdict is Verdict.PASSED:
         if result.reasons and result.reasons[0].startswith("dry run"):
             pytest.skip(result.reasons[0])
