@@ -464,6 +464,7 @@ class _Builder:
             if "timeout" in data
             else None,
             tags=tuple(str(t) for t in data.get("tags", ())),
+            allow_relapse=bool(data.get("allow_relapse", False)),
             alerts=alerts,
             expect=Verdict(data["expect"]) if "expect" in data else None,
         )
