@@ -568,7 +568,13 @@ class Drill:
             # taken after the last step count (else a healthy source would make RTA zero).
             floor = max(st.start + st.duration for st in self._steps)  # automatic: duration 0
             samples = [s for s in samples if s.start >= floor]
-        measures = compute_measures(samples, self._t_inject, self.stable_for, now=self._now())
+        measures = compute_measures(
+            samples,
+            self._t_inject,
+            self.stable_for,
+            now=self._now(),
+            has_fault=bool(self._injected),
+        )
         self._measure_cost_s = self.clock.monotonic() - started
         return measures
 
@@ -763,12 +769,18 @@ class Drill:
                         or not self._injected
                         or self._now() - self._t_inject >= self.stable_for
                     ):
-                        self._t_recovered = self._t_inject + (m.rta_s or 0.0)
-                        self._event(
-                            "recovered",
-                            rta_s=round(m.rta_s or 0.0, 6),
-                            rta_bracket_s=list(m.rta_bracket_s) if m.rta_bracket_s else None,
-                        )
+                        if m.rta_s is None:
+                            self._event(
+                                "not_observed",
+                                detail="healthy, but no probe saw the fault: no recovery time",
+                            )
+                        else:
+                            self._t_recovered = self._t_inject + m.rta_s
+                            self._event(
+                                "recovered",
+                                rta_s=round(m.rta_s, 6),
+                                rta_bracket_s=list(m.rta_bracket_s) if m.rta_bracket_s else None,
+                            )
                         self._measures = m
                         break
                     self._check_guards()
@@ -1115,10 +1127,7 @@ class Drill:
         alert_checks, alert_records = self._finish_alerts()
         self._checks.extend(alert_checks)
 
-        measures = self._measures
-        if measures is None and self._t_inject is not None:
-            measures = self._measure_now()
-        measures = measures or Measures()
+        measures = self._final_measures()
         lm = self._ledger_measure
         verdict, checks, reasons = judge(
             measures,
@@ -1126,6 +1135,7 @@ class Drill:
             has_fault=bool(self._injected) and self._hold is None,
             rpa_s=lm.rpa_s if lm else None,
             lost_writes=lm.lost_writes if lm else None,
+            allow_relapse=bool(self.scenario and self.scenario.allow_relapse),
             extra_checks=self._checks,
         )
         for r in self._reverts:
@@ -1178,6 +1188,26 @@ class Drill:
             rec["params"] = dict(st.params)
         return rec
 
+    def _final_measures(self) -> Measures:
+        """The measures over every sample the drill took, the probes now stopped.
+
+        Recovery is not the end of watching: the probes ran on until here (verify included), so a
+        relapse after recovery is seen, and a probe that started before recovery was confirmed
+        but answered "failing" only afterwards reopens the outage it belongs to. A drill that did
+        not recover in time keeps that answer: a recovery after the deadline is not a recovery."""
+        measures = self._measures
+        if self._t_inject is not None and (measures is None or measures.recovered):
+            measures = self._measure_now()
+        measures = measures or Measures()
+        if measures.relapse_s is not None and self._t_inject is not None:
+            self._event(
+                "relapse",
+                probe=measures.relapse_probe,
+                relapse_s=round(measures.relapse_s, 6),
+                allowed=bool(self.scenario and self.scenario.allow_relapse),
+            )
+        return measures
+
     @staticmethod
     def _verdict_for(exc: BaseException) -> tuple[Verdict, str]:
         text = redact_text(str(exc)) or type(exc).__name__
@@ -1212,6 +1242,11 @@ class Drill:
 
         def rnd(v: float | None) -> float | None:
             return None if v is None else round(v, 6)
+
+        def epoch_iso(epoch: float | None) -> str | None:
+            from datetime import UTC, datetime
+
+            return None if epoch is None else utc_iso(datetime.fromtimestamp(epoch, UTC))
 
         lm = self._ledger_measure
         s = self.scenario
@@ -1275,9 +1310,19 @@ class Drill:
                 "ledger": {
                     "acknowledged": lm.acknowledged,
                     "survived": lm.survived,
+                    "lost_before_inject": lm.lost_before_inject,
+                    "oldest_lost_at": epoch_iso(lm.oldest_lost_at),
+                    "newest_lost_at": epoch_iso(lm.newest_lost_at),
+                    "recovery_point": epoch_iso(lm.recovery_point),
                     "detail": lm.detail,
                 }
                 if lm
+                else None,
+                "outage_observed": m.detected if self._injected else None,
+                "relapse_s": rnd(m.relapse_s),
+                "relapse_probe": m.relapse_probe,
+                "t_relapse": iso(ti + m.relapse_s)
+                if ti is not None and m.relapse_s is not None
                 else None,
                 "t_inject": iso(ti),
                 "t_detect": iso(self._t_detect),

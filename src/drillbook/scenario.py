@@ -487,6 +487,7 @@ class _Builder:
             tags=tuple(str(t) for t in data.get("tags", ())),
             shape=shape,
             hold_s=hold_s,
+            allow_relapse=bool(data.get("allow_relapse", False)),
             alerts=alerts,
             expect=Verdict(data["expect"]) if "expect" in data else None,
         )

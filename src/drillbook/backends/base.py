@@ -216,11 +216,16 @@ class RecoveryStep(ABC):
 class LedgerMeasure:
     """What the RPO ledger found after recovery."""
 
-    rpa_s: float | None  # t_inject − commit time of the newest surviving write acknowledged by then
+    rpa_s: float | None  # span of the acknowledged writes lost (drillbook.dataloss.data_loss)
     lost_writes: int  # acknowledged writes that are gone
     acknowledged: int
     survived: int
     detail: str = ""
+    # Epoch seconds (the harness's clock); None when nothing was lost.
+    oldest_lost_at: float | None = None  # acknowledgement of the oldest lost write
+    newest_lost_at: float | None = None  # acknowledgement of the newest lost write
+    recovery_point: float | None = None  # every acknowledged write before it survived
+    lost_before_inject: int = 0  # of lost_writes, acknowledged by t_inject
 
 
 class Ledger(ABC):

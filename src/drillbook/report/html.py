@@ -90,7 +90,12 @@ def _drill_view(drill: Mapping[str, Any]) -> dict[str, Any]:
         (
             "RTA vs RTO",
             measure_bar("RTA", summary.rta_s, summary.rto_s, measures.get("rta_bracket_s")),
-            *_status(summary.rta_ok, summary.rta_s, summary.rto_s, "not recovered"),
+            *_status(
+                summary.rta_ok,
+                summary.rta_s,
+                summary.rto_s,
+                "not observed" if summary.outage_observed is False else "not recovered",
+            ),
         ),
         (
             "TTD vs response target",
@@ -157,6 +162,9 @@ def _drill_view(drill: Mapping[str, Any]) -> dict[str, Any]:
         "guards": [g for g in seq(drill.get("guards")) if isinstance(g, Mapping)],
         "reverts": [r for r in seq(drill.get("reverts")) if isinstance(r, Mapping)],
         "lost_writes": measures.get("lost_writes"),
+        "ledger": _mapping(measures.get("ledger")),
+        "relapse_s": num(measures.get("relapse_s")),
+        "relapse_probe": measures.get("relapse_probe"),
     }
 
 
