@@ -99,7 +99,11 @@ def run_hold(drill: Drill, scenario: Scenario) -> None:
                     for s in drill._samples
                     if s.start >= t_revert and not s.probe.startswith("guard:")
                 ]
-            m = compute_measures(after, t_revert, drill.stable_for, now=drill._now())
+            # From the revert on nothing is injected: the first stable passing run is the return,
+            # whether or not a probe failed after it (has_fault=False says so).
+            m = compute_measures(
+                after, t_revert, drill.stable_for, now=drill._now(), has_fault=False
+            )
             if m.recovered:
                 returned = m
                 break
