@@ -120,6 +120,10 @@ class PostgresLedger(Ledger):
         if self._thread is not None:
             self._thread.join(timeout=10)
 
+    def history_start(self) -> float | None:
+        with self._lock:
+            return self.acks[0].at if self.acks else None
+
     def acknowledged(self) -> list[Ack]:
         with self._lock:
             return list(self.acks)
