@@ -46,6 +46,7 @@ FEATURE_COMMANDS = (
     "drillbook.sandbox.commands",
     "drillbook.report.commands",
     "drillbook.evidence.commands",
+    "drillbook.backends.postgres.commands",
 )
 
 
