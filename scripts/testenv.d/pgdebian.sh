@@ -86,10 +86,13 @@ make_primary() {
   as_pg psql -q -v ON_ERROR_STOP=1 -p "$port" -h /var/run/postgresql -d postgres >&2 <<'EOF'
 CREATE ROLE drill LOGIN PASSWORD 'drill';
 CREATE DATABASE app OWNER drill;
--- What docs/postgres.md says the drills need beyond owning the database:
+GRANT pg_monitor TO drill;                                -- replication_lag, settings, archiver
+EOF
+  # What docs/postgres.md says the drills need beyond owning the database. Functions are per
+  # database: the grants go in the one the drills connect to.
+  as_pg psql -q -v ON_ERROR_STOP=1 -p "$port" -h /var/run/postgresql -d app >&2 <<'EOF'
 GRANT EXECUTE ON FUNCTION pg_switch_wal() TO drill;      -- point-in-time restores, verify_backup
 GRANT EXECUTE ON FUNCTION pg_promote(boolean, integer) TO drill;  -- postgres.promote
-GRANT pg_monitor TO drill;                                -- replication_lag, archiver status
 EOF
   PGPASSWORD=drill psql -q -v ON_ERROR_STOP=1 "host=127.0.0.1 port=$port user=drill dbname=app" >&2 <<'EOF'
 CREATE TABLE accounts (id int PRIMARY KEY, balance numeric(12,2) NOT NULL);

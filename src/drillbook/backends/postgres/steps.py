@@ -225,6 +225,7 @@ class VerifyBackup(RecoveryStep):
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
+                    cwd="/",  # the server's user may not enter the harness's folder
                     **kwargs,
                 )
             dsn = (
