@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -82,8 +83,14 @@ def test_db_restore_fails_on_rpa_when_archiving_is_broken(server: Debian, tmp_pa
     broken = server.conf_d / "zz-broken-archive.conf"
     broken.write_text("archive_command = 'false'\n")
     shutil.chown(broken, "postgres", "postgres")
+    failed = int(server.psql("SELECT failed_count FROM pg_stat_archiver"))
     try:
         _reload(server)
+        # pg_ctlcluster reload only signals: write once the archiver has failed (bounded).
+        for _ in range(300):
+            if int(server.psql("SELECT failed_count FROM pg_stat_archiver")) > failed:
+                break
+            time.sleep(0.1)
         _write_truth(server)
         project = project_for(server, tmp_path)
         done, record = drillbook_run(project, "scenarios/db_restore.yaml")
