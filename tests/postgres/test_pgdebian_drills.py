@@ -72,9 +72,10 @@ def test_db_restore_rta_follows_the_servers_own_ready_line(server: Debian, tmp_p
     assert ready, "the server log has no 'ready to accept connections' after the fault"
     recovered = t_inject + timedelta(seconds=record["measures"]["rta_s"])
     interval = record["probe_interval_s"]
-    # The probe cannot see writes before the server took them, and looks every interval.
-    assert ready[0] - timedelta(milliseconds=20) <= recovered
-    assert recovered <= ready[0] + timedelta(seconds=interval + 0.1)
+    # Within one probe interval of the log line, either side: PostgreSQL takes writes once the
+    # startup process leaves recovery and logs the line a little later; the probe looks every
+    # interval (plus scheduling slack on a loaded host).
+    assert abs((recovered - ready[0]).total_seconds()) <= interval + 0.1
     assert server.psql("SELECT count(*) FROM truth_writes") == "100"
     assert server.psql("SELECT count(*) FROM accounts") == "1000"
 
@@ -92,13 +93,22 @@ def test_db_restore_fails_on_rpa_when_archiving_is_broken(server: Debian, tmp_pa
                 break
             time.sleep(0.1)
         _write_truth(server)
+        written = (
+            server.psql("SELECT pg_walfile_name(pg_current_wal_lsn())"),
+            server.psql(
+                "SELECT failed_count || ' ' || coalesce(last_failed_wal, '-') || ' ' "
+                "|| coalesce(last_archived_wal, '-') FROM pg_stat_archiver"
+            ),
+            failed,
+        )
         project = project_for(server, tmp_path)
         done, record = drillbook_run(project, "scenarios/db_restore.yaml")
     finally:
         broken.unlink()
         _reload(server)
     assert record is not None, done.stdout + done.stderr
-    assert server.psql("SELECT count(*) FROM truth_writes") == "0"  # the truth: they are gone
+    survived = server.psql("SELECT count(*) FROM truth_writes")
+    assert survived == "0", (record["verdict"], record["reasons"], record["measures"], written)
     assert record["verdict"] == "failed", record["reasons"]
     assert record["measures"]["rpa_s"] > record["objectives"]["rpo_s"]
 
