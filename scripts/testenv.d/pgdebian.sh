@@ -51,12 +51,15 @@ answers() {  # the cluster accepts connections on its port
 
 write_conf() {
   # conf.d is included by Debian's postgresql.conf: the team's own settings stay where they are.
+  # The archive command never overwrites, but succeeds on an identical file: a server restarted
+  # after copying a file and before marking it done retries it, and a plain `test ! -f` then
+  # blocks every later segment for good.
   local name=$1
   cat >"/etc/postgresql/$VERSION/$name/conf.d/drillbook-testenv.conf" <<EOF
 listen_addresses = '127.0.0.1'
 wal_level = replica
 archive_mode = on
-archive_command = 'test ! -f $ARCHIVE/%f && cp %p $ARCHIVE/%f'
+archive_command = 'test ! -f $ARCHIVE/%f && cp %p $ARCHIVE/%f || cmp -s %p $ARCHIVE/%f'
 archive_timeout = 1s
 max_wal_senders = 5
 hot_standby = on
