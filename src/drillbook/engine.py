@@ -334,9 +334,30 @@ class Drill:
         self._need_backend(reg.backend)
         params = {**spec.params, "rate_per_s": spec.rate_per_s}
         ledger = reg.factory(self._ctx_for(reg.backend, params, spec.targets))
+        if self.config.dry_run:  # a dry run writes nothing anywhere: no table, no rows
+            self._event("plan", ledger=spec.type, plan="would start the RPO ledger")
+            if self.on_plan:
+                self.on_plan(f"[dry run] {self.id}: would write the {spec.type} ledger")
+            return
         ledger.start()
         self._ledger = ledger
         self._event("ledger_start", ledger=spec.type, rate_per_s=spec.rate_per_s)
+
+    def _await_ledger_history(self) -> None:
+        """Before the fault, let the ledger write for longer than the RPO: a loss older than its
+        first write cannot be seen, so a shorter history could pass a drill that lost more than
+        the RPO (issue 21: 13.7 s lost, 1.3 s of history, RPA 1.33 s reported). Bounded: a
+        ledger that cannot write at all is judged in finish()."""
+        ledger, rpo = self._ledger, self.objectives.rpo_s
+        if ledger is None or rpo is None:
+            return
+        margin = 2.0 / max(ledger.rate_per_s, 0.1)
+        give_up = self._now() + rpo + margin + 30.0
+        while self._now() < give_up:
+            first = ledger.history_start()
+            if first is not None and time.time() - first > rpo + margin:
+                return
+            self.clock.sleep(0.05)
 
     def steady_state(self, *probes: ProbeSpec, warmup_s: float = 0.0) -> None:
         """Check the target is healthy before anything is injected; unhealthy → verdict error."""
@@ -348,6 +369,9 @@ class Drill:
             checks = [NamedProbe(p.name, p.probe) for p in self._probes]
             if not checks:
                 raise ConfigError("steady_state needs at least one probe", field="probes")
+            if self.config.dry_run:  # probes may write (an app's /health): plan only
+                self._event("plan", probes=[c.name for c in checks], plan="steady state skipped")
+                return
             if warmup_s > 0:
                 self.clock.sleep(warmup_s)
             timeout = self.config.defaults.probe_timeout_s
@@ -421,6 +445,8 @@ class Drill:
                 if self.on_plan:
                     self.on_plan(f"[dry run] {self.id}: would inject {spec.type}: {plan}")
                 raise DryRun(f"dry run: would inject {spec.type}: {plan}")
+
+            self._await_ledger_history()
 
             self._start_probes()
             ttl = spec.ttl_s or self.config.safety.fault_ttl_s
@@ -510,6 +536,11 @@ class Drill:
 
     def mark_start(self) -> None:
         """For drills without a fault (e.g. backup verification): t_inject is now."""
+        if self.config.dry_run:  # the recovery steps of a drill without a fault change things
+            if self.on_plan:
+                self.on_plan(f"[dry run] {self.id}: would start the clock and run recovery")
+            raise DryRun("dry run: no fault; would start the clock and run the recovery steps")
+        self._await_ledger_history()
         self._start_probes()
         self._t_inject = self._now()
         self._t_inject_epoch = time.time()
@@ -662,6 +693,7 @@ class Drill:
                         spec.targets,
                         clock=self.clock,
                         deadline=deadline,
+                        artifacts_dir=self.journal.dir / self.id if self.journal else None,
                     )
                     detail = reg.factory(ctx).run() or ""
                 else:
@@ -1082,6 +1114,22 @@ class Drill:
             self._reverts.append(rec)
             self._event("revert", **rec)
 
+    def _check_ledger_history(self, ledger: Ledger, t_inject_epoch: float) -> None:
+        """A ledger that wrote for less than the RPO before the fault cannot show the RPA is
+        within it: the drill says so and does not pass on it."""
+        rpo = self.objectives.rpo_s
+        if rpo is None:
+            return
+        first = ledger.history_start()
+        history = None if first is None else t_inject_epoch - first
+        ok = history is not None and history > rpo
+        seen = "no write before the fault" if history is None else f"{history:.2f}s"
+        detail = (
+            f"ledger history before the fault {seen}, RPO {rpo:g}s"
+            + ("" if ok else ": older losses cannot be seen, so RPA is not shown within the RPO")
+        )
+        self._checks.append(Check("ledger history", ok, detail))
+
     def _reap_watchdogs(self) -> None:
         reap, self._to_reap = self._to_reap, []
         for proc in reap:
@@ -1107,6 +1155,7 @@ class Drill:
                 self._ledger.stop()
                 if self._t_inject_epoch is not None and self._await_done:
                     self._ledger_measure = self._ledger.measure(self._t_inject_epoch)
+                    self._check_ledger_history(self._ledger, self._t_inject_epoch)
             except Exception as lexc:
                 self._checks.append(
                     Check("ledger", False, redact_text(f"{type(lexc).__name__}: {lexc}"))

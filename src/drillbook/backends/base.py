@@ -81,6 +81,9 @@ class Context:
     state_dir: Path = field(default_factory=lambda: Path.cwd() / ".drillbook")
     #: The drill's deadline on the monotonic clock, when there is one; waits must not outlive it.
     deadline: float | None = None
+    #: Where a step may keep files a reader of the report needs (a scratch server's log): the
+    #: drill's folder in the run's report folder; None outside a journaled run.
+    artifacts_dir: Path | None = None
 
     def target(self) -> TargetSpec:
         """The single target, for faults and probes that act on exactly one."""
@@ -246,6 +249,11 @@ class Ledger(ABC):
     @abstractmethod
     def measure(self, t_inject_wall_epoch: float) -> LedgerMeasure:
         """Read back what survived; compare with what was acknowledged."""
+
+    def history_start(self) -> float | None:
+        """Wall epoch of the first acknowledged write (None: none yet). The engine waits until
+        the history is longer than the RPO before the fault, and judges it afterwards."""
+        return None
 
 
 T = TypeVar("T")
