@@ -128,7 +128,7 @@ def test_sigkill_after_inject_then_rollback_reverts(project: Path) -> None:
     assert process_state(pid) not in ("T", "t")
     assert healthy(project)
     ledger = IntentLedger(project / ".drillbook" / "intents.jsonl")
-    assert ledger.get(intent_id).status == "reverted"  # type: ignore[union-attr]
+    assert ledger.lookup(intent_id).status == "reverted"  # type: ignore[union-attr]
     assert ledger.pending() == []
     again = subprocess.run(
         [sys.executable, "-m", "drillbook.cli", "rollback"],
@@ -150,7 +150,7 @@ def test_signal_mid_fault_reverts_before_exit(project: Path, sig: signal.Signals
     out = proc.communicate(timeout=60)[0].decode()
     assert proc.returncode != 0
     ledger = IntentLedger(project / ".drillbook" / "intents.jsonl")
-    assert ledger.get(intent_id).status == "reverted", out  # type: ignore[union-attr]
+    assert ledger.lookup(intent_id).status == "reverted", out  # type: ignore[union-attr]
     doc = json.loads((project / "reports" / "latest" / "journal.json").read_text())
     (d,) = doc["drills"]
     assert d["verdict"] == "aborted", out
@@ -166,7 +166,7 @@ def test_ttl_watchdog_reverts_when_nobody_else_does(project: Path) -> None:
     proc.wait(timeout=10)
     ledger = IntentLedger(project / ".drillbook" / "intents.jsonl")
     end = time.monotonic() + 30
-    while time.monotonic() < end and ledger.get(intent_id).status != "reverted":  # type: ignore[union-attr]
+    while time.monotonic() < end and ledger.lookup(intent_id).status != "reverted":  # type: ignore[union-attr]
         time.sleep(0.2)
-    assert ledger.get(intent_id).status == "reverted"  # type: ignore[union-attr]
+    assert ledger.lookup(intent_id).status == "reverted"  # type: ignore[union-attr]
     assert process_state(pid) not in ("T", "t")
