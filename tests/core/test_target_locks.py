@@ -73,7 +73,7 @@ def test_a_holder_on_another_host_is_not_taken_over_before_its_lease_ends(tmp_pa
     path.parent.mkdir()
     remote = _holder("run-r", host="cronjob-pod-7f9", pid=1)
     path.write_text(json.dumps(asdict(remote)))
-    with pytest.raises(TargetBusy, match="run run-r .*cronjob-pod-7f9.*cannot be proved dead"):
+    with pytest.raises(TargetBusy, match=r"run run-r .*cronjob-pod-7f9.*cannot be proved dead"):
         arbiter.acquire("svc", _holder("run-b"))
     path.write_text(json.dumps(asdict(replace(remote, lease_until=time.time() - 1))))
     lock = arbiter.acquire("svc", _holder("run-b"))
