@@ -210,6 +210,8 @@ def test_unavailable_backend_exits_4_with_one_line(project: Path) -> None:
             from drillbook.backends.base import Fault
 
             class Meteor(Fault):
+                read_only = True  # so it needs no target: this scenario names none
+
                 def inject(self): raise AssertionError("must not inject")
                 def verify_injected(self): return True
                 def revert(self): pass

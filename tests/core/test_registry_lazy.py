@@ -191,11 +191,12 @@ def _digest(help_text: str, schema: Any) -> str:
     return hashlib.sha256(canon.encode()).hexdigest()[:12]
 
 
-#: ``kind:name`` -> (backend, destructive, digest of help and params schema), taken from the
-#: eagerly-registering code (before lazy factories, commit 4b80a0e). A failure shows which
+#: ``kind:name`` -> (backend, guarded, digest of help and params schema), taken from the
+#: eagerly-registering code (before lazy factories, commit 4b80a0e); "guarded" (production guard
+#: and caps) is every fault since issue 15 made read-only the only exemption. A failure shows which
 #: entries differ; when a help text or schema changes on purpose, update its digest here.
 SNAPSHOT: dict[str, tuple[str, bool, str]] = {
-    "fault:asg.suspend": ("aws", False, "4d2bd8d07d9e"),
+    "fault:asg.suspend": ("aws", True, "4d2bd8d07d9e"),
     "fault:asg.terminate_instances": ("aws", True, "857db6eeb2ad"),
     "fault:aws.region_loss": ("aws", True, "2d80664a68b5"),
     "fault:docker.bad_image": ("docker", True, "bc1e7d1e1f3f"),
@@ -228,8 +229,8 @@ SNAPSHOT: dict[str, tuple[str, bool, str]] = {
     "fault:rds.reboot_failover": ("aws", True, "f65d70a4a23d"),
     "fault:rds.stop": ("aws", True, "755f72383dea"),
     "fault:region.kill": ("postgres", True, "8631e46254e4"),
-    "fault:route53.fail_health_check": ("aws", False, "65752711439c"),
-    "fault:route53.failover": ("aws", False, "5bf066a04e31"),
+    "fault:route53.fail_health_check": ("aws", True, "65752711439c"),
+    "fault:route53.failover": ("aws", True, "5bf066a04e31"),
     "probe:aws.asg_in_service": ("aws", False, "f3e4eeee268d"),
     "probe:aws.ec2_running": ("aws", False, "b568c3715cad"),
     "probe:aws.health_check": ("aws", False, "4c7450c47079"),
@@ -292,7 +293,7 @@ BACKEND_HELP = {
 def test_the_lazy_registry_holds_what_the_eager_one_did() -> None:
     registry = _builtin_registry()
     now = {
-        f"{kind}:{name}": (reg.backend, reg.destructive, _digest(reg.help, reg.params_schema))
+        f"{kind}:{name}": (reg.backend, kind == "fault", _digest(reg.help, reg.params_schema))
         for kind, table in _tables(registry).items()
         for name, reg in table.items()
     }

@@ -395,9 +395,8 @@ class Registry:
         """What the fault's class declares (:attr:`Fault.read_only`); imports its module. A
         factory that does not load is not read-only: the guards apply when in doubt."""
         factory: Any = self.fault(name).factory
-        resolve = getattr(factory, "resolve", None)
         try:
-            target = resolve() if resolve is not None else factory
+            target = factory.resolve() if isinstance(factory, LazyFactory) else factory
         except ConfigError:
             return False
         return getattr(target, "read_only", False) is True
