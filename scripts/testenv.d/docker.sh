@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/testenv.d/docker.sh up|down|env — a private Docker Engine for drillbook's tests.
 #
-# Runs its own dockerd on its own socket and data-root (ENVIRONMENT.md), so it never touches a
+# Runs its own dockerd on its own socket and data-root (docs/docker.md), so it never touches a
 # Docker Engine the machine may already run. `up` is idempotent: a daemon answering on the socket
 # is reused. Nothing can be pulled here, so the tiny image drillbook/busybox is imported from the
 # host's /bin/busybox (busybox-static). Only `export` lines go to stdout; progress goes to stderr.

@@ -1,12 +1,12 @@
 """Checks that refuse a drill before anything is touched, and signal handling that makes revert run.
 
-Production needs two keys (file and command line); blast-radius caps are enforced after targets
-are resolved, and an empty selection is an error, never a no-op. Both apply to every fault that
-changes a target's state, which is every fault that does not declare itself read-only
-(:attr:`drillbook.backends.base.Fault.read_only`): a fault that "only" moves traffic or flips a
-health check changes production as surely as one that kills a process. SIGTERM and SIGHUP become
-an exception in the main thread so the engine's ``finally`` reverts before exit, exactly as it
-does for Ctrl-C.
+ARCHITECTURE.md, "The safety model": production needs two keys (file and command line);
+blast-radius caps are enforced after targets are resolved, and an empty selection is an error,
+never a no-op. Both apply to every fault that changes a target's state, which is every fault
+that does not declare itself read-only (:attr:`drillbook.backends.base.Fault.read_only`): a fault
+that "only" moves traffic or flips a health check changes production as surely as one that kills
+a process. SIGTERM and SIGHUP become an exception in the main thread so the engine's ``finally``
+reverts before exit, exactly as it does for Ctrl-C.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ finds the container already healthy does nothing.
 
 ``docker.kill`` has two modes, because they are different failures:
 - ``via: engine`` (default) is ``docker kill``: the engine counts it as a manual stop, so a restart
-  policy does *not* bring the container back (ENVIRONMENT.md);
+  policy does *not* bring the container back (Docker's documented restart-policy rule; see
+  docs/docker.md);
 - ``via: process`` signals the container's main process from the host, as an OOM kill or a crash
   would, so the restart policy does bring it back. It needs the engine on this machine; the PID's
   cgroup is checked to belong to the container before any signal is sent.
