@@ -950,11 +950,15 @@ class Drill:
             while not verified and self._now() < verify_by:
                 self.clock.sleep(0.1)
                 verified = fault.verify_reverted()
+            report = fault.revert_report()
         except Exception as exc:
             return False, False, redact_text(f"{type(exc).__name__}: {exc}")
-        if verified:
-            return True, True, "reverted and verified"
-        return False, False, "revert ran; verify_reverted() still sees the fault"
+        detail = (
+            "reverted and verified"
+            if verified
+            else "revert ran; verify_reverted() still sees the fault"
+        )
+        return verified, verified, f"{detail}: {report}" if report else detail
 
     def _reap_watchdogs(self) -> None:
         reap, self._to_reap = self._to_reap, []

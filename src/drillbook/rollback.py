@@ -100,11 +100,13 @@ def _revert_once(intent: Intent, cfg: Config) -> tuple[bool, str]:
         while not verified and clock.monotonic() < verify_by:
             clock.sleep(0.1)
             verified = fault.verify_reverted()
+        report = fault.revert_report()
     except (DrillbookError, Exception) as exc:
         return False, redact_text(f"{type(exc).__name__}: {exc}")
     if not verified:
         return False, "revert ran but verify_reverted() still sees the fault"
-    return True, f"reverted {intent.fault_type} on {', '.join(intent.targets) or '-'}"
+    detail = f"reverted {intent.fault_type} on {', '.join(intent.targets) or '-'}"
+    return True, f"{detail}: {report}" if report else detail
 
 
 def revert_until_holds(

@@ -142,6 +142,14 @@ class Fault(ABC):
         """True when nothing of the fault remains (the reaper and the engine both check)."""
         return True
 
+    def revert_report(self) -> str:
+        """What the last ``revert`` found, in one line for the timeline ("" for nothing to add).
+
+        Why: the target may not be the object the fault touched (a container Compose re-created
+        has a new ID); the report says which object is the target now, and in what state.
+        """
+        return ""
+
     def state(self) -> Mapping[str, Any]:
         """JSON-serialisable facts revert needs (pids, previous image, cordoned node...)."""
         return {}
