@@ -20,6 +20,7 @@ from drillbook.errors import ConfigError
 from drillbook.model import DEFAULT_RESPONSE_TARGETS_S, TargetSpec
 
 if TYPE_CHECKING:
+    from drillbook.operator import Operator
     from drillbook.yamlload import Loaded
 
 __all__ = [
@@ -104,6 +105,7 @@ class Overrides:
     allow_production: bool = False
     evidence: bool = False
     manual_answers: Mapping[str, str] = field(default_factory=dict)
+    operator: Operator | None = None  # who is asked for manual steps (a GameDay console)
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,8 @@ class Config:
     evidence: bool = False
     manual_answers: Mapping[str, str] = field(default_factory=dict)
     config_path: Path | None = None
+    #: asked for manual steps --answer did not answer; None: the engine's own prompt
+    operator: Operator | None = None
 
     @property
     def intent_ledger(self) -> Path:
@@ -446,4 +450,5 @@ def load_config(
         cli_allow_production=overrides.allow_production,
         evidence=overrides.evidence,
         manual_answers=dict(overrides.manual_answers),
+        operator=overrides.operator,
     )

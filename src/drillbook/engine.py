@@ -43,6 +43,7 @@ from drillbook.model import (
     Scenario,
     Verdict,
 )
+from drillbook.operator import ManualOutcome, StepInfo, open_tty
 from drillbook.probing import NamedProbe, ProbeScheduler, run_once
 from drillbook.redact import redact, redact_text
 from drillbook.rollback import backoff, still_injected
@@ -93,6 +94,17 @@ class _Step:
     duration: float
     ok: bool
     detail: str
+    result: str = ""  # manual steps: done | failed | skipped (drillbook.operator)
+    note: str = ""
+    instruction: str = ""
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _manual_result(spec: RecoverySpec, ok: bool) -> str:
+    """A manual step answered by --answer or the plain prompt: done, or failed."""
+    if spec.kind is not RecoveryKind.MANUAL:
+        return ""
+    return "done" if ok else "failed"
 
 
 @dataclass
@@ -192,9 +204,11 @@ class Drill:
         self._measures: Measures | None = None
         self._await_done = False
         self._plans: list[str] = []
+        self._alerts: Any = None  # an alert drill's AlertWatch (drillbook.backends.monitoring)
         self.result: DrillResult | None = None
         self._progress_cls = self._load_progress()
         self._event("drill_start", scenario=scenario.id if scenario else None, nodeid=nodeid)
+        self._tell_team("start")
 
     # ------------------------------------------------------------------ helpers
     def _objectives_from_policy(self, objectives: Objectives) -> Objectives:
@@ -662,8 +676,36 @@ class Drill:
                 self._event("guard", guard=guard.name, failures=guard.failures, tripped=True)
                 raise DrillAborted(f"guard {guard.name} failed {guard.failures} times: aborting")
 
+    def _step_info(self, spec: RecoverySpec) -> StepInfo:
+        s = self.scenario
+        total = len(s.recovery) if s is not None and spec in s.recovery else len(self._steps) + 1
+        return StepInfo(
+            drill_id=self.id,
+            index=len(self._steps) + 1,
+            total=max(total, len(self._steps) + 1),
+            name=spec.name,
+            kind=spec.kind.value,
+            instruction=spec.instruction,
+            params=spec.params,
+            t_zero_mono=self._t_inject,
+            rto_s=self.objectives.rto_s,
+            response_target_s=self.objectives.response_target_s,
+            severity=self.objectives.severity.value,
+        )
+
     def recover(self, spec: RecoverySpec) -> None:
         """Run one recovery step: scripted (run and timed), manual (prompted and timed)."""
+        operator = self.config.operator
+        info = self._step_info(spec) if operator is not None else None
+        if operator is not None and info is not None:
+            operator.step_started(info)
+        try:
+            self._recover(spec, info)
+        finally:
+            if operator is not None and info is not None and len(self._steps) >= info.index:
+                operator.step_finished(info, self._step_record(self._steps[info.index - 1]))
+
+    def _recover(self, spec: RecoverySpec, info: StepInfo | None) -> None:
         if spec.kind is RecoveryKind.AUTOMATIC:
             detail = "awaiting the platform's own recovery"
             self._steps.append(
@@ -675,7 +717,7 @@ class Drill:
             return
         with self._phase("recover"):
             start = self._now()
-            ok, detail = True, ""
+            ok, detail, result, note = True, "", "", ""
             try:
                 if spec.kind is RecoveryKind.SCRIPTED:
                     assert spec.type is not None
@@ -696,7 +738,14 @@ class Drill:
                     )
                     detail = reg.factory(ctx).run() or ""
                 else:
-                    detail = self._manual(spec)
+                    detail, outcome = self._manual(spec, info)
+                    if outcome is not None:
+                        result, note = outcome.result, redact_text(outcome.note)
+                        ok = outcome.result != "failed"
+                        if not ok:  # the room carries on; the drill's checks fail
+                            self._checks.append(
+                                Check(f"runbook step {spec.name}", False, note or "failed")
+                            )
             except RecoveryError as exc:
                 ok, detail = False, str(exc)
                 raise
@@ -710,9 +759,20 @@ class Drill:
                 duration = self._now() - start
                 self._kick_probes()  # the step may have brought it back: look now
                 step = _Step(
-                    spec.name, spec.kind.value, spec.type, start, duration, ok, redact_text(detail)
+                    spec.name,
+                    spec.kind.value,
+                    spec.type,
+                    start,
+                    duration,
+                    ok,
+                    redact_text(detail),
+                    result or _manual_result(spec, ok),
+                    note,
+                    redact_text(spec.instruction)[:4000],
+                    redact(dict(spec.params)),
                 )
                 self._steps.append(step)
+                extra = {"result": step.result, "note": note} if step.result else {}
                 self._event(
                     "step",
                     name=spec.name,
@@ -721,18 +781,27 @@ class Drill:
                     ok=ok,
                     duration_s=round(duration, 6),
                     detail=redact_text(detail)[:500],
+                    **extra,
                 )
 
-    def _manual(self, spec: RecoverySpec) -> str:
+    def _manual(
+        self, spec: RecoverySpec, info: StepInfo | None
+    ) -> tuple[str, ManualOutcome | None]:
         answer = self.config.manual_answers.get(spec.name) or self.config.manual_answers.get("*")
         if answer is not None:
             if answer.lower() in ("fail", "failed", "no"):
                 raise RecoveryError(
                     f"manual step {spec.name!r} answered as failed by --drill-answer"
                 )
-            return f"answered by --drill-answer: {answer}"
+            return f"answered by --drill-answer: {answer}", None
+        if self.config.operator is not None and info is not None:
+            outcome = self.config.operator.manual_step(info)
+            return f"{outcome.result} (operator)", outcome
+        return self._prompt(spec), None
+
+    def _prompt(self, spec: RecoverySpec) -> str:
         try:
-            tty = open("/dev/tty", "r+", encoding="utf-8")
+            tty = open_tty()
         except OSError:
             raise RecoveryError(
                 f"manual step {spec.name!r} needs an operator but there is no terminal; "
@@ -849,6 +918,7 @@ class Drill:
         if scenario is None:
             raise RuntimeError("run_scenario() needs a scenario")
         try:
+            self._runbook_warning(scenario)
             if scenario.fault is not None:
                 fault = scenario.fault
                 self._hold_targets(fault.targets, fault.ttl_s or self.config.safety.fault_ttl_s)
@@ -861,21 +931,160 @@ class Drill:
                 self.use_ledger(scenario.ledger)
             warmup = 1.0 if scenario.ledger is not None else 0.0
             steady = list(scenario.steady_state)
+            if scenario.alerts is not None:
+                self._arm_alerts(scenario)
             self.steady_state(*steady, warmup_s=warmup)
             if scenario.fault is not None:
                 self.inject(scenario.fault)
-                if any(r.kind is not RecoveryKind.AUTOMATIC for r in scenario.recovery):
+                if self._alerts is not None:
+                    self.await_alerts()
+                elif any(r.kind is not RecoveryKind.AUTOMATIC for r in scenario.recovery):
                     self.await_detection()
             else:
                 self.mark_start()
             for step in scenario.recovery:
                 self.recover(step)
             self.await_recovery()
+            if self._alerts is not None and self._t_recovered is not None:
+                self._alerts.mark_recovered(self._t_recovered)
+                self._alerts.await_resolved(self.deadline)
             if scenario.verify:
                 self.verify(*scenario.verify)
         except BaseException as exc:
             return self.finish(exc)
         return self.finish()
+
+    def _tell_team(self, event: str, record: Mapping[str, Any] | None = None) -> None:
+        """Start/end/abort notifications and the Pushgateway export (``backends.monitoring``),
+        when configured. Never fails or hangs the drill: each call is bounded by a short
+        timeout, and a failure is journaled (``notify_failed`` / ``push_failed``)."""
+        settings = self.config.backend_settings("monitoring")
+        if self.config.dry_run or not (
+            settings.get("notify") or settings.get("pushgateway_url")
+            or os.environ.get("DRILLBOOK_PUSHGATEWAY_URL")
+        ):
+            return
+        import importlib
+        from urllib.parse import urlsplit
+
+        run_id = self.journal.run_id if self.journal else "adhoc"
+        try:
+            results = importlib.import_module("drillbook.backends.monitoring.results")
+            targets = results.notification_targets(settings)
+            for url, error in results.notify(targets, event, self.id, run_id, record):
+                # Only the host: a chat webhook's path is its secret.
+                self._event("notify_failed", notify_event=event, host=urlsplit(url).netloc,
+                            detail=redact_text(error)[:300])
+            push = results.pushgateway_url(settings) if record is not None else None
+            if push:
+                try:
+                    results.push_results(push, record, run_id)
+                except Exception as exc:
+                    self._event("push_failed", host=urlsplit(push).netloc,
+                                detail=redact_text(f"{type(exc).__name__}: {exc}")[:300])
+        except Exception as exc:
+            self._event("notify_failed", notify_event=event,
+                        detail=redact_text(f"{type(exc).__name__}: {exc}")[:300])
+
+    # ------------------------------------------------------------------ alert drills
+    def _arm_alerts(self, scenario: Scenario) -> None:
+        """Get the team's monitoring ready to be timed: scrape targets registered, the receiver
+        listening, no expected alert left firing from before (else: verdict error)."""
+        import importlib
+
+        watch_cls = importlib.import_module("drillbook.backends.monitoring.watch").AlertWatch
+        assert scenario.alerts is not None
+        watch = watch_cls(scenario.alerts, self.config, self.clock, self._event)
+        self._alerts = watch
+        with self._phase("alerts_armed"):
+            try:
+                watch.prepare()
+            except DrillbookError as exc:
+                raise SteadyStateFailed(f"monitoring not ready, nothing injected: {exc}") from None
+
+    def await_alerts(self) -> None:
+        """After inject: wait until the expected alerts fired, were notified and acknowledged
+        (where asked), within the largest response target and the drill's deadline. The
+        incident's response starts with the page, so recovery steps wait for it."""
+        watch = self._alerts
+        if watch is None or self._t_inject is None:
+            return
+        watch.start(self._t_inject, self._t_inject_epoch or time.time())
+        targets = self._alert_targets()
+        until = min(self.deadline, self._t_inject + max(targets.values(), default=60.0))
+        with self._phase("alert"):
+            while self._now() < until:
+                watch.await_alerts(min(until, self._now() + 0.25), self._ack_answer)
+                self._check_guards()
+                if watch._done(resolved=False) and all(
+                    o.ack != "answer" or o.ttack_s is not None or o.ack_detail or o.tta_s is None
+                    for o in watch.outcomes
+                ):
+                    break
+
+    def _alert_targets(self) -> dict[str, float]:
+        from drillbook.alerting import response_targets
+
+        spec = self.scenario.alerts if self.scenario else None
+        table = self.config.backend_settings("monitoring").get("response_targets")
+        parsed: dict[str, dict[str, float]] = {}
+        if isinstance(table, Mapping):
+            from drillbook.durations import parse_duration
+
+            for sev, row in table.items():
+                if isinstance(row, Mapping):
+                    parsed[str(sev)] = {str(k): parse_duration(v) for k, v in row.items()}
+        return response_targets(
+            self.objectives.severity.value, parsed, spec.targets_s if spec else {}
+        )
+
+    def _ack_answer(self, alert: str) -> str | None:
+        """The on-call's acknowledgement of ``alert``: ``--drill-answer 'ack NAME=done'`` (or
+        ``*``), else a prompt on the terminal, else None (not acknowledged)."""
+        answers = self.config.manual_answers
+        answer = answers.get(f"ack {alert}") or answers.get("*")
+        if answer is not None:
+            return answer
+        try:
+            with open("/dev/tty", "r+", encoding="utf-8") as tty:
+                if not tty.isatty():
+                    return None
+                tty.write(f"\n[drillbook] ACKNOWLEDGE alert {alert} for {self.id}: press Enter: ")
+                tty.flush()
+                return tty.readline().strip() or "acknowledged at the terminal"
+        except OSError:
+            return None
+
+    def _finish_alerts(self) -> tuple[list[Check], list[dict[str, Any]]]:
+        watch, self._alerts = self._alerts, None
+        if watch is None:
+            return [], []
+        with contextlib.suppress(Exception):
+            watch.stop()
+        from drillbook.alerting import alert_checks
+
+        outcomes = list(watch.outcomes)
+        if self._t_inject is None:  # never injected: nothing to judge
+            return [], [o.as_dict() for o in outcomes]
+        return (
+            alert_checks(
+                outcomes,
+                self._alert_targets(),
+                self.objectives.severity.value,
+                recovered=self._t_recovered is not None and watch.resolve_awaited,
+            ),
+            [o.as_dict() for o in outcomes],
+        )
+
+    def _runbook_warning(self, scenario: Scenario) -> None:
+        """Say so when the runbook changed since the scenario was imported from it: the drill
+        then practises a procedure the team no longer has."""
+        info = scenario.runbook_import or {}
+        warning = info.get("warning")
+        if warning:
+            self._event("warning", what="runbook_changed", detail=str(warning))
+            if self.progress_stream is not None:
+                print(f"[drillbook] WARNING {self.id}: {warning}", file=self.progress_stream)
 
     def _load_factories(self, s: Scenario) -> None:
         """Import the code behind every fault, probe, step and ledger the scenario names before
@@ -992,6 +1201,8 @@ class Drill:
         for p in self._probes:
             with contextlib.suppress(Exception):
                 p.probe.close()
+        alert_checks, alert_records = self._finish_alerts()
+        self._checks.extend(alert_checks)
 
         measures = self._measures
         if measures is None and self._t_inject is not None:
@@ -1018,17 +1229,43 @@ class Drill:
         dry = isinstance(error, DryRun)
         self._event("verdict", verdict="dry-run" if dry else verdict.value, reasons=reasons)
         record = self._record(measures, verdict, checks, reasons)
+        if self.scenario is not None and self.scenario.expect is not None:
+            record["expected_verdict"] = self.scenario.expect.value
+        if alert_records:
+            record["alerts"] = alert_records
+            record["objectives"]["alert_targets_s"] = self._alert_targets()
+            record["measures"].update(_alert_measures(alert_records))
         if dry:
             # A plan is not a drill: nothing ran, so nothing enters the journal's drills or history.
             record["dry_run"] = True
         elif self.journal is not None:
             self.journal.add_drill(record)
         self._event("drill_end", verdict="dry-run" if dry else verdict.value)
+        if not dry:
+            self._tell_team("abort" if verdict is Verdict.ABORTED else "end", record)
         self.result = DrillResult(verdict, reasons, record)
         self._reap_watchdogs()
         if interrupted is not None:
             raise interrupted
         return self.result
+
+    def _step_record(self, st: _Step) -> dict[str, Any]:
+        rec: dict[str, Any] = {
+            "name": st.name,
+            "kind": st.kind,
+            "type": st.type,
+            "start_s": self._off(st.start),
+            "duration_s": None if st.duration is None else round(st.duration, 6),
+            "ok": st.ok,
+            "detail": st.detail,
+        }
+        if st.result:
+            rec.update(result=st.result, note=st.note)
+        if st.instruction:
+            rec["instruction"] = st.instruction
+        if st.params:
+            rec["params"] = dict(st.params)
+        return rec
 
     @staticmethod
     def _verdict_for(exc: BaseException) -> tuple[Verdict, str]:
@@ -1115,18 +1352,8 @@ class Drill:
                 for p in self._phases
             ],
             "timeline": list(self._timeline),
-            "steps": [
-                {
-                    "name": st.name,
-                    "kind": st.kind,
-                    "type": st.type,
-                    "start_s": self._off(st.start),
-                    "duration_s": rnd(st.duration),
-                    "ok": st.ok,
-                    "detail": st.detail,
-                }
-                for st in self._steps
-            ],
+            "steps": [self._step_record(st) for st in self._steps],
+            "runbook_import": dict(s.runbook_import) if s and s.runbook_import else None,
             "measures": {
                 "ttd_s": rnd(m.ttd_s),
                 "ttd_bracket_s": [rnd(x) for x in m.ttd_bracket_s] if m.ttd_bracket_s else None,
@@ -1167,3 +1394,14 @@ class Drill:
             ],
             "reverts": list(self._reverts),
         }
+
+
+def _alert_measures(alerts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The drill's TTA/TTN/TTAck for the journal and history: the first expected alert's (the
+    page the runbook starts from); each alert's own are in ``record["alerts"]``."""
+    first = next((a for a in alerts if not a.get("silent")), None)
+    if first is None:
+        return {}
+    keys = ("tta_s", "tta_bracket_s", "ttn_s", "ttn_bracket_s", "ttack_s", "ttack_bracket_s",
+            "resolve_s", "resolve_bracket_s")
+    return {k: first.get(k) for k in keys} | {"alert": first.get("name")}

@@ -43,6 +43,24 @@ DEFINITIONS: Mapping[str, str] = {
     ),
     "lost_writes": "Acknowledged ledger writes that were gone after recovery.",
     "MTTR / MTTD": "Across runs, per scenario and target: mean, p50 and p90 of RTA / TTD.",
+    "TTA": (
+        "Time to alert (alert drills): t_inject to the first poll of Prometheus' alerts API that "
+        "saw the expected alert firing (its start). Bracket: [previous poll's start, that poll's "
+        "end]; judged against the severity's target at the bracket's upper end."
+    ),
+    "TTN": (
+        "Time to notify: t_inject to the arrival of Alertmanager's firing notification at the "
+        "webhook receiver drillbook runs for the drill (stamped on arrival)."
+    ),
+    "TTAck": (
+        "Time to acknowledge: t_inject to the on-call's acknowledgement: an answer at the prompt "
+        "or by --drill-answer, or the first poll that saw a matching Alertmanager silence."
+    ),
+    "resolution": (
+        "Recovery (t_inject + RTA) to the first poll that saw the alert no longer firing; an "
+        "alert still firing alerts.resolve_timeout after recovery fails the drill."
+    ),
+    "MTTA": "Across runs, per scenario: mean, p50 and p90 of TTA.",
 }
 
 

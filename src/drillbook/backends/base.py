@@ -61,6 +61,7 @@ BUILTIN_BACKENDS: Mapping[str, str] = {
     "docker": "drillbook.backends.docker:register",
     "kubernetes": "drillbook.backends.kubernetes:register",
     "aws": "drillbook.backends.aws:register",
+    "monitoring": "drillbook.backends.monitoring:register",
 }
 
 

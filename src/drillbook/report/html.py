@@ -17,6 +17,7 @@ from drillbook.report.fmt import fmt_bracket, fmt_s
 from drillbook.report.journal import num, seq
 from drillbook.report.svg import measure_bar, timeline_chart
 from drillbook.report.views import params_text, slow_steps, summarize
+from drillbook.runbook.findings import runbook_section
 
 __all__ = ["environment", "render_run_html", "write_run_html"]
 
@@ -106,6 +107,22 @@ def _drill_view(drill: Mapping[str, Any]) -> dict[str, Any]:
                 *_status(summary.rpa_ok, summary.rpa_s, summary.rpo_s, "not measured"),
             )
         )
+    alert_targets = _mapping(objectives.get("alert_targets_s"))
+    for key, label in (("tta", "TTA"), ("ttn", "TTN"), ("ttack", "TTAck")):
+        value, target = num(measures.get(f"{key}_s")), num(alert_targets.get(key))
+        if value is None and not (key == "tta" and drill.get("alerts")):
+            continue  # not an alert drill, or this measure was not asked for
+        bracket = measures.get(f"{key}_bracket_s")
+        upper = num(bracket[1]) if isinstance(bracket, list | tuple) and len(bracket) == 2 else value
+        ok = None if upper is None or target is None else upper <= target
+        name = measures.get("alert") or "alert"
+        bars.append(
+            (
+                f"{label} vs response target ({name})",
+                measure_bar(label, value, target, bracket),
+                *_status(ok, value, target, "never fired" if key == "tta" else "not measured"),
+            )
+        )
     return {
         "s": summary,
         "drill": drill,
@@ -133,6 +150,7 @@ def _drill_view(drill: Mapping[str, Any]) -> dict[str, Any]:
             )
         ],
         "steps": slow_steps(drill),
+        "rb": runbook_section(drill),
         "checks": [c for c in seq(drill.get("checks")) if isinstance(c, Mapping)],
         "guards": [g for g in seq(drill.get("guards")) if isinstance(g, Mapping)],
         "reverts": [r for r in seq(drill.get("reverts")) if isinstance(r, Mapping)],

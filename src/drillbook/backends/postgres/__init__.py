@@ -53,6 +53,20 @@ def register(registry: Registry) -> None:
         params_schema=empty,
     )
     registry.add_fault(
+        "postgres.replay_pause",
+        BACKEND,
+        lazy("drillbook.backends.postgres.faults_replay:ReplayPause"),
+        help="pause WAL replay on a streaming standby (replication lag grows); revert resumes",
+        params_schema=empty,
+    )
+    registry.add_recovery(
+        "postgres.replay_resume",
+        BACKEND,
+        lazy("drillbook.backends.postgres.faults_replay:ReplayResume"),
+        help="resume WAL replay on a standby (after postgres.replay_pause)",
+        params_schema=empty,
+    )
+    registry.add_fault(
         "postgres.destroy_data",
         BACKEND,
         lazy("drillbook.backends.postgres.faults:DestroyData"),
