@@ -10,6 +10,7 @@ and the intent ledger plus a TTL watchdog cover the case where this process cann
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import threading
 import time
