@@ -46,6 +46,7 @@ FEATURE_COMMANDS = (
     "drillbook.report.commands",
     "drillbook.evidence.commands",
     "drillbook.runbook.commands",
+    "drillbook.backends.postgres.commands",
 )
 
 

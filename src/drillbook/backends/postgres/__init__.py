@@ -151,14 +151,17 @@ def register(registry: Registry) -> None:
         "sql",
         BACKEND,
         lazy("drillbook.backends.postgres.probes:SqlProbe"),
-        help="a query and its expected first value",
-        params_schema=_schema({"query": {"type": "string"}, "expected": {}}, ("query",)),
+        help="a query and its expected first value (on a primary: and out of recovery)",
+        params_schema=_schema(
+            {"query": {"type": "string"}, "expected": {}, "writable": {"type": "boolean"}},
+            ("query",),
+        ),
     )
     registry.add_probe(
         "postgres.ready",
         BACKEND,
         lazy("drillbook.backends.postgres.probes:ReadyProbe"),
-        help="accepts connections (or writes)",
+        help="accepts connections (on a primary, or with primary: true: writes)",
         params_schema=_schema({"primary": {"type": "boolean"}}),
     )
     registry.add_probe(

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from drillbook.backends.base import Context, Ledger, LedgerMeasure
 from drillbook.backends.postgres.target import pg_target
 from drillbook.dataloss import data_loss
+from drillbook.durations import parse_duration
 from drillbook.errors import ConfigError, RecoveryError
 
 __all__ = ["Ack", "PostgresLedger"]
@@ -44,6 +45,12 @@ class PostgresLedger(Ledger):
         self.table = str(ctx.param("table", "drillbook_ledger"))
         if not _TABLE.match(self.table):
             raise ConfigError("ledger `table` must be a plain identifier", field="table")
+        try:
+            # Rows older than this are deleted when a ledger starts; 0 also deletes this run's
+            # own rows once measured (issue 21: 6,540 rows left after 13 runs).
+            self.retention_s = parse_duration(str(ctx.param("retention", "7d")))
+        except ValueError as exc:
+            raise ConfigError(f"ledger `retention`: {exc}", field="retention") from None
         self.run_id = uuid.uuid4().hex[:16]
         self.acks: list[Ack] = []
         self.in_doubt = 0
@@ -70,6 +77,12 @@ class PostgresLedger(Ledger):
             return
         with psycopg.connect(self.target.dsn(timeout_s=5), autocommit=True) as conn:
             conn.execute(self._ddl())
+            if self.started_at is None and self.retention_s > 0:
+                conn.execute(
+                    f"DELETE FROM {self.table} WHERE committed_at < now() - make_interval("
+                    "secs => %s)",
+                    (self.retention_s,),
+                )
         if self.started_at is None:
             self.started_at = time.time()
         self._stop.clear()
@@ -120,6 +133,10 @@ class PostgresLedger(Ledger):
         if self._thread is not None:
             self._thread.join(timeout=10)
 
+    def history_start(self) -> float | None:
+        with self._lock:
+            return self.acks[0].at if self.acks else None
+
     def acknowledged(self) -> list[Ack]:
         with self._lock:
             return list(self.acks)
@@ -147,6 +164,15 @@ class PostgresLedger(Ledger):
                 time.sleep(0.2)
         raise RecoveryError(f"ledger: cannot read {self.target.name} back: {last[:200]}")
 
+    def _forget_run(self) -> None:
+        import psycopg
+
+        with (
+            contextlib.suppress(psycopg.Error),
+            psycopg.connect(self.target.dsn(timeout_s=5), autocommit=True) as conn,
+        ):
+            conn.execute(f"DELETE FROM {self.table} WHERE run_id = %s", (self.run_id,))
+
     def measure(self, t_inject_wall_epoch: float) -> LedgerMeasure:
         acks = self.acknowledged()
         loss = data_loss(
@@ -165,6 +191,8 @@ class PostgresLedger(Ledger):
             )
             + f"; {self.in_doubt} in doubt; rate {self.rate_per_s:g}/s"
         )
+        if self.retention_s == 0:
+            self._forget_run()
         return LedgerMeasure(
             rpa_s=loss.rpa_s,
             lost_writes=loss.lost_writes,
