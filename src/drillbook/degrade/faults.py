@@ -94,7 +94,6 @@ def _write_json(path: Path, data: Mapping[str, Any]) -> None:
 class _ProxyFault(Fault):
     """A fault proxy in the traffic's path; subclasses say which proxy and which faults."""
 
-    destructive = False  # degrades, destroys nothing; a revert restores the path exactly
     kind = "tcp"
 
     def __init__(self, ctx: Context) -> None:

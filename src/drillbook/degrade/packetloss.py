@@ -32,7 +32,6 @@ def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
 
 
 class PacketLoss(Fault):
-    destructive = False
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)

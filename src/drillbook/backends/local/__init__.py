@@ -218,7 +218,6 @@ def _register_degradation(registry: Registry) -> None:
         lazy("drillbook.degrade.faults:NetworkDegrade"),
         help="TCP fault proxy (Toxiproxy's model) in a dependency's path: latency with jitter, "
         "bandwidth cap, stalls (timeout), resets (reset_peer), blackhole",
-        destructive=False,
         params_schema={
             "type": "object",
             "properties": {
@@ -244,7 +243,6 @@ def _register_degradation(registry: Registry) -> None:
         "local",
         lazy("drillbook.degrade.packetloss:PacketLoss"),
         help="real packet loss (iptables statistic DROP) inside a network namespace; root",
-        destructive=False,
         params_schema={
             "type": "object",
             "properties": {
@@ -264,7 +262,6 @@ def _register_degradation(registry: Registry) -> None:
         lazy("drillbook.degrade.faults:HttpFaultsFault"),
         help="HTTP fault proxy in front of a service: a share of responses replaced by a "
         "status, added latency, aborted connections",
-        destructive=False,
         params_schema={
             "type": "object",
             "properties": {
