@@ -148,7 +148,7 @@ def test_sigkill_after_inject_then_ttl_watchdog_leaves_nothing(
     intent = _harness_killed_after_inject(project)
     ledger = IntentLedger(project / ".drillbook" / "intents.jsonl")
     end = time.monotonic() + 60
-    while time.monotonic() < end and ledger.get(intent.id).status != "reverted":  # type: ignore[union-attr]
+    while time.monotonic() < end and ledger.lookup(intent.id).status != "reverted":  # type: ignore[union-attr]
         time.sleep(0.2)
-    assert ledger.get(intent.id).status == "reverted"  # type: ignore[union-attr]
+    assert ledger.lookup(intent.id).status == "reverted"  # type: ignore[union-attr]
     assert _left_behind(project, intent) == []
