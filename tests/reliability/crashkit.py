@@ -41,6 +41,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -406,6 +407,8 @@ class TrialResult:
     fault_seen: bool | None = None  # the independent check failed while paused (None: not asked)
     #: paused at ``intent``: the ledger held the pending intent and the target was untouched
     intent_logged: bool | None = None
+    started_at: str = ""  # UTC, ISO 8601: when the trial began (the published "Runs" line)
+    commit: str = ""  # the drillbook commit the trial ran (set by benchmarks/crash_matrix.py)
 
 
 def _env(project: Project, phase: str) -> dict[str, str]:
@@ -860,6 +863,7 @@ def run_trial(
 ) -> TrialResult:
     """One trial: harness paused at ``phase`` gets ``sig``; then judge the target and ledger."""
     started = time.monotonic()
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
     marker = project.root / "paused.marker"
     marker.unlink(missing_ok=True)
     (project.root / "reports" / "latest").unlink(missing_ok=True)  # judge this run's journal only
@@ -876,6 +880,7 @@ def run_trial(
             len(project.pending()),
             False,
             detail=f"target unhealthy before the trial: {why}",
+            started_at=started_at,
         )
     log = open(project.root / "harness.log", "wb")
     try:
@@ -924,6 +929,7 @@ def run_trial(
             len(project.pending()),
             paused,
             detail=f"harness did not exit within {timeout:g}s after {sig}",
+            started_at=started_at,
         )
     rollback_exit = None
     notes: list[str] = []
@@ -969,6 +975,7 @@ def run_trial(
         notes,
         fault_seen,
         intent_logged,
+        started_at,
     )
 
 
