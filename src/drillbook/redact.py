@@ -116,6 +116,7 @@ def _scrub(text: str) -> str:
     for secret in known:
         if secret in text:
             text = text.replace(secret, REDACTED)
+        text = _cut_edges(text, secret)
     text = _PEM.sub(REDACTED, text)
     text = _URL_CREDS.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
     if _HINT.search(text):  # the name patterns are costly; most probe details name no secret
@@ -140,6 +141,18 @@ def _hide(value: Any) -> Any:
     if value is None or isinstance(value, bool) or value == "":
         return value
     return REDACTED
+
+
+def _cut_edges(text: str, secret: str) -> str:
+    """A text cut to a length before it got here may end with a secret's head or start with its
+    tail: scrub those too (6 characters or more)."""
+    for k in range(min(len(secret) - 1, len(text)), 5, -1):
+        if text.endswith(secret[:k]):
+            return text[:-k] + REDACTED
+    for k in range(min(len(secret) - 1, len(text)), 5, -1):
+        if text.startswith(secret[-k:]):
+            return REDACTED + text[k:]
+    return text
 
 
 def redact(value: Any, *, key: str | None = None) -> Any:
