@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from drillbook.evidence.redaction import SecretFinder, redact_config
-from drillbook.redact import redact as core_redact
 from drillbook.journal import git_commit
+from drillbook.redact import redact as core_redact
 
 __all__ = ["PACKAGES", "build_snapshot", "git_commit", "package_versions"]
 
