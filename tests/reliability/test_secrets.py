@@ -177,9 +177,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, dict[str, 
         DB_PASSWORD=c["env_db_password"],
         SERVICE_TOKEN=c["env_service_token"],
         STRIPE_KEY=c["env_stripe_key"],
-        PYTHONPATH=os.pathsep.join(
-            [str(root), *filter(None, [os.environ.get("PYTHONPATH", "")])]
-        ),
+        PYTHONPATH=os.pathsep.join([str(root), *filter(None, [os.environ.get("PYTHONPATH", "")])]),
     )
     c["env_aws_secret"] = env["AWS_SECRET_ACCESS_KEY"]
     keygen = subprocess.run(
