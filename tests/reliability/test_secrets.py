@@ -244,6 +244,8 @@ def test_drill_ran_and_wrote_everything(run: tuple[Path, str, dict[str, str]]) -
     """The run must have really happened, or the absence of canaries proves nothing."""
     root, console, _ = run
     assert "1 passed" in console and "1 failed" in console, console[-3000:]
+    # The failing drill's reason (the echoing step's output) reached the terminal, scrubbed.
+    assert "DB_PASSWORD=***" in console, console[-3000:]
     files = _written_text(root)
     names = " ".join(files)
     for expected in ("journal.json", "events.jsonl", "intents.jsonl"):
