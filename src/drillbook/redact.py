@@ -73,8 +73,9 @@ def register_secret(value: str | None) -> None:
     """Remember a secret value so it is scrubbed wherever it appears verbatim."""
     if value and len(value) >= 4:
         with _lock:
-            _known.add(value)
-            _memo.clear()
+            if value not in _known:  # config is loaded more than once a run: keep the memo
+                _known.add(value)
+                _memo.clear()
 
 
 def secrets_generation() -> int:
