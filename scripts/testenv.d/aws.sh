@@ -2,7 +2,7 @@
 # scripts/testenv.d/aws.sh up|down|env — moto in server mode on 127.0.0.1, for AWS drills.
 #
 # AWS itself cannot be reached from these machines, so drills and tests talk to moto over a real
-# HTTP boundary (ENVIRONMENT.md). `up` is idempotent: a moto answering at the recorded port is
+# HTTP boundary (docs/aws.md says what moto fakes). `up` is idempotent: a moto answering at the recorded port is
 # reused. The exports point drillbook at moto with dummy credentials, so a sandbox drill can never
 # reach a real account by accident. Only `export` lines go to stdout; progress goes to stderr.
 set -euo pipefail

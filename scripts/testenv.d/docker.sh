@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # scripts/testenv.d/docker.sh up|down|env — a private Docker Engine for drillbook's tests.
 #
-# Runs its own dockerd on its own socket and data-root (ENVIRONMENT.md), so it never touches a
+# Runs its own dockerd on its own socket and data-root (docs/docker.md), so it never touches a
 # Docker Engine the machine may already run. `up` is idempotent: a daemon answering on the socket
 # is reused. Nothing can be pulled here, so the tiny image drillbook/busybox is imported from the
-# host's /bin/busybox (busybox-static). Only `export` lines go to stdout; progress goes to stderr.
+# host's /bin/busybox (busybox-static). Debian's docker-compose is installed too, for the Compose
+# paths. Only `export` lines go to stdout; progress goes to stderr.
 set -euo pipefail
 
 SOCK=/run/drillbook-docker.sock
@@ -31,6 +32,8 @@ answers() {
 install_missing() {
   local need=()
   command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+  # Debian's Compose v1 (1.29.2): the Compose drills and tests run the CLI teams' runbooks name.
+  command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
   [ -x /bin/busybox ] && /bin/busybox --list >/dev/null 2>&1 || need+=(busybox-static)
   # busybox (dynamic) cannot run inside an empty container: insist on the static build.
   if [ -x /bin/busybox ] && ldd /bin/busybox >/dev/null 2>&1; then

@@ -43,13 +43,13 @@ from drillbook.model import (
     TargetSpec,
     Verdict,
 )
+from drillbook.version import __version__
 
 if TYPE_CHECKING:
     from drillbook.config import Config, load_config
     from drillbook.engine import Drill
     from drillbook.scenario import load_scenario, load_scenarios
 
-__version__ = "0.1.0"
 
 __all__ = [
     "BackendUnavailable",

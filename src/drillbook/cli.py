@@ -17,7 +17,6 @@ subcommand: a drill's start-up should not pay for the evidence signer's imports.
 from __future__ import annotations
 
 import argparse
-import gc
 import importlib
 import json
 import os
@@ -27,7 +26,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from drillbook import __version__
 from drillbook.errors import ConfigError, DrillbookError
 from drillbook.exitcodes import (
     EXIT_ABORTED,
@@ -37,6 +35,7 @@ from drillbook.exitcodes import (
     EXIT_OK,
     code_for_verdicts,
 )
+from drillbook.version import __version__
 
 __all__ = ["EXIT_ABORTED", "EXIT_CONFIG", "EXIT_ERROR", "EXIT_FAILED", "EXIT_OK", "main"]
 
@@ -52,27 +51,6 @@ FEATURE_COMMANDS = (
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # argparse exits 2 as well; keep it one line
         self.exit(EXIT_CONFIG, f"{self.prog}: {message}\n")
-
-    def _get_formatter(self) -> argparse.HelpFormatter:
-        # argparse makes a formatter for every add_argument, and without a width each one asks
-        # shutil for the terminal's (its import, with bz2 and lzma: ~2 ms of every command).
-        make: Any = self.formatter_class  # typeshed's protocol omits the width argument
-        formatter: argparse.HelpFormatter = make(prog=self.prog, width=_columns() - 2)
-        return formatter
-
-
-def _columns() -> int:
-    """``shutil.get_terminal_size().columns``: $COLUMNS, else the terminal's, else 80."""
-    try:
-        columns = int(os.environ.get("COLUMNS", "0"))
-    except ValueError:
-        columns = 0
-    if columns <= 0:
-        try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
-        except (AttributeError, ValueError, OSError):
-            columns = 0
-    return columns or 80
 
 
 def _config(args: argparse.Namespace) -> Any:
@@ -212,45 +190,21 @@ def _answers(raw: Sequence[str]) -> dict[str, str]:
 
 
 def _run_direct(args: argparse.Namespace, paths: list[Path]) -> int:
-    """Scenario files through the engine, no pytest (see :mod:`drillbook.runner`)."""
-    # Start-up only allocates: the config, the scenarios and ~40k objects of imported modules,
-    # none of them garbage. Collecting while they are built is wasted work; freezing them before
-    # the drill keeps every later collection (during the measured window too) from rescanning
-    # them. The collector is back on before anything is injected. Only as the program itself: a
-    # caller's process (a test calling main) keeps its own collector settings.
-    collecting = gc.isenabled()
-    worker = None
-    if args.console:
-        gc.disable()
-    try:
-        try:
-            if args.console:
-                # Before any thread exists and before the heavy imports: the helper reads the
-                # config and validates while this process loads the engine, then loads the
-                # report modules on another core while this one runs the drill.
-                from drillbook.reportworker import ReportWorker
+    """Scenario files through the engine, no pytest (see :mod:`drillbook.runner`).
 
-                worker = ReportWorker.start(prepare=lambda: _read_and_check(args, paths))
-            prepared = _prepare_direct(args, paths, worker)
-        finally:
-            if args.console:
-                gc.freeze()
-                if collecting:
-                    gc.enable()
-        if isinstance(prepared, int):
-            return prepared
-        session, scenarios = prepared
-        session.report_worker = worker
+    The config is read and every scenario validated before the engine is imported: bad input
+    is answered (exit 2, one line per problem) before anything could be touched."""
+    cfg = _direct_config(args)
+    scenarios, lines = _check_paths(paths, cfg)
+    for line in lines:
+        print(line, file=sys.stderr)
+    if lines:
+        return EXIT_CONFIG
 
-        from drillbook.runner import run_scenarios
+    from drillbook.runner import run_scenarios
+    from drillbook.session import RunSession
 
-        outcome = run_scenarios(session, scenarios)
-    finally:
-        if worker is not None:
-            # Reaped here, last: it has answered and is exiting (or the run ended before its
-            # reports and it leaves on EOF), and reaping it keeps its CPU in this process's
-            # accounting (what a benchmark or `time` reports), not lost to init.
-            worker.close()
+    outcome = run_scenarios(RunSession(lambda: cfg, config=cfg), scenarios)
     code = code_for_verdicts(r.get("verdict") for r in outcome.records if not r.get("dry_run"))
     if outcome.interrupted:
         return EXIT_ABORTED
@@ -273,36 +227,6 @@ def _direct_config(args: argparse.Namespace) -> Any:
         ),
         workdir=Path.cwd(),
     )
-
-
-def _read_and_check(args: argparse.Namespace, paths: list[Path]) -> tuple[Any, Any, Any]:
-    """The config and the checked scenarios: what the helper prepares (the parent when none)."""
-    cfg = _direct_config(args)
-    scenarios, lines = _check_paths(paths, cfg)
-    return cfg, scenarios, lines
-
-
-def _prepare_direct(args: argparse.Namespace, paths: list[Path], worker: Any) -> Any:
-    """(session, scenarios) ready to run, or the exit code when a scenario is invalid.
-
-    With the helper reading the config and validating in parallel, the engine's modules are
-    imported first (in that time the helper does both); without it, or when it has no answer
-    (a bad config among them: raised here, in this process, as always), they come first, so bad
-    input is answered before the engine loads."""
-    got = None
-    if worker is not None:
-        import drillbook.runner  # while the helper reads and validates
-
-        got = worker.prepared()
-    cfg, scenarios, lines = got if got is not None else _read_and_check(args, paths)
-    for line in lines:
-        print(line, file=sys.stderr)
-    if lines:
-        return EXIT_CONFIG
-    import drillbook.runner  # noqa: F401  (imported here, while the collector is off)
-    from drillbook.session import RunSession
-
-    return RunSession(lambda: cfg, config=cfg), scenarios
 
 
 def _run_pytest(args: argparse.Namespace) -> int:
@@ -441,7 +365,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return EXIT_CONFIG
-    args.console = argv is None  # the program itself, not a caller's process
     try:
         code: int = handler(args)
         return code
@@ -453,12 +376,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return EXIT_ABORTED
-    finally:
-        if args.console:
-            # The process is about to exit: a last full collection of everything built (the
-            # interpreter runs one at shutdown) frees nothing the OS would not, and cost ~20 ms
-            # of every run (benchmarks/results/overhead.md). Files are closed by then.
-            gc.freeze()
 
 
 if __name__ == "__main__":

@@ -341,8 +341,7 @@ def load_config(
             display = str(path.relative_to(workdir))
         except ValueError:
             display = str(path)
-        # Here, not at import: the engine needs Config, not a YAML parser, and a direct run reads
-        # its config in the forked helper (drillbook.reportworker); PyYAML's import is ~6 ms.
+        # Here, not at import: the engine and the report renderer need Config, not a YAML parser.
         from drillbook.yamlload import load_yaml_file
 
         loaded = load_yaml_file(path, display)

@@ -564,11 +564,11 @@ class Drill:
         if not isinstance(self.clock, SystemClock):
             self.clock.sleep(at_most)
             return
-        # Measuring is linear in the samples so far (100,000 samples: ~30 ms): with a thousand
-        # probes a wake per sample, or even one per poll, would take a core from the probe loop.
-        # Waiting nine times the last measuring cost first keeps it under a tenth of a core, even
-        # past ``at_most``; only the reaction is later (by 9x the cost, at most 1 s: ~0.3 s at
-        # 100,000 samples), never the measures (they come from the samples' own times).
+        # Measuring is linear in the samples so far: with a thousand probes a wake per sample,
+        # or even one per poll, would take a core from the probe loop. Waiting nine times the
+        # last measuring cost first keeps it under a tenth of a core, even past ``at_most``; only
+        # the reaction is later (by 9x the cost, at most 1 s), never the measures (they come
+        # from the samples' own times).
         gap = min(9.0 * self._measure_cost_s, 1.0)
         if gap >= 0.0005:
             self.clock.sleep(gap)
@@ -834,6 +834,9 @@ class Drill:
                     if verified
                     else "revert ran; verify_reverted() still sees the fault"
                 )
+                report = item.fault.revert_report()
+                if report:
+                    detail = f"{detail}: {report}"
             except Exception as exc:
                 detail = redact_text(f"{type(exc).__name__}: {exc}")
             if ok:

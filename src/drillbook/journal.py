@@ -27,9 +27,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from drillbook import __version__
 from drillbook.clock import Clock, get_clock, utc_iso
 from drillbook.redact import redact, redact_text, secrets_generation
+from drillbook.version import __version__
 
 __all__ = [
     "GENESIS",
@@ -37,6 +37,7 @@ __all__ = [
     "RunJournal",
     "environment_snapshot",
     "git_commit",
+    "git_head",
     "new_run_id",
     "platform_name",
 ]
@@ -79,25 +80,43 @@ def new_run_id(clock: Clock | None = None) -> str:
     return moment.strftime("%Y%m%dT%H%M%SZ") + "-" + os.urandom(3).hex()  # = secrets.token_hex
 
 
-def git_commit(workdir: Path) -> str | None:
-    """The commit of the drills being run, for the journal and evidence (None outside git)."""
-    from drillbook.gitref import read_head
+def git_head(workdir: Path) -> tuple[str | None, str | None]:
+    """``(commit, None)`` for the commit checked out at ``workdir``, else ``(None, why)``.
 
-    answered, commit = read_head(workdir)
-    if answered:
-        return commit
+    git itself answers (``git rev-parse HEAD``), so every layout it supports (linked work trees,
+    packed refs, bare repositories, ``GIT_DIR``) is read by its rules. ``why`` is one line for a
+    person reading the journal: git is not installed, the folder is not in a repository, the
+    repository has no commit yet, or git's own message."""
     try:
         out = subprocess.run(
-            ["git", "-C", str(workdir), "rev-parse", "HEAD"],
+            ["git", "-C", str(workdir), "rev-parse", "--verify", "-q", "HEAD"],
             capture_output=True,
             text=True,
-            timeout=5,
+            timeout=10,
             check=False,
         )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
+    except FileNotFoundError:
+        return None, "git is not installed"
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return None, f"git rev-parse HEAD failed: {exc}"
     commit = out.stdout.strip()
-    return commit if out.returncode == 0 and commit else None
+    if out.returncode == 0 and commit:
+        return commit, None
+    inside = subprocess.run(
+        ["git", "-C", str(workdir), "rev-parse", "--git-dir"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
+    if inside.returncode != 0:
+        return None, f"{workdir} is not in a git repository"
+    return None, "the git repository has no commit yet"
+
+
+def git_commit(workdir: Path) -> str | None:
+    """The commit of the drills being run, for the journal and evidence (None outside git)."""
+    return git_head(workdir)[0]
 
 
 class RunJournal:
@@ -190,7 +209,8 @@ class RunJournal:
 
         The same line :meth:`event` would write for ``event("probe", durable=False, ...)``
         (same keys, redaction and hash chain), formatted directly: with 1,000 probes at 10 Hz the
-        generic path (deep redaction, ``json.dumps``) cost the probe loop about 25 µs a sample.
+        generic path (deep redaction, ``json.dumps``) for every sample took a share of the probe
+        loop (benchmarks/RESULTS.md, probe scale, engine mode).
         ``t`` is the sample's wall time, already formatted by the caller for its timeline."""
         enc = self._encode_str
         body = (
@@ -297,8 +317,8 @@ class RunJournal:
 
 def platform_name() -> str:
     """``platform.platform()``'s string on Linux (``Linux-6.1.0-x86_64-with-glibc2.36``) without
-    its cost: it runs ``uname -p`` and scans the interpreter binary for the libc version, ~6 ms of
-    every run's start. The libc here is the running one (confstr), not the newest symbol version
+    its cost: it runs ``uname -p`` and scans the interpreter binary for the libc version at every
+    run's start. The libc here is the running one (confstr), not the newest symbol version
     the binary links against; elsewhere the standard function answers."""
     uname = os.uname()
     names = getattr(os, "confstr_names", {})
@@ -313,13 +333,15 @@ def platform_name() -> str:
 def environment_snapshot(
     name: str, workdir: Path, config_source: str, dry_run: bool
 ) -> dict[str, Any]:
+    commit, why = git_head(workdir)
     return {
         "name": name,
         "host": socket.gethostname(),
         "user": getpass.getuser(),
         "python": sys.version.split()[0],  # platform.python_version(), without its import
         "platform": platform_name(),
-        "git_commit": git_commit(workdir),
+        "git_commit": commit,
+        "git_commit_note": why,  # None when there is a commit; else why there is none
         "config_source": config_source,
         "dry_run": dry_run,
     }

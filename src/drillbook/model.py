@@ -30,7 +30,7 @@ __all__ = [
 
 
 class Verdict(enum.StrEnum):
-    """How a drill ended (DESIGN.md, Measures)."""
+    """How a drill ended (the rules are in :mod:`drillbook.timeline`)."""
 
     PASSED = "passed"  # RTA <= RTO, RPA <= RPO, every check held
     FAILED = "failed"  # an objective was missed

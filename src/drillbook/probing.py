@@ -10,10 +10,10 @@ same instant every tick and the last of them would start N·(cost of a probe) la
 records when it was due, so the scheduling lag is measurable (benchmarks/probe_scale).
 
 From a hundred probes on the loop is uvloop's when it is installed (it is a dependency on Linux
-and macOS): measured here it takes about a third less CPU per HTTP probe than the standard loop
-(47 against 69 µs, benchmarks/results/probe_scale.md), most of it in fewer system calls. Fewer
-probes get the standard loop: uvloop's 3 ms import would cost more than it saves
-(:data:`UVLOOP_PROBES`). ``DRILLBOOK_EVENT_LOOP=asyncio`` or ``=uvloop`` forces either.
+and macOS): it takes less CPU per HTTP probe than the standard loop (benchmarks/RESULTS.md,
+probe scale), most of it in fewer system calls. Fewer probes get the standard loop: uvloop's
+import would cost more than it saves (:data:`UVLOOP_PROBES`). ``DRILLBOOK_EVENT_LOOP=asyncio``
+or ``=uvloop`` forces either.
 
 The engine also asks for a look between ticks (:meth:`ProbeScheduler.kick`) when the fault is
 verified and when a recovery step ends: a tick's wait made both answers up to an interval late.
@@ -49,9 +49,9 @@ __all__ = [
 
 
 #: From this many probes on, the loop is uvloop's (when installed); below, the standard one.
-#: Why: uvloop's import is about 3 ms, paid on the drill's critical path just before the
-#: steady-state check, while its saving is about 22 µs of the probe thread's CPU per look (47
-#: against 69 µs): worth it at a hundred probes at 10 Hz (2 % of a core), not for a handful.
+#: Why: uvloop's import is paid once, on the drill's critical path just before the steady-state
+#: check, while its saving is per look: worth it at a hundred probes at 10 Hz, not for a handful
+#: (benchmarks/RESULTS.md, probe scale, compares the two loops).
 UVLOOP_PROBES = 100
 
 
@@ -182,8 +182,8 @@ class _ScaleMode:
       all samples so far, pure Python that holds the GIL; with the default interval the probe
       loop could wait 5 ms for it at every wake, and its ticks fall behind.
     * ``gc.freeze()`` every half second: a drill keeps every sample (its timeline), so a full
-      collection walks a heap that grows by 10,000 objects a second at 1,000 probes; measured
-      here, pauses of 10–80 ms that stop the loop too. Frozen objects are left alone until
+      collection walks a heap that grows by 10,000 objects a second at 1,000 probes, and its
+      pauses stop the loop too. Frozen objects are left alone until
       ``gc.unfreeze()`` when the scheduler stops, so nothing is lost, only collected later.
     """
 
@@ -260,8 +260,8 @@ class ProbeScheduler:
 
         Why apart from start(): the steady-state check then runs on this loop
         (:meth:`check_all`) and leaves its connections open for the ticks. A loop of its own,
-        built and torn down for one look, was 3 to 4 ms of a trivial drill's 60 (uvloop's
-        import aside), all of it inside the measured drill. Idempotent."""
+        built and torn down for one look, would be set-up time inside the measured drill.
+        Idempotent."""
         if self._thread is not None:
             return
         self._scale = len(self.probes) >= SCALE_PROBES

@@ -84,6 +84,9 @@ def revert_intent(
         ledger.revert_failed(intent.id, detail)
         return RollbackOutcome(intent, False, detail)
     detail = f"reverted {intent.fault_type} on {', '.join(intent.targets) or '-'}"
+    report = fault.revert_report()
+    if report:
+        detail = f"{detail}: {report}"
     ledger.reverted(intent.id, detail, by=by)
     return RollbackOutcome(intent, True, detail)
 

@@ -1,6 +1,6 @@
 """Checks that refuse a drill before anything is touched, and signal handling that makes revert run.
 
-DESIGN.md "Safety model": production needs two keys (file and command line); blast-radius caps are
+ARCHITECTURE.md, "The safety model": production needs two keys (file and command line); blast-radius caps are
 enforced after targets are resolved, and an empty selection is an error, never a no-op; SIGTERM
 and SIGHUP become an exception in the main thread so the engine's ``finally`` reverts before exit,
 exactly as it does for Ctrl-C.

@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from drillbook.backends.base import Registry, get_registry
 from drillbook.config import Config
@@ -22,16 +22,12 @@ from drillbook.errors import DrillbookError
 from drillbook.journal import RunJournal, environment_snapshot
 from drillbook.model import FaultSpec, LedgerSpec, ProbeSpec, RecoverySpec, Scenario
 
-if TYPE_CHECKING:
-    from drillbook.reportworker import ReportWorker
-
 __all__ = [
     "RunSession",
     "drill_table",
     "scenario_backends",
     "scenario_targets",
     "spec_backends",
-    "table_fields",
 ]
 
 
@@ -100,10 +96,6 @@ class RunSession:
     results: list[dict[str, Any]] = field(default_factory=list)
     reports_written: list[Path] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-    #: A forked helper that renders the reports and records the history (``drillbook run``'s
-    #: direct path, see :mod:`drillbook.reportworker`); None renders in this process.
-    report_worker: ReportWorker | None = None
-    table: str | None = None  # the terminal table, when the helper formatted it
 
     def drill_config(self) -> Config:
         if self.config is None:
@@ -177,28 +169,15 @@ class RunSession:
         written: list[Path] = [journal.dir / "journal.json"]
         run_dir = journal.dir
         self.results = list(doc["drills"]) + [r for r in self.results if r.get("dry_run")]
-        reply = None
-        if self.report_worker is not None:
-            reply = self.report_worker.finish(
-                run_dir,
-                history_path=cfg.history_path,
-                table_records=[table_fields(r) for r in self.results],
-            )
-            self.report_worker = None
-        if reply is not None:
-            written.extend(reply.written)
-            self.problems.extend(reply.problems)
-            self.table = reply.table
-        else:
-            tasks: list[tuple[str, Callable[[], list[Path]]]] = [
-                ("reports", lambda: _write_reports(run_dir, doc)),
-                ("history", lambda: _record_history_at(cfg.history_path, doc)),
-            ]
-            for what, call in tasks:
-                try:
-                    written.extend(call())
-                except Exception as exc:
-                    self.problems.append(f"{what}: {type(exc).__name__}: {exc}")
+        tasks: list[tuple[str, Callable[[], list[Path]]]] = [
+            ("reports", lambda: _write_reports(run_dir, doc)),
+            ("history", lambda: _record_history_at(cfg.history_path, doc)),
+        ]
+        for what, call in tasks:
+            try:
+                written.extend(call())
+            except Exception as exc:
+                self.problems.append(f"{what}: {type(exc).__name__}: {exc}")
         evidence_ok = True
         if cfg.evidence:
             try:
@@ -215,23 +194,10 @@ class RunSession:
             return []
         lines: list[str] = []
         if self.results:
-            lines.append(self.table if self.table is not None else drill_table(self.results))
+            lines.append(drill_table(self.results))
         lines.append(f"reports: {self.journal.dir}")
         lines += [f"warning: {p}" for p in self.problems]
         return lines
-
-
-def table_fields(record: Mapping[str, Any]) -> dict[str, Any]:
-    """The part of a drill record :func:`drill_table` reads (a record also holds timelines)."""
-    m = record.get("measures", {})
-    o = record.get("objectives", {})
-    return {
-        "id": record.get("id"),
-        "dry_run": record.get("dry_run"),
-        "verdict": record.get("verdict", ""),
-        "measures": {k: m.get(k) for k in ("ttd_s", "rta_s", "rpa_s", "lost_writes")},
-        "objectives": {k: o.get(k) for k in ("rto_s", "rpo_s")},
-    }
 
 
 def drill_table(records: Iterable[Mapping[str, Any]]) -> str:

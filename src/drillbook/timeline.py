@@ -1,6 +1,6 @@
 """Probe samples → measures and verdicts. Pure: no I/O, no clock, so every rule is testable exactly.
 
-The definitions (DESIGN.md "Measures"; printed in every report from :data:`DEFINITIONS`):
+The definitions (printed in every report from :data:`DEFINITIONS`; ARCHITECTURE.md points here):
 
 * t_inject: the fault's inject call returned and ``verify_injected()`` passed.
 * TTD = start of the first failing probe after t_inject − t_inject.

@@ -157,32 +157,3 @@ def test_help_and_feature_subcommands_still_load_the_features(
         main(["--config", "x.yaml", "evidence", "--help"])
     assert info.value.code == 0
     assert "verify" in capsys.readouterr().out
-
-
-def test_help_is_wrapped_as_argparse_would_without_asking_shutil() -> None:
-    """The parser finds the terminal width itself (argparse would import shutil for it, ~2 ms);
-    the help reads exactly as argparse's own formatter writes it."""
-    code = (
-        "import argparse, contextlib, io, shutil\n"
-        "import drillbook.cli as cli\n"
-        "def help_text():\n"
-        "    out = io.StringIO()\n"
-        "    with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):\n"
-        "        cli.build_parser(features=True).parse_args(['run', '--help'])\n"
-        "    return out.getvalue()\n"
-        "real = shutil.get_terminal_size\n"
-        "def refuse(*a, **k):\n"
-        "    raise AssertionError('shutil asked')\n"
-        "shutil.get_terminal_size = refuse\n"
-        "ours = help_text()\n"
-        "shutil.get_terminal_size = real\n"
-        "cli._Parser._get_formatter = argparse.ArgumentParser._get_formatter\n"
-        "print(help_text() == ours, max(len(line) for line in ours.splitlines()))\n"
-    )
-    env = {**os.environ, "COLUMNS": "64"}
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env
-    )
-    assert out.returncode == 0, out.stderr
-    equal, widest = out.stdout.split()
-    assert equal == "True" and int(widest) <= 64

@@ -103,3 +103,22 @@ def test_every_fault_schema_allows_pick_and_rejects_unknown_params() -> None:
     )
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({}, registry.faults["docker.bad_image"].params_schema)
+
+
+def test_the_docs_compose_example_validates() -> None:
+    """docs/examples/compose-shop is what docs/docker.md shows; its scenarios must stay valid."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[2] / "docs" / "examples" / "compose-shop"
+    proc = subprocess.run(
+        [sys.executable, "-m", "drillbook.cli", "validate"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "4 valid, 0 invalid" in proc.stdout

@@ -32,6 +32,7 @@ from drillbook.model import ProbeResult, TargetSpec
 
 __all__ = [
     "BUILTIN_BACKENDS",
+    "ENTRY_POINT_GROUP",
     "BackendInfo",
     "Context",
     "Fault",
@@ -50,6 +51,8 @@ __all__ = [
 
 log = logging.getLogger("drillbook")
 
+#: The entry-point group a backend package declares its ``register`` function in.
+ENTRY_POINT_GROUP = "drillbook.backends"
 #: Backends shipped with drillbook, loaded even when the package's entry points are not installed
 #: (running from a source tree).
 BUILTIN_BACKENDS: Mapping[str, str] = {
@@ -134,6 +137,14 @@ class Fault(ABC):
     def verify_reverted(self) -> bool:
         """True when nothing of the fault remains (the reaper and the engine both check)."""
         return True
+
+    def revert_report(self) -> str:
+        """What the last ``revert`` found, in one line for the timeline ("" for nothing to add).
+
+        Why: the target may not be the object the fault touched (a container Compose re-created
+        has a new ID); the report says which object is the target now, and in what state.
+        """
+        return ""
 
     def state(self) -> Mapping[str, Any]:
         """JSON-serialisable facts revert needs (pids, previous image, cordoned node...)."""
@@ -237,8 +248,9 @@ T = TypeVar("T")
 class LazyFactory(Generic[T]):
     """A factory named ``"module:attr"``, imported on its first call and then cached.
 
-    Why: a registry holds some eighty names, and importing the code behind each of them cost every
-    drill tens of milliseconds (issue 9). A spec that does not import fails where the factory is
+    Why: a registry holds some eighty names, and a drill should import only the code behind the
+    few it uses (a local drill needs no SDK, and a backend whose SDK is missing must not stop the
+    others). A spec that does not import fails where the factory is
     used, as a :class:`ConfigError` naming the spec; tests resolve every built-in spec so a typo
     fails there, not in a drill. ``resolve`` returns the target itself (usually the class).
     """
@@ -414,19 +426,19 @@ _registry: Registry | None = None
 
 
 def get_registry() -> Registry:
-    """The process-wide registry: built-in backends plus the ``drillbook.backends`` entry points.
-
-    The entry points come from :mod:`drillbook.entrypoints`, which answers as importlib.metadata
-    would without importing it (about 10 ms of every drill process, issue 9)."""
+    """The process-wide registry: the ``drillbook.backends`` entry points, then the built-in
+    backends they do not replace (an installed package may supply its own ``docker``)."""
     global _registry
     if _registry is None:
-        from drillbook.entrypoints import backend_entry_points
+        # Here, not at import: `import drillbook` (which imports this module) should not load
+        # the packaging metadata machinery until a registry is wanted.
+        from importlib.metadata import entry_points
 
         registry = Registry()
         seen: set[str] = set()
-        for name, spec in backend_entry_points("drillbook.backends"):
-            seen.add(name)
-            registry.load(spec, name)
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            seen.add(ep.name)
+            registry.load(ep.value, ep.name)
         for name, spec in BUILTIN_BACKENDS.items():
             if name not in seen:
                 registry.load(spec, name)

@@ -1,8 +1,8 @@
 """The sandbox supervisor: the long-lived parent of every sandbox server.
 
 Why a separate process: the sandbox must outlive ``drillbook sandbox up`` and be driven by faults
-and steps in other processes, yet a killed postmaster must be reaped at once (ENVIRONMENT.md: an
-orphan left to init stays a zombie for ~30 s and blocks a restart). So this daemon starts each
+and steps in other processes, yet a killed postmaster must be reaped at once (an orphan left to a
+slow init stays a zombie, holding postmaster.pid, and blocks a restart). So this daemon starts each
 ``postgres -D`` and the app as its own children, marks itself a child subreaper so orphaned server
 backends come back to it too, and reaps continuously. It restarts nothing by itself: recovery is
 the drill's job. Control is a tiny JSON-over-HTTP API on 127.0.0.1 (port written to state.json).

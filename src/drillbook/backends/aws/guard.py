@@ -1,6 +1,6 @@
 """The account guard: identity re-checked right before anything mutates.
 
-DESIGN.md safety rule 4: before every injection, STS GetCallerIdentity must name an allowed
+ARCHITECTURE.md, safety model rule 4: before every injection, STS GetCallerIdentity must name an allowed
 account and each region the fault will touch must be allowed. STS is read-only, so refusing here
 means nothing mutating has been called. An empty allowlist refuses too: a drill must name the
 account it is meant for, or a mistyped profile could chaos-test production.

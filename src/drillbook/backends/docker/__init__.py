@@ -116,8 +116,11 @@ def register(registry: Registry) -> None:
             "docker.bad_image",
             "faults_image",
             "BadImageFault",
-            "re-create the container from a broken image tag; revert restores the previous image",
-            _schema({"image": {"type": "string"}, **grace}, ("image",)),
+            "re-create the container from a broken image tag (retag: move the tag Compose runs "
+            "to it first); revert restores the previous image",
+            _schema(
+                {"image": {"type": "string"}, "retag": {"type": "string"}, **grace}, ("image",)
+            ),
         ),
     ]
     for name, module, cls, help_text, schema in faults:

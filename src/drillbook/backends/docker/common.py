@@ -14,6 +14,7 @@ from typing import Any
 
 from drillbook.backends.base import Context, Fault, Selection
 from drillbook.backends.docker.engine import check_identity, client_for, describe_endpoint
+from drillbook.backends.docker.identity import current, describe, health_of, identity
 from drillbook.backends.docker.recreate import container_inspect
 from drillbook.backends.docker.targets import check_opt_in, resolve_containers, wait_for
 from drillbook.durations import parse_duration
@@ -76,6 +77,7 @@ class DockerFault(Fault):
         self._state: dict[str, Any] = {"containers": []}
         self._chosen: list[Any] | None = None
         self._candidates = 0
+        self._revert_notes: list[str] = []
 
     @property
     def client(self) -> Any:
@@ -132,3 +134,43 @@ class DockerFault(Fault):
         if data is None:
             raise FaultError(f"{self.name}: container {ref} disappeared")
         return data
+
+    @staticmethod
+    def identity(data: Mapping[str, Any]) -> dict[str, Any]:
+        """The start of a record: ID, name and Compose labels (see identity.py)."""
+        return identity(data)
+
+    def current(self, rec: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The container ``rec`` means now: the same one, or the one that re-created it.
+
+        Revert and ``verify_reverted`` go through this, never through a stored ID alone.
+        """
+        return current(self.client, rec, self.ctx.targets)
+
+    def must_current(self, rec: Mapping[str, Any]) -> dict[str, Any]:
+        data = self.current(rec)
+        if data is None:
+            raise FaultError(
+                f"{self.name} revert: container {rec['name']} no longer exists and nothing the "
+                "target names replaced it"
+            )
+        return data
+
+    def wait_current(self, rec: Mapping[str, Any], predicate: Callable[[Any], bool]) -> bool:
+        """Poll (bounded) until the container ``rec`` means now satisfies ``predicate``.
+
+        Resolved afresh on every poll: Compose may replace the container while revert waits.
+        """
+        return wait_for(self.ctx, lambda: predicate(self.current(rec)), self.timeout_s())
+
+    def note_reverted(self, rec: Mapping[str, Any]) -> None:
+        """Say which container the target is after revert, once its health has settled.
+
+        A HEALTHCHECK still ``starting`` is not an answer yet: wait (bounded) for one, but never
+        fail the revert over health; a re-created container is the same target, healthy or not.
+        """
+        self.wait_current(rec, lambda d: d is None or health_of(d) != "starting")
+        self._revert_notes.append(describe(rec, self.current(rec)))
+
+    def revert_report(self) -> str:
+        return "; ".join(self._revert_notes)

@@ -6,7 +6,8 @@ finds the container already healthy does nothing.
 
 ``docker.kill`` has two modes, because they are different failures:
 - ``via: engine`` (default) is ``docker kill``: the engine counts it as a manual stop, so a restart
-  policy does *not* bring the container back (ENVIRONMENT.md);
+  policy does *not* bring the container back (Docker's documented restart-policy rule; see
+  docs/docker.md);
 - ``via: process`` signals the container's main process from the host, as an OOM kill or a crash
   would, so the restart policy does bring it back. It needs the engine on this machine; the PID's
   cgroup is checked to belong to the container before any signal is sent.
@@ -20,7 +21,7 @@ import signal as signal_mod
 from pathlib import Path
 from typing import Any
 
-from drillbook.backends.docker.common import DockerFault, duration_param, is_running, wait_state
+from drillbook.backends.docker.common import DockerFault, duration_param, is_running
 from drillbook.backends.docker.recreate import recreate, start_if_needed
 from drillbook.backends.docker.sealed import discard, seal, unseal
 from drillbook.errors import ConfigError, FaultError
@@ -49,7 +50,11 @@ def _signal_name(value: Any) -> str:
 
 
 class _RunningFault(DockerFault):
-    """A fault whose revert is "the container runs again, if it ran before"."""
+    """A fault whose revert is "the target runs again, if it ran before".
+
+    The target is found again by what names it (identity.py), so a container that Compose, a
+    restart policy or an operator re-created counts, whether or not it is healthy yet.
+    """
 
     def _record(self) -> None:
         self._state["containers"] = []
@@ -58,8 +63,7 @@ class _RunningFault(DockerFault):
             st = data["State"]
             self.records.append(
                 {
-                    "id": data["Id"],
-                    "name": str(data["Name"]).lstrip("/"),
+                    **self.identity(data),
                     "was_running": bool(st.get("Running")),
                     "pid": int(st.get("Pid") or 0),
                     "started_at": st.get("StartedAt"),
@@ -68,27 +72,21 @@ class _RunningFault(DockerFault):
             )
 
     def revert(self) -> None:
+        self._revert_notes = []
         for rec in self.records:
             if not rec.get("was_running"):
                 continue
-            data = self.inspect(rec["id"])
-            if data is None:
-                raise FaultError(f"{self.name} revert: container {rec['name']} no longer exists")
-            if is_running(data):
-                continue
-            # A restart policy already on it gets its chance before a start is forced.
-            if data["State"].get("Restarting") and wait_state(
-                self.ctx, self.client, rec["id"], is_running, self.timeout_s()
-            ):
-                continue
-            start_if_needed(self.client, rec["id"])
-            if not wait_state(self.ctx, self.client, rec["id"], is_running, self.timeout_s()):
-                raise FaultError(f"{self.name} revert: {rec['name']} did not come back running")
+            data = self.must_current(rec)
+            # A restart policy (or Compose) already on it gets its chance first.
+            policy_on_it = bool(data["State"].get("Restarting"))
+            if not is_running(data) and not (policy_on_it and self.wait_current(rec, is_running)):
+                start_if_needed(self.client, str(data["Id"]))
+                if not self.wait_current(rec, is_running):
+                    raise FaultError(f"{self.name} revert: {rec['name']} did not come back running")
+            self.note_reverted(rec)
 
     def verify_reverted(self) -> bool:
-        return all(
-            is_running(self.inspect(rec["id"])) for rec in self.records if rec.get("was_running")
-        )
+        return all(is_running(self.current(rec)) for rec in self.records if rec.get("was_running"))
 
 
 class KillFault(_RunningFault):
@@ -227,6 +225,8 @@ class RemoveFault(DockerFault):
     """Force-remove the container; revert re-creates it from the inspect saved in ``state()``.
 
     Named volumes survive; anonymous volumes do not (the re-created container gets new ones).
+    If something else (Compose, an operator) already re-created the target, revert only makes
+    sure it runs.
     """
 
     name = "docker.remove"
@@ -235,8 +235,8 @@ class RemoveFault(DockerFault):
         self._state["containers"] = []
         found = self.containers()
         for c in found:
-            sealed = seal(self.ctx, self.must_inspect(c.id))
-            self.records.append({"id": c.id, "name": str(c.name), "inspect": sealed})
+            data = self.must_inspect(c.id)
+            self.records.append({**self.identity(data), "inspect": seal(self.ctx, data)})
         for rec in self.records:
             self.client.api.remove_container(rec["id"], force=True, v=False)
 
@@ -244,9 +244,11 @@ class RemoveFault(DockerFault):
         return all(self.inspect(rec["id"]) is None for rec in self.records)
 
     def revert(self) -> None:
+        self._revert_notes = []
         for rec in self.records:
             saved, complete = unseal(rec["inspect"])
-            if self.inspect(rec["name"]) is None:
+            data = self.current(rec)
+            if data is None:
                 if not complete:
                     log.warning(
                         "docker.remove revert: the sealed inspect of %s is gone; re-creating it "
@@ -255,16 +257,15 @@ class RemoveFault(DockerFault):
                     )
                 recreate(self.client, saved)
             elif saved["State"].get("Running"):
-                start_if_needed(self.client, rec["name"])
-            if saved["State"].get("Running") and not wait_state(
-                self.ctx, self.client, rec["name"], is_running, self.timeout_s()
-            ):
+                start_if_needed(self.client, str(data["Id"]))
+            if saved["State"].get("Running") and not self.wait_current(rec, is_running):
                 raise FaultError(f"docker.remove revert: {rec['name']} did not come back running")
+            self.note_reverted(rec)
             discard(rec["inspect"])
 
     def verify_reverted(self) -> bool:
         for rec in self.records:
-            data = self.inspect(rec["name"])
+            data = self.current(rec)
             if data is None:
                 return False
             if rec["inspect"]["State"].get("Running") and not is_running(data):

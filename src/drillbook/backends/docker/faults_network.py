@@ -75,7 +75,7 @@ class DisconnectFault(DockerFault):
                 }
             if not saved:
                 raise FaultError(f"docker.disconnect: {c.name} is on no network to disconnect")
-            self.records.append({"id": data["Id"], "name": str(c.name), "networks": saved})
+            self.records.append({**self.identity(data), "networks": saved})
         for rec in self.records:
             for net in rec["networks"]:
                 self.client.api.disconnect_container_from_network(rec["id"], net, force=True)
@@ -88,20 +88,20 @@ class DisconnectFault(DockerFault):
         return True
 
     def revert(self) -> None:
+        self._revert_notes = []
         for rec in self.records:
-            data = self.inspect(rec["id"]) or self.inspect(rec["name"])
-            if data is None:
-                raise FaultError(f"docker.disconnect revert: {rec['name']} no longer exists")
+            # A re-created container (Compose, an operator) is the same target: reconnect it.
+            data = self.must_current(rec)
             now = networks_of(data)
             for net, endpoint in rec["networks"].items():
                 if net in now:
                     continue
                 connect(self.client, str(data["Id"]), net, endpoint)
+            self.note_reverted(rec)
 
     def verify_reverted(self) -> bool:
         for rec in self.records:
-            data = self.inspect(rec["id"]) or self.inspect(rec["name"])
-            now = networks_of(data)
+            now = networks_of(self.current(rec))
             for net, endpoint in rec["networks"].items():
                 if net not in now:
                     return False

@@ -95,7 +95,11 @@ class FillDiskFault(DockerFault):
     def _shell(self, rec: dict[str, Any], script: str) -> tuple[int, str]:
         if rec.get("volume"):
             return _helper(self.client, rec["volume"], script, self.ctx.settings)
-        return exec_shell(self.client, rec["id"], script)
+        # The container the target names now: a re-created one may keep the file on a volume.
+        data = self.current(rec)
+        if data is None:
+            raise FaultError(f"docker.fill_disk: {rec['name']} no longer exists")
+        return exec_shell(self.client, str(data["Id"]), script)
 
     def inject(self) -> None:
         pct = self._percent()
@@ -105,8 +109,7 @@ class FillDiskFault(DockerFault):
         for c in self.containers():
             token = secrets.token_hex(4)
             rec = {
-                "id": c.id,
-                "name": str(c.name),
+                **self.identity(self.must_inspect(c.id)),
                 "volume": self._volume(),
                 "file": f"{path.rstrip('/')}/drillbook-fill-{token}.bin",
                 "percent": pct,
@@ -149,6 +152,7 @@ class FillDiskFault(DockerFault):
         return all(self._usage(rec) >= min(rec["percent"], 99.0) - 1.0 for rec in self.records)
 
     def revert(self) -> None:
+        self._revert_notes = []
         for rec in self.records:
             code, out = self._shell(rec, f"rm -f {shlex.quote(rec['file'])}")
             if code != 0:
@@ -156,6 +160,8 @@ class FillDiskFault(DockerFault):
                     f"docker.fill_disk revert: rm {rec['file']} in {rec['name']}: "
                     f"{out.strip()[:200]}"
                 )
+            if not rec.get("volume"):
+                self.note_reverted(rec)
 
     def verify_reverted(self) -> bool:
         for rec in self.records:

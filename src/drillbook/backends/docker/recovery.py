@@ -9,9 +9,11 @@ service is back: a step only has to have done its part.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from drillbook.backends.base import RecoveryStep
@@ -37,6 +39,7 @@ __all__ = [
     "RestartStep",
     "RollbackImageStep",
     "StartStep",
+    "compose_cli",
 ]
 
 
@@ -172,12 +175,16 @@ class ExecStep(_DockerStep):
 
 
 def _quote(arg: str) -> str:
-    import shlex
-
     return shlex.quote(arg)
 
 
-def _compose_cli() -> list[str] | None:
+def compose_cli(settings: Mapping[str, Any]) -> list[str] | None:
+    """The Compose CLI to run: ``backends.docker.compose_command``, else ``docker compose`` (v2),
+    else ``docker-compose`` (v1, Debian's package); None when there is none."""
+    configured = settings.get("compose_command")
+    if configured:
+        argv = shlex.split(configured) if isinstance(configured, str) else list(configured)
+        return [str(a) for a in argv]
     docker = shutil.which("docker")
     if docker:
         probe = subprocess.run(
@@ -189,12 +196,35 @@ def _compose_cli() -> list[str] | None:
     return [legacy] if legacy else None
 
 
-class ComposeUpStep(_DockerStep):
-    """Re-create a Compose service from what its containers' labels say.
+def _engine_env(settings: Mapping[str, Any]) -> dict[str, str]:
+    """The CLI's environment, pointed at the engine drillbook itself talks to (engine.py)."""
+    env = dict(os.environ)
+    if settings.get("base_url"):
+        env["DOCKER_HOST"] = str(settings["base_url"])
+        tls = settings.get("tls")
+        if tls is True:
+            env["DOCKER_TLS_VERIFY"] = "1"
+        elif isinstance(tls, Mapping) and tls.get("ca_cert"):
+            raise RecoveryError(
+                "compose.up: backends.docker.tls with separate certificate files cannot be "
+                "handed to the Compose CLI; use a docker context (backends.docker.context)"
+            )
+    elif settings.get("context"):
+        env["DOCKER_CONTEXT"] = str(settings["context"])
+        env.pop("DOCKER_HOST", None)
+    return env
 
-    With a ``docker compose`` CLI and the config files the labels name, it runs
-    ``compose up -d --no-deps --force-recreate SERVICE`` as an operator would; otherwise each of
-    the service's containers is re-created from its own inspect, from the tag it names.
+
+class ComposeUpStep(_DockerStep):
+    """Re-create a Compose service the way its runbook says: ``up -d`` for that service.
+
+    With a Compose CLI and the config files the containers' labels name, it runs
+    ``compose -p PROJECT -f FILE... up -d --no-deps --force-recreate --scale SERVICE=N SERVICE``
+    in the project's working directory, as an operator would. ``--scale`` keeps the number of
+    replicas the service has now: without it Compose v1 scales the service back to the file's
+    count (one), removing replicas the drill did not touch. Without a CLI (or without the
+    labels), each of the service's containers is re-created from its own inspect instead, and
+    the step's line says so.
     """
 
     name = "compose.up"
@@ -209,16 +239,18 @@ class ComposeUpStep(_DockerStep):
                 raise RecoveryError(
                     f"compose.up: target {target.name} names no compose project/service"
                 )
-            found = resolve_target(self.client, target)
+            found = self._service(str(project), str(service))
             if not found:
                 raise RecoveryError(
                     f"compose.up: no container of {project}/{service} is left to read its labels"
                 )
             files = (found[0].labels or {}).get("com.docker.compose.project.config_files")
             workdir = (found[0].labels or {}).get("com.docker.compose.project.working_dir")
-            cli = _compose_cli()
+            cli = compose_cli(self.ctx.settings)
             if cli and files:
-                lines.append(self._cli_up(cli, str(project), str(service), str(files), workdir))
+                lines.append(
+                    self._cli_up(cli, str(project), str(service), len(found), str(files), workdir)
+                )
                 continue
             for c in found:
                 data = container_inspect(self.client, c.id)
@@ -233,26 +265,49 @@ class ComposeUpStep(_DockerStep):
                     grace_s=duration_param(self.ctx, "grace", 10.0),
                 )
                 self._await_running(str(c.name), str(c.name))
-                lines.append(f"re-created {c.name}")
+                why = "no Compose CLI" if not cli else "no config-files label"
+                lines.append(f"re-created {c.name} from its inspect ({why})")
         return "; ".join(lines)
 
+    def _service(self, project: str, service: str) -> list[Any]:
+        """Every replica of the service (one-off ``run`` containers aside), sorted by name."""
+        filters = {"label": [f"{COMPOSE_PROJECT}={project}", f"{COMPOSE_SERVICE}={service}"]}
+        found = [
+            c
+            for c in self.client.containers.list(all=True, filters=filters)
+            if (c.labels or {}).get("com.docker.compose.oneoff", "False") != "True"
+        ]
+        return sorted(found, key=lambda c: str(c.name))
+
     def _cli_up(
-        self, cli: list[str], project: str, service: str, files: str, workdir: str | None
+        self,
+        cli: list[str],
+        project: str,
+        service: str,
+        replicas: int,
+        files: str,
+        workdir: str | None,
     ) -> str:
         args = [*cli, "-p", project]
         for f in files.split(","):
             args += ["-f", f]
-        args += ["up", "-d", "--no-deps", "--force-recreate", service]
-        env = dict(os.environ)
-        proc = subprocess.run(
-            args,
-            cwd=workdir or None,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=self._timeout(),
-            check=False,
-        )
+        up = ["up", "-d", "--no-deps", "--force-recreate", "--scale", f"{service}={replicas}"]
+        args += [*up, service]
+        try:
+            proc = subprocess.run(
+                args,
+                cwd=workdir or None,
+                env=_engine_env(self.ctx.settings),
+                capture_output=True,
+                text=True,
+                timeout=self._timeout(),
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise RecoveryError(f"compose.up: {shlex.join(args)} timed out") from None
+        except OSError as exc:
+            raise RecoveryError(f"compose.up: {cli[0]} failed to start: {exc}") from None
         if proc.returncode != 0:
-            raise RecoveryError(f"compose up {service} failed: {proc.stderr.strip()[-300:]}")
-        return f"compose up {project}/{service}"
+            tail = (proc.stderr or proc.stdout).strip()[-300:]
+            raise RecoveryError(f"compose.up: {shlex.join(args)} exited {proc.returncode}: {tail}")
+        return f"ran {shlex.join([Path(args[0]).name, *args[1:]])}"

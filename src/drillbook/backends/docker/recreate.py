@@ -56,6 +56,18 @@ def _endpoint(settings: Mapping[str, Any], old_id: str) -> dict[str, Any]:
     return ep
 
 
+def _other_image(
+    client: Any, image: str, config: Mapping[str, Any], inspect: Mapping[str, Any]
+) -> bool:
+    """Whether ``image`` is not what the container ran: another name, or its tag has moved."""
+    if image != config.get("Image"):
+        return True
+    try:
+        return bool(client.api.inspect_image(image).get("Id") != inspect.get("Image"))
+    except Exception:
+        return True
+
+
 def recreate(
     client: Any,
     inspect: Mapping[str, Any],
@@ -76,7 +88,7 @@ def recreate(
     host: dict[str, Any] = copy.deepcopy(dict(inspect["HostConfig"]))
     if config.get("Hostname") == old_id[:12]:
         config.pop("Hostname", None)
-    if image is not None and image != config.get("Image"):
+    if image is not None and _other_image(client, image, config, inspect):
         old_image = _image_config(client, str(inspect.get("Image", "")))
         for key in _IMAGE_SUPPLIED:
             if key in config and config.get(key) == old_image.get(key):

@@ -1,9 +1,9 @@
 """A minimal asyncio HTTP/1.1 client for health probes, with an optional kept-alive connection.
 
 Why not asyncio streams or an HTTP library: a drill may watch 1,000 endpoints at 10 Hz, i.e.
-10,000 requests a second on a 2-core runner that also hosts the targets. Measured here, a new TCP
-connection per request costs about 100 µs of CPU in the prober (60 µs of it in the kernel) and as
-much again in the target; reusing one connection per probe costs about 35 µs. Streams add a task
+10,000 requests a second on a 2-core runner that also hosts the targets. A new TCP connection
+per request costs the prober (mostly in the kernel) and the target several times what reusing
+one connection per probe costs (benchmarks/RESULTS.md, probe scale). Streams add a task
 hop and a ``readline`` per header on top. So this module speaks just enough HTTP/1.1 on a bare
 ``asyncio.Protocol``: one request at a time, status line and headers, a body delimited by
 Content-Length, chunked encoding or the connection's end, with caps on what it keeps.

@@ -148,7 +148,7 @@ class LocalService:
         if port is None:
             return self.running()
         # A plain socket to the literal address: create_connection would resolve "127.0.0.1"
-        # through getaddrinfo, whose idna codec import cost ~5 ms of a drill's revert.
+        # through getaddrinfo and import the idna codec inside a drill's revert.
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.settimeout(0.5)
             try:

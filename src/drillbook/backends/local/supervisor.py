@@ -2,9 +2,10 @@
 
 Why drillbook ships one: the local backend must drill a real restart policy without asking the
 user to install systemd units. It runs as its own process (so killing the harness does not kill
-the service), owns the service as its child (so the child is reaped at once, see ENVIRONMENT.md on
-zombies), restarts it per policy after a delay, and keeps ``<state>/<name>.json`` current so
-faults and the reaper in other processes find the service's pid.
+the service), owns the service as its child (so the child is reaped at once: an orphan left to a
+slow init stays a zombie, and its port and pid look taken), restarts it per policy after a
+delay, and keeps ``<state>/<name>.json`` current so faults and the reaper in other processes
+find the service's pid.
 
 ``python -m drillbook.backends.local.supervisor STATE_FILE RESTART DELAY_S -- CMD...``
 """
