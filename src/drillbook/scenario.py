@@ -22,6 +22,8 @@ from drillbook.config import Config
 from drillbook.durations import parse_duration
 from drillbook.errors import ConfigError, ScenarioError
 from drillbook.model import (
+    AlertSpec,
+    AlertsSpec,
     FaultSpec,
     GuardSpec,
     LedgerSpec,
@@ -31,6 +33,7 @@ from drillbook.model import (
     RecoverySpec,
     Scenario,
     Severity,
+    Verdict,
 )
 from drillbook.yamlload import Loaded, dotted, load_yaml_file
 
@@ -94,6 +97,11 @@ def _schema_errors(loaded: Loaded) -> None:
             "probe_interval",
             "ttl",
             "response_target",
+            "poll_interval",
+            "resolve_timeout",
+            "tta",
+            "ttn",
+            "ttack",
         )
     ):
         message = (
@@ -237,6 +245,60 @@ class _Builder:
             targets=self.targets(raw, path, default_targets),
         )
 
+    def alerts(self, raw: Mapping[str, Any] | None) -> AlertsSpec | None:
+        """The ``alerts:`` section (the schema already checked its shape)."""
+        if raw is None:
+            return None
+
+        def one(item: Any, notify_default: bool) -> AlertSpec:
+            if isinstance(item, str):
+                return AlertSpec(item, notify=notify_default)
+            return AlertSpec(
+                str(item["name"]),
+                {str(k): str(v) for k, v in (item.get("labels") or {}).items()},
+                notify=bool(item.get("notify", notify_default)),
+                ack=item.get("ack"),
+            )
+
+        scrape = tuple(str(t) for t in raw.get("scrape", ()))
+        if self.config is not None:
+            for i, name in enumerate(scrape):
+                if name not in self.config.targets:
+                    known = ", ".join(sorted(self.config.targets)) or "none configured"
+                    raise self.error(
+                        ("alerts", "scrape", i),
+                        f"unknown target {name!r}; {self.config.source} knows: {known}",
+                    )
+        path = ("alerts",)
+        return AlertsSpec(
+            expect=tuple(one(a, True) for a in raw.get("expect", ())),
+            silent=tuple(one(a, False) for a in raw.get("silent", ())),
+            scrape=scrape,
+            poll_interval_s=self.duration(
+                raw["poll_interval"], (*path, "poll_interval"), allow_zero=False
+            )
+            if "poll_interval" in raw
+            else 0.25,
+            targets_s={
+                k: self.duration(v, (*path, "targets", k), allow_zero=False)
+                for k, v in (raw.get("targets") or {}).items()
+            },
+            resolve_timeout_s=self.duration(raw["resolve_timeout"], (*path, "resolve_timeout"))
+            if "resolve_timeout" in raw
+            else 60.0,
+        )
+
+    def runbook_import(self, data: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """The import record, with a ``warning`` when the runbook changed since (or is gone)."""
+        raw = data.get("runbook_import")
+        if not isinstance(raw, Mapping):
+            return None
+        from drillbook.runbook.drift import drift_warning
+
+        base = self.config.workdir if self.config is not None else Path.cwd()
+        warning = drift_warning(str(data.get("runbook", "")), str(raw["sha256"]), base)
+        return {**raw, "warning": warning} if warning else dict(raw)
+
     def build(self) -> Scenario:
         data: Mapping[str, Any] = self.loaded.data
         default_targets: tuple[str, ...] = tuple(data.get("targets", ()))
@@ -300,9 +362,14 @@ class _Builder:
             self.probe(p, ("verify", i), default_targets)
             for i, p in enumerate(data.get("verify", ()))
         )
+        alerts = self.alerts(data.get("alerts"))
+        if alerts is not None:
+            self.backends.add("monitoring")  # an alert drill needs Prometheus even with no probe on it
         guards = tuple(
             GuardSpec(
-                self.probe(g["probe"], ("guards", i, "probe"), default_targets),
+                self._expecting(
+                    self.probe(g["probe"], ("guards", i, "probe"), default_targets), alerts
+                ),
                 int(g.get("max_failures", 1)),
             )
             for i, g in enumerate(data.get("guards", ()))
@@ -365,14 +432,18 @@ class _Builder:
         if not probes and fault is not None:
             raise self.error(("probes",), "a scenario with a fault needs at least one probe")
         if fault is not None and self.registry is not None:
-            reg = self.registry.faults.get(fault.type)
-            if reg is not None and reg.destructive and not fault.targets:
-                raise self.error(("fault",), "a destructive fault needs a target or selector")
+            known = fault.type in self.registry.faults
+            # Asked only of a fault without targets: the answer imports the fault's module.
+            if known and not fault.targets and not self.registry.fault_is_read_only(fault.type):
+                raise self.error(
+                    ("fault",), "a fault that changes its targets needs a target or selector"
+                )
 
         return Scenario(
             id=str(data["id"]),
             description=str(data.get("description", "")),
             runbook=str(data.get("runbook", "")),
+            runbook_import=self.runbook_import(data),
             source=self.loaded.source,
             backends=tuple(sorted(self.backends)),
             targets=default_targets,
@@ -396,7 +467,21 @@ class _Builder:
             if "timeout" in data
             else None,
             tags=tuple(str(t) for t in data.get("tags", ())),
+            allow_relapse=bool(data.get("allow_relapse", False)),
+            alerts=alerts,
+            expect=Verdict(data["expect"]) if "expect" in data else None,
         )
+
+    @staticmethod
+    def _expecting(spec: ProbeSpec, alerts: AlertsSpec | None) -> ProbeSpec:
+        """An ``alerts.quiet`` guard ignores the alerts the drill expects, unless it names its own:
+        the fault is meant to fire them, and aborting on them would stop every alert drill."""
+        if spec.type != "alerts.quiet" or alerts is None or "expected" in spec.params:
+            return spec
+        import dataclasses
+
+        names = sorted({a.name for a in alerts.expect})
+        return dataclasses.replace(spec, params={**spec.params, "expected": names})
 
 
 def load_scenario(

@@ -214,7 +214,8 @@ def drill_table(records: Iterable[Mapping[str, Any]]) -> str:
                 d.get("id"),
                 "DRY RUN" if d.get("dry_run") else d.get("verdict", "").upper(),
                 format_duration(m.get("ttd_s")),
-                f"{format_duration(m.get('rta_s'))} / {format_duration(o.get('rto_s'))}",
+                f"{'not observed' if m.get('outage_observed') is False else format_duration(m.get('rta_s'))}"
+                f" / {format_duration(o.get('rto_s'))}",
                 f"{format_duration(m.get('rpa_s'))} / {format_duration(o.get('rpo_s'))}"
                 + (f" ({lost} lost)" if lost is not None else ""),
             ]

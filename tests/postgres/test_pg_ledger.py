@@ -62,7 +62,8 @@ def _restore_and_measure(
     assert measure.lost_writes == written_after
     assert measure.survived == kept
     assert measure.acknowledged == kept + written_after
-    assert measure.rpa_s == 0.0  # everything acknowledged before the delete survived
+    assert measure.lost_before_inject == 0  # everything acknowledged before the delete survived
+    assert measure.rpa_s is not None and measure.rpa_s > 0  # but the writes after it are data lost
     rows = SqlProbe(ctx_for("region-a", query="SELECT count(*) FROM accounts", expected=1000))
     assert rows.check().ok
 

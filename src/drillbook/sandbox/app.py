@@ -2,7 +2,8 @@
 
 ``GET /health`` does a write and a read back through the region the router names, so a drill
 measures recovery where users feel it (a dead primary, a switched router), not at the database.
-``GET /router`` says which region serves. Run by the supervisor: ``python -m drillbook.sandbox.app
+``GET /router`` says which region serves; ``GET /metrics`` is the Prometheus text format
+(:mod:`drillbook.sandbox.metrics`). Run by the supervisor: ``python -m drillbook.sandbox.app
 ROOT``; the port comes from state.json.
 """
 
@@ -46,8 +47,26 @@ def health_round_trip(root: Path) -> tuple[bool, dict[str, Any]]:
 
 class _Handler(JsonHandler):
     server: _Server
+    _code: int = 0
 
     def do_GET(self) -> None:
+        if self.path == "/metrics":
+            body, ctype = self.server.metrics.render()
+            self.send_response(200)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        start = time.perf_counter()
+        self._get()
+        self.server.metrics.observe(self.path, self._code, time.perf_counter() - start)
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        self._code = code
+        super().send_response(code, message)
+
+    def _get(self) -> None:
         if self.path == "/router":
             self._reply(200, {"serving": read_router(self.server.root)})
             return
@@ -68,6 +87,9 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, root: Path, port: int) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.root = root
+        from drillbook.sandbox.metrics import SandboxMetrics
+
+        self.metrics = SandboxMetrics(root)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,8 @@
 """The local backend: real processes on this machine.
 
-Faults ``process.kill`` and ``process.stop``; probes ``http``, ``tcp``, ``command``, ``python``
-(usable with any backend); recovery steps ``command``, ``process.start``, ``process.continue``.
+Faults ``process.kill``, ``process.stop`` and ``demo.errors`` (the demo service's 500s);
+probes ``http``, ``tcp``, ``command``, ``python`` (usable with any backend); recovery steps
+``command``, ``process.start``, ``process.continue``, ``demo.errors.stop``.
 Its ``prepare`` starts managed local targets (the demo service of ``process_restart``) for the
 pytest session and stops what it started.
 """
@@ -77,6 +78,23 @@ def register(registry: Registry) -> None:
         "local",
         lazy("drillbook.backends.local.faults:ProcessStop"),
         help="SIGSTOP a local target (a hang); revert sends SIGCONT",
+        params_schema={"properties": {}, "additionalProperties": False},
+    )
+    registry.add_fault(
+        "demo.errors",
+        "local",
+        lazy("drillbook.backends.local.faults_http:DemoErrors"),
+        help="the demo service answers HTTP 500 on a fraction of requests (error_rate, default 1)",
+        params_schema={
+            "properties": {"error_rate": {"type": "number", "exclusiveMinimum": 0, "maximum": 1}},
+            "additionalProperties": False,
+        },
+    )
+    registry.add_recovery(
+        "demo.errors.stop",
+        "local",
+        lazy("drillbook.backends.local.faults_http:DemoErrorsStop"),
+        help="the demo service stops answering 500 (the rollback after demo.errors)",
         params_schema={"properties": {}, "additionalProperties": False},
     )
     registry.add_probe(
