@@ -524,6 +524,10 @@ def load_scenario(
     if not isinstance(loaded.data, Mapping):
         raise ScenarioError("expected a mapping with at least `id:`", source=loaded.source, line=1)
     _schema_errors(loaded)
+    # A probe's header token or a step's DSN is as secret as drillbook.yaml's.
+    from drillbook.secretsources import register_config_secrets
+
+    register_config_secrets(loaded.data)
     return _Builder(loaded, registry, config).build()
 
 
