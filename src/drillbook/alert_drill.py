@@ -13,6 +13,7 @@ from typing import Any
 from drillbook.drillstate import SteadyStateFailed
 from drillbook.errors import DrillbookError
 from drillbook.model import Scenario
+from drillbook.record import AlertMeasures, DrillRecord
 from drillbook.sampling import SampleBook
 from drillbook.timeline import Check
 
@@ -112,21 +113,27 @@ class AlertDrill(SampleBook):
         )
 
     def _add_alert_records(
-        self, record: dict[str, Any], alert_records: list[dict[str, Any]]
+        self, record: DrillRecord, alert_records: list[dict[str, Any]]
     ) -> None:
         """Each alert's outcome, the response targets and the first alert's TTA/TTN/TTAck."""
         if alert_records:
             record["alerts"] = alert_records
             record["objectives"]["alert_targets_s"] = self._alert_targets()
-            record["measures"].update(_alert_measures(alert_records))
+            _alert_measures(record["measures"], alert_records)
 
 
-def _alert_measures(alerts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def _alert_measures(measures: AlertMeasures, alerts: Sequence[Mapping[str, Any]]) -> None:
     """The drill's TTA/TTN/TTAck for the journal and history: the first expected alert's (the
     page the runbook starts from); each alert's own are in ``record["alerts"]``."""
     first = next((a for a in alerts if not a.get("silent")), None)
     if first is None:
-        return {}
-    keys = ("tta_s", "tta_bracket_s", "ttn_s", "ttn_bracket_s", "ttack_s", "ttack_bracket_s",
-            "resolve_s", "resolve_bracket_s")
-    return {k: first.get(k) for k in keys} | {"alert": first.get("name")}
+        return
+    measures["tta_s"] = first.get("tta_s")
+    measures["tta_bracket_s"] = first.get("tta_bracket_s")
+    measures["ttn_s"] = first.get("ttn_s")
+    measures["ttn_bracket_s"] = first.get("ttn_bracket_s")
+    measures["ttack_s"] = first.get("ttack_s")
+    measures["ttack_bracket_s"] = first.get("ttack_bracket_s")
+    measures["resolve_s"] = first.get("resolve_s")
+    measures["resolve_bracket_s"] = first.get("resolve_bracket_s")
+    measures["alert"] = first.get("name")

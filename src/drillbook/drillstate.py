@@ -29,6 +29,7 @@ from drillbook.model import (
     Verdict,
 )
 from drillbook.probing import NamedProbe, ProbeScheduler
+from drillbook.record import DrillRecord, RevertRecord, TargetRecord
 from drillbook.redact import redact
 from drillbook.timeline import Check, Measures, Sample
 from drillbook.watchdog import Watchdog
@@ -90,7 +91,7 @@ class _Guard:
 class DrillResult:
     verdict: Verdict
     reasons: list[str]
-    record: dict[str, Any] = field(default_factory=dict)
+    record: DrillRecord
 
 
 class DrillState:
@@ -161,8 +162,8 @@ class DrillState:
         self._steps: list[_Step] = []
         self._timeline: list[dict[str, Any]] = []
         self._checks: list[Check] = []
-        self._reverts: list[dict[str, Any]] = []
-        self._targets: dict[str, dict[str, Any]] = {}
+        self._reverts: list[RevertRecord] = []
+        self._targets: dict[str, TargetRecord] = {}
         self._ledger: Ledger | None = None
         self._ledger_measure: LedgerMeasure | None = None
         self._t_inject: float | None = None

@@ -11,7 +11,7 @@ it holds: :mod:`drillbook.drillstate` (the state and journaling helpers),
 :mod:`drillbook.sampling`, :mod:`drillbook.watchdog_pool`, :mod:`drillbook.target_locks`,
 :mod:`drillbook.rpo_ledger`, :mod:`drillbook.recovery_steps`, :mod:`drillbook.alert_drill`,
 :mod:`drillbook.reverting`, :mod:`drillbook.observers`, :mod:`drillbook.scenario_prep` and
-:mod:`drillbook.record`.
+:mod:`drillbook.record_writer` (the drill record, typed in :mod:`drillbook.record`).
 """
 
 from __future__ import annotations

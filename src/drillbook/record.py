@@ -1,183 +1,184 @@
-"""The drill record: what reports, history and the session read back about one drill, built
-once at the end from the drill's state, and the verdict an exception stands for.
+"""The drill record's shape: one typed structure for the engine that writes it and for every
+reader (the session, the runner, the pytest plugin, reports and history).
+
+The record is JSON in the run journal, so it is a :class:`typing.TypedDict`: the shape is
+checked where it is built and where it is read, and the journal's bytes stay what they were.
+Keys that only some drills have (a hold drill's outcome, an alert drill's alerts, a dry run's
+flag) are ``NotRequired``. Reads of old journals still go through ``.get()``: a record written
+by an older drillbook may lack a key this one always writes.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
-from drillbook.clock import utc_iso
-from drillbook.drillstate import DrillState, DryRun, SteadyStateFailed, _Step
-from drillbook.errors import DrillAborted, DrillbookError, RecoveryError, SafetyError
-from drillbook.model import Verdict
-from drillbook.redact import redact_text
-from drillbook.safety import Interrupted
-from drillbook.timeline import Check, Measures
+__all__ = [
+    "AlertMeasures",
+    "CheckRecord",
+    "DrillRecord",
+    "FaultRecord",
+    "GuardRecord",
+    "LedgerRecord",
+    "MeasuresRecord",
+    "ObjectivesRecord",
+    "PhaseRecord",
+    "RevertRecord",
+    "StepRecord",
+    "TargetRecord",
+]
 
-__all__ = ["RecordWriter"]
+
+class TargetRecord(TypedDict):
+    name: str
+    backend: str
+    resolved: list[str]
 
 
-class RecordWriter(DrillState):
-    """Builds the record of one drill."""
+class ObjectivesRecord(TypedDict):
+    rto_s: float | None
+    rpo_s: float | None
+    response_target_s: float | None
+    severity: str
+    controls: list[str]
+    #: "scenario", or "resiliency_policy:<arn>" when a Resilience Hub policy set RTO/RPO.
+    source: str
+    #: Alert drills: the response target of each expected alert's measure, in seconds.
+    alert_targets_s: NotRequired[dict[str, float]]
 
-    def _step_record(self, st: _Step) -> dict[str, Any]:
-        rec: dict[str, Any] = {
-            "name": st.name,
-            "kind": st.kind,
-            "type": st.type,
-            "start_s": self._off(st.start),
-            "duration_s": None if st.duration is None else round(st.duration, 6),
-            "ok": st.ok,
-            "detail": st.detail,
-        }
-        if st.result:
-            rec.update(result=st.result, note=st.note)
-        if st.instruction:
-            rec["instruction"] = st.instruction
-        if st.params:
-            rec["params"] = dict(st.params)
-        return rec
 
-    @staticmethod
-    def _verdict_for(exc: BaseException) -> tuple[Verdict, str]:
-        text = redact_text(str(exc)) or type(exc).__name__
-        if isinstance(exc, DryRun):
-            return Verdict.PASSED, text
-        if isinstance(exc, Interrupted | KeyboardInterrupt):
-            return Verdict.ABORTED, f"interrupted ({text}); reverted"
-        if isinstance(exc, DrillAborted):
-            return Verdict.ABORTED, text
-        if isinstance(exc, SteadyStateFailed):
-            return Verdict.ERROR, text
-        if isinstance(exc, SafetyError):
-            return Verdict.ERROR, f"refused: {text}"
-        if isinstance(exc, RecoveryError | AssertionError):
-            return Verdict.FAILED, text
-        if isinstance(exc, DrillbookError):
-            return Verdict.ERROR, text
-        return Verdict.ERROR, f"{type(exc).__name__}: {text}"
+class FaultRecord(TypedDict):
+    type: str
+    plan: str
+    params: dict[str, Any]
 
-    def _record(
-        self, m: Measures, verdict: Verdict, checks: list[Check], reasons: list[str]
-    ) -> dict[str, Any]:
-        ti = self._t_inject
 
-        def iso(mono: float | None) -> str | None:
-            if mono is None:
-                return None
-            wall = self.clock.wall().timestamp() - (self._now() - mono)
-            from datetime import UTC, datetime
+class PhaseRecord(TypedDict):
+    phase: str
+    start_s: float
+    end_s: float | None
 
-            return utc_iso(datetime.fromtimestamp(wall, UTC))
 
-        def rnd(v: float | None) -> float | None:
-            return None if v is None else round(v, 6)
+class StepRecord(TypedDict):
+    name: str
+    kind: str
+    type: str | None
+    start_s: float
+    duration_s: float | None
+    ok: bool
+    detail: str
+    #: Manual steps: done | failed | skipped (see drillbook.operator), and the room's note.
+    result: NotRequired[str]
+    note: NotRequired[str]
+    instruction: NotRequired[str]
+    params: NotRequired[dict[str, Any]]
 
-        def epoch_iso(epoch: float | None) -> str | None:
-            from datetime import UTC, datetime
 
-            return None if epoch is None else utc_iso(datetime.fromtimestamp(epoch, UTC))
+class LedgerRecord(TypedDict):
+    acknowledged: int
+    survived: int
+    lost_before_inject: int
+    oldest_lost_at: str | None
+    newest_lost_at: str | None
+    recovery_point: str | None
+    detail: str
 
-        lm = self._ledger_measure
-        s = self.scenario
-        fault_spec = self._injected[0].spec if self._injected else (s.fault if s else None)
-        return {
-            "id": self.id,
-            "nodeid": self.nodeid,
-            "scenario": s.id if s else None,
-            "description": s.description if s else "",
-            "runbook": s.runbook if s else "",
-            "source": s.source if s else self.nodeid.split("::")[0],
-            "severity": self.objectives.severity.value,
-            "controls": list(self.objectives.controls),
-            "targets": list(self._targets.values())
-            or [
-                {"name": n, "backend": self.config.targets[n].backend, "resolved": []}
-                for n in (s.targets if s else ())
-                if n in self.config.targets
-            ],
-            "objectives": {
-                "rto_s": self.objectives.rto_s,
-                "rpo_s": self.objectives.rpo_s,
-                "response_target_s": self.objectives.response_target_s,
-                "severity": self.objectives.severity.value,
-                "controls": list(self.objectives.controls),
-                "source": "resiliency_policy:" + str(self.objectives.resiliency_policy.get("arn"))
-                if self.objectives.resiliency_policy
-                else "scenario",
-            },
-            "fault": {
-                "type": fault_spec.type,
-                "plan": "; ".join(self._plans),
-                "params": dict(fault_spec.params),
-            }
-            if fault_spec
-            else None,
-            "started_at": self.started_at,
-            "ended_at": utc_iso(self.clock.wall()),
-            "duration_s": rnd(self._now() - self.started_mono),
-            "probe_interval_s": self.interval,
-            "stable_for_s": self.stable_for,
-            "timeout_s": self.timeout,
-            "phases": [
-                {
-                    "phase": p.name,
-                    "start_s": self._off(p.start),
-                    "end_s": self._off(p.end) if p.end else None,
-                }
-                for p in self._phases
-            ],
-            "timeline": list(self._timeline),
-            "steps": [self._step_record(st) for st in self._steps],
-            "runbook_import": dict(s.runbook_import) if s and s.runbook_import else None,
-            "measures": {
-                "ttd_s": rnd(m.ttd_s),
-                "ttd_bracket_s": [rnd(x) for x in m.ttd_bracket_s] if m.ttd_bracket_s else None,
-                "rta_s": rnd(m.rta_s),
-                "rta_bracket_s": [rnd(x) for x in m.rta_bracket_s] if m.rta_bracket_s else None,
-                "rpa_s": rnd(lm.rpa_s) if lm else None,
-                "lost_writes": lm.lost_writes if lm else None,
-                "ledger": {
-                    "acknowledged": lm.acknowledged,
-                    "survived": lm.survived,
-                    "lost_before_inject": lm.lost_before_inject,
-                    "oldest_lost_at": epoch_iso(lm.oldest_lost_at),
-                    "newest_lost_at": epoch_iso(lm.newest_lost_at),
-                    "recovery_point": epoch_iso(lm.recovery_point),
-                    "detail": lm.detail,
-                }
-                if lm
-                else None,
-                "outage_observed": m.detected if self._injected else None,
-                "relapse_s": rnd(m.relapse_s),
-                "relapse_probe": m.relapse_probe,
-                "t_relapse": iso(ti + m.relapse_s)
-                if ti is not None and m.relapse_s is not None
-                else None,
-                "t_inject": iso(ti),
-                "t_detect": iso(self._t_detect),
-                "t_recovered": iso(ti + m.rta_s)
-                if ti is not None and m.rta_s is not None
-                else None,
-                "t_verified": iso(self._t_verified),
-                "t_revert_confirmed": iso(self._t_revert_confirmed),
-                "probe_samples": m.samples,
-                "probe_ticks_skipped": self._scheduler.skipped if self._scheduler else 0,
-                "detected": m.detected,
-                "recovered": m.recovered,
-            },
-            "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks],
-            "verdict": verdict.value,
-            "reasons": reasons,
-            "guards": [
-                {
-                    "name": g.name,
-                    "failures": g.failures,
-                    "max_failures": g.max_failures,
-                    "tripped": g.tripped,
-                }
-                for g in self._guards
-            ],
-            "reverts": list(self._reverts),
-            **({"hold": self._hold} if self._hold is not None else {}),
-        }
+
+class AlertMeasures(TypedDict, total=False):
+    """The first expected alert's times (the page the runbook starts from)."""
+
+    tta_s: float | None
+    tta_bracket_s: list[float] | None
+    ttn_s: float | None
+    ttn_bracket_s: list[float] | None
+    ttack_s: float | None
+    ttack_bracket_s: list[float] | None
+    resolve_s: float | None
+    resolve_bracket_s: list[float] | None
+    alert: str | None
+
+
+class MeasuresRecord(AlertMeasures):
+    ttd_s: float | None
+    ttd_bracket_s: list[float | None] | None
+    rta_s: float | None
+    rta_bracket_s: list[float | None] | None
+    rpa_s: float | None
+    lost_writes: int | None
+    ledger: LedgerRecord | None
+    #: None when the drill had no fault (nothing could be observed).
+    outage_observed: bool | None
+    relapse_s: float | None
+    relapse_probe: str | None
+    t_relapse: str | None
+    t_inject: str | None
+    t_detect: str | None
+    t_recovered: str | None
+    t_verified: str | None
+    t_revert_confirmed: str | None
+    probe_samples: int
+    probe_ticks_skipped: int
+    detected: bool
+    recovered: bool
+
+
+class CheckRecord(TypedDict):
+    name: str
+    ok: bool
+    detail: str
+
+
+class GuardRecord(TypedDict):
+    name: str
+    failures: int
+    max_failures: int
+    tripped: bool
+
+
+class RevertRecord(TypedDict):
+    fault: str
+    intent: str
+    at: str
+    ok: bool
+    verified: bool
+    tries: int
+    detail: str
+
+
+class DrillRecord(TypedDict):
+    id: str
+    nodeid: str
+    scenario: str | None
+    description: str
+    runbook: str
+    source: str
+    severity: str
+    controls: list[str]
+    targets: list[TargetRecord]
+    objectives: ObjectivesRecord
+    fault: FaultRecord | None
+    started_at: str
+    ended_at: str
+    duration_s: float | None
+    probe_interval_s: float
+    stable_for_s: float
+    timeout_s: float
+    phases: list[PhaseRecord]
+    #: The drill's events in order (see drillbook.drillstate.DrillState._event).
+    timeline: list[dict[str, Any]]
+    steps: list[StepRecord]
+    runbook_import: dict[str, Any] | None
+    measures: MeasuresRecord
+    checks: list[CheckRecord]
+    #: passed | failed | aborted | error (drillbook.model.Verdict).
+    verdict: str
+    reasons: list[str]
+    guards: list[GuardRecord]
+    reverts: list[RevertRecord]
+    #: A hold drill's outcome (drillbook.hold).
+    hold: NotRequired[dict[str, Any]]
+    #: The scenario's ``expect:`` verdict, when it declares one.
+    expected_verdict: NotRequired[str]
+    #: An alert drill's outcome per expected alert.
+    alerts: NotRequired[list[dict[str, Any]]]
+    #: A dry run's record: nothing ran, so it enters neither the journal's drills nor history.
+    dry_run: NotRequired[bool]

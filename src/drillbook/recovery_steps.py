@@ -8,7 +8,7 @@ from drillbook.drillstate import _Step
 from drillbook.errors import DrillbookError, RecoveryError
 from drillbook.model import RecoveryKind, RecoverySpec
 from drillbook.operator import ManualOutcome, StepInfo, open_tty
-from drillbook.record import RecordWriter
+from drillbook.record_writer import RecordWriter
 from drillbook.redact import redact, redact_text
 from drillbook.sampling import SampleBook
 from drillbook.timeline import Check

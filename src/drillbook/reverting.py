@@ -9,6 +9,7 @@ import sys
 from drillbook.backends.base import Fault
 from drillbook.clock import utc_iso
 from drillbook.drillstate import DrillState
+from drillbook.record import RevertRecord
 from drillbook.redact import redact_text
 from drillbook.rollback import backoff, still_injected
 
@@ -51,7 +52,7 @@ class Reverting(DrillState):
                 line = still_injected(item.spec.type, item.spec.targets, item.intent.id)
                 detail = f"{detail}; {line}"
                 print(f"[drillbook] {self.id}: {line}", file=sys.stderr, flush=True)
-            rec = {
+            rec: RevertRecord = {
                 "fault": item.spec.type,
                 "intent": item.intent.id,
                 "at": utc_iso(self.clock.wall()),

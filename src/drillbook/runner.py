@@ -14,12 +14,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO
 
 from drillbook.engine import Drill, DrillResult
 from drillbook.errors import BackendUnavailable
 from drillbook.exitcodes import EXIT_ABORTED, EXIT_ERROR, code_for_verdicts
 from drillbook.model import Scenario, Verdict
+from drillbook.record import DrillRecord
 from drillbook.safety import signals_raise
 from drillbook.session import RunSession, scenario_backends, scenario_targets
 
@@ -30,7 +31,7 @@ __all__ = ["RunOutcome", "run_scenarios"]
 class RunOutcome:
     """What the run did: each drill's record (dry runs included) and whether it was whole."""
 
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: list[DrillRecord] = field(default_factory=list)
     interrupted: bool = False  # a signal stopped the run; the drill it hit was reverted
     evidence_ok: bool = True  # evidence was asked for and written (or not asked for)
 

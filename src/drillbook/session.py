@@ -21,6 +21,7 @@ from drillbook.durations import format_duration
 from drillbook.errors import DrillbookError
 from drillbook.journal import RunJournal, environment_snapshot
 from drillbook.model import FaultSpec, LedgerSpec, ProbeSpec, RecoverySpec, Scenario
+from drillbook.record import DrillRecord
 
 __all__ = [
     "RunSession",
@@ -93,7 +94,7 @@ class RunSession:
     used_targets: set[str] = field(default_factory=set)
     prepared: dict[str, str | None] = field(default_factory=dict)  # backend -> why unavailable
     stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
-    results: list[dict[str, Any]] = field(default_factory=list)
+    results: list[DrillRecord] = field(default_factory=list)
     reports_written: list[Path] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
