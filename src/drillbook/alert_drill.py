@@ -26,9 +26,9 @@ class AlertDrill(SampleBook):
     def _arm_alerts(self, scenario: Scenario) -> None:
         """Get the team's monitoring ready to be timed: scrape targets registered, the receiver
         listening, no expected alert left firing from before (else: verdict error)."""
-        import importlib
-
-        watch_cls = importlib.import_module("drillbook.backends.monitoring.watch").AlertWatch
+        if self.seams.alert_watch is None:
+            raise SteadyStateFailed("monitoring not ready, nothing injected: no alert watch is wired")
+        watch_cls = self.seams.alert_watch()
         assert scenario.alerts is not None
         watch = watch_cls(scenario.alerts, self.config, self.clock, self._event)
         self._alerts = watch

@@ -31,6 +31,7 @@ from drillbook.model import (
 from drillbook.probing import NamedProbe, ProbeScheduler
 from drillbook.record import DrillRecord, RevertRecord, TargetRecord
 from drillbook.redact import redact
+from drillbook.seams import Seams
 from drillbook.timeline import Check, Measures, Sample
 from drillbook.watchdog import Watchdog
 from drillbook.wiring import context_for
@@ -110,8 +111,11 @@ class DrillState:
         clock: Clock | None = None,
         progress_stream: IO[str] | None = None,
         on_plan: Callable[[str], None] | None = None,
+        seams: Seams | None = None,
     ) -> None:
         self.id = drill_id
+        #: The features wired in (drillbook.seams); the plugin and the runner pass them all.
+        self.seams = seams if seams is not None else Seams()
         self.config = config
         self.journal = journal
         self.scenario = scenario
@@ -184,12 +188,16 @@ class DrillState:
         """RTO/RPO from the AWS Resilience Hub policy the scenario names, read when the drill
         starts so the drill is judged against what the policy says today."""
         import dataclasses
-        import importlib
 
         policy = objectives.resiliency_policy or {}
+        if self.seams.policy_objectives is None:  # never judged without the policy's RTO/RPO
+            self._objectives_error = ConfigError(
+                f"resiliency policy {policy.get('arn')}: no resiliency-policy provider is wired "
+                "into this drill (build it with seams=drillbook.features.wired_seams())"
+            )
+            return objectives
         try:
-            module = importlib.import_module("drillbook.backends.aws.resiliencehub")
-            rto, rpo = module.policy_objectives(
+            rto, rpo = self.seams.policy_objectives()(
                 self.config.backend_settings("aws"), policy["arn"], policy["disruption"]
             )
         except DrillbookError as exc:

@@ -39,6 +39,7 @@ from drillbook.reverting import Reverting
 from drillbook.rpo_ledger import LedgerUse
 from drillbook.safety import check_blast_radius, check_environment
 from drillbook.scenario_prep import ScenarioPrep
+from drillbook.seams import Seams
 from drillbook.target_locks import TargetHolding
 from drillbook.timeline import Check, Measures, judge
 from drillbook.watchdog_pool import WatchdogPool
@@ -71,6 +72,7 @@ class Drill(
         clock: Clock | None = None,
         progress_stream: IO[str] | None = None,
         on_plan: Callable[[str], None] | None = None,
+        seams: Seams | None = None,
     ) -> None:
         super().__init__(
             drill_id,
@@ -83,6 +85,7 @@ class Drill(
             clock=clock,
             progress_stream=progress_stream,
             on_plan=on_plan,
+            seams=seams,
         )
         self._progress_cls = self._load_progress()
         self._event("drill_start", scenario=scenario.id if scenario else None, nodeid=nodeid)

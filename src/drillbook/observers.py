@@ -20,12 +20,10 @@ class Observers(DrillState):
     def _load_progress(self) -> Any:
         """Import the progress line's class up front: importing mid-drill would hold the GIL
         while probes are due and skew their timing."""
-        if self.progress_stream is None:
+        if self.progress_stream is None or self.seams.progress is None:
             return None
-        import importlib
-
         try:
-            return importlib.import_module("drillbook.report.progress").Progress
+            return self.seams.progress()
         except Exception:
             return None
 
@@ -41,28 +39,27 @@ class Observers(DrillState):
             return None
 
     def _tell_team(self, event: str, record: Mapping[str, Any] | None = None) -> None:
-        """Start/end/abort notifications and the Pushgateway export (``backends.monitoring``),
+        """Start/end/abort notifications and the Pushgateway export (``seams.team``),
         when configured. Never fails or hangs the drill: each call is bounded by a short
         timeout, and a failure is journaled (``notify_failed`` / ``push_failed``)."""
         settings = self.config.backend_settings("monitoring")
-        if self.config.dry_run or not (
+        if self.seams.team is None or self.config.dry_run or not (
             settings.get("notify") or settings.get("pushgateway_url")
             or os.environ.get("DRILLBOOK_PUSHGATEWAY_URL")
         ):
             return
-        import importlib
         from urllib.parse import urlsplit
 
         run_id = self.journal.run_id if self.journal else "adhoc"
         try:
-            results = importlib.import_module("drillbook.backends.monitoring.results")
+            results = self.seams.team()
             targets = results.notification_targets(settings)
             for url, error in results.notify(targets, event, self.id, run_id, record):
                 # Only the host: a chat webhook's path is its secret.
                 self._event("notify_failed", notify_event=event, host=urlsplit(url).netloc,
                             detail=redact_text(error)[:300])
             push = results.pushgateway_url(settings) if record is not None else None
-            if push:
+            if push and record is not None:
                 try:
                     results.push_results(push, record, run_id)
                 except Exception as exc:

@@ -23,6 +23,7 @@ from drillbook.config import Config, Overrides, load_config
 from drillbook.durations import parse_duration
 from drillbook.engine import Drill, DrillResult, DryRun
 from drillbook.errors import ConfigError
+from drillbook.features import wired_seams
 from drillbook.model import (
     FaultSpec,
     LedgerSpec,
@@ -215,6 +216,7 @@ class DrillFixture:
             registry=self._session.get_registry(),
             progress_stream=stream,
             on_plan=lambda line: _write_line(self._item.config, line),
+            seams=wired_seams(),
         )
 
     def _ensure(self, specs: tuple[Any, ...]) -> None:

@@ -19,6 +19,7 @@ from typing import IO
 from drillbook.engine import Drill, DrillResult
 from drillbook.errors import BackendUnavailable
 from drillbook.exitcodes import EXIT_ABORTED, EXIT_ERROR, code_for_verdicts
+from drillbook.features import wired_seams
 from drillbook.model import Scenario, Verdict
 from drillbook.record import DrillRecord
 from drillbook.safety import signals_raise
@@ -91,6 +92,7 @@ def _run_one(session: RunSession, scenario: Scenario, stream: IO[str]) -> DrillR
         registry=session.get_registry(),
         progress_stream=sys.__stderr__,
         on_plan=lambda line: print(line, file=stream, flush=True),
+        seams=wired_seams(),
     )
     result = drill.run_scenario()  # reverts and judges whatever happened, signals included
     session.results.append(result.record)

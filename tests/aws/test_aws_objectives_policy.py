@@ -12,6 +12,7 @@ from drillbook.backends.base import get_registry
 from drillbook.config import Config
 from drillbook.engine import Drill
 from drillbook.errors import ScenarioError
+from drillbook.features import wired_seams
 from drillbook.scenario import load_scenario
 
 SCENARIO = """\
@@ -38,7 +39,7 @@ def test_the_drill_is_judged_against_the_policy(aws: dict[str, Any], tmp_path: P
     config = Config(
         source="test", workdir=tmp_path, state_dir=tmp_path / ".drillbook", backends={"aws": aws}
     )
-    drill = Drill("policy_judged", config, scenario=scenario)
+    drill = Drill("policy_judged", config, scenario=scenario, seams=wired_seams())
     assert (drill.objectives.rto_s, drill.objectives.rpo_s) == (1800.0, 300.0)
 
 
