@@ -6,10 +6,10 @@
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from drillbook.clock import epoch
 from drillbook.drillstate import SteadyStateFailed
 from drillbook.errors import DrillbookError
 from drillbook.model import Scenario
@@ -45,7 +45,7 @@ class AlertDrill(SampleBook):
         watch = self._alerts
         if watch is None or self._t_inject is None:
             return
-        watch.start(self._t_inject, self._t_inject_epoch or time.time())
+        watch.start(self._t_inject, self._t_inject_epoch or epoch())
         targets = self._alert_targets()
         until = min(self.deadline, self._t_inject + max(targets.values(), default=60.0))
         with self._phase("alert"):

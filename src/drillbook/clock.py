@@ -12,7 +12,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-__all__ = ["Clock", "FakeClock", "SystemClock", "get_clock", "set_clock", "utc_iso"]
+__all__ = ["Clock", "FakeClock", "SystemClock", "epoch", "get_clock", "set_clock", "utc_iso"]
 
 
 class Clock(Protocol):
@@ -30,6 +30,11 @@ class Clock(Protocol):
         """Wait; the fake clock advances instead."""
         ...
 
+    def wait(self, event: threading.Event, seconds: float) -> None:
+        """Wait until ``event`` is set, ``seconds`` at most; the fake clock advances instead
+        (it moves only when slept on, so nothing would ever set the event in time)."""
+        ...
+
 
 class SystemClock:
     """The real clock: ``time.monotonic`` and ``datetime.now(UTC)``."""
@@ -43,6 +48,9 @@ class SystemClock:
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
             time.sleep(seconds)
+
+    def wait(self, event: threading.Event, seconds: float) -> None:
+        event.wait(seconds)
 
 
 class FakeClock:
@@ -65,6 +73,9 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.advance(max(0.0, seconds))
 
+    def wait(self, event: threading.Event, seconds: float) -> None:
+        self.advance(max(0.0, seconds))
+
     def advance(self, seconds: float) -> None:
         with self._lock:
             self._now += seconds
@@ -83,6 +94,13 @@ def set_clock(clock: Clock) -> Clock:
     global _clock
     previous, _clock = _clock, clock
     return previous
+
+
+def epoch() -> float:
+    """Real seconds since the epoch, for a time another process or system compares against: an
+    intent's expiry (the watchdog reads it), a lock's lease, the ledger's rows (stamped by the
+    database), alert times (stamped by Prometheus). Never faked: the other side is not."""
+    return time.time()
 
 
 _iso_second: tuple[int, str] = (-1, "")

@@ -17,13 +17,12 @@ it holds: :mod:`drillbook.drillstate` (the state and journaling helpers),
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable
 from typing import IO
 
 from drillbook.alert_drill import AlertDrill
 from drillbook.backends.base import Registry
-from drillbook.clock import Clock
+from drillbook.clock import Clock, epoch
 from drillbook.config import Config
 from drillbook.drillstate import DrillResult, DryRun, SteadyStateFailed, _Guard, _Injected
 from drillbook.durations import format_duration
@@ -172,7 +171,7 @@ class Drill(
             self._hold_targets(spec.targets, ttl)
             intent_id, watchdog = self._live_watchdog()
             self._start_probes()
-            now_epoch = time.time()
+            now_epoch = epoch()
             intent = Intent(
                 id=intent_id,
                 run_id=self.journal.run_id if self.journal else "adhoc",
@@ -213,7 +212,7 @@ class Drill(
                 self.clock.sleep(pause)
                 pause = min(pause * 2, 0.005)
             self._t_inject = self._now()
-            self._t_inject_epoch = time.time()
+            self._t_inject_epoch = epoch()
             self._kick_probes()  # the first failing look is TTD: take it now, not a tick later
             self._event("inject", fault=spec.type, plan=plan, intent=intent.id)
 
@@ -226,7 +225,7 @@ class Drill(
         self._await_ledger_history()
         self._start_probes()
         self._t_inject = self._now()
-        self._t_inject_epoch = time.time()
+        self._t_inject_epoch = epoch()
         self._event("inject", fault=None, detail="no fault: the clock starts with recovery")
 
     def await_detection(self, timeout: float | None = None) -> bool:

@@ -4,9 +4,8 @@ and read back at the end (see :class:`drillbook.backends.base.Ledger`).
 
 from __future__ import annotations
 
-import time
-
 from drillbook.backends.base import Ledger
+from drillbook.clock import epoch
 from drillbook.drillstate import DrillState
 from drillbook.model import LedgerSpec
 from drillbook.redact import redact_text
@@ -45,7 +44,7 @@ class LedgerUse(DrillState):
         give_up = self._now() + rpo + margin + 30.0
         while self._now() < give_up:
             first = ledger.history_start()
-            if first is not None and time.time() - first > rpo + margin:
+            if first is not None and epoch() - first > rpo + margin:
                 return
             self.clock.sleep(0.05)
 

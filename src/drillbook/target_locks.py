@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import time
 from collections.abc import Sequence
 
+from drillbook.clock import epoch
 from drillbook.drillstate import DrillState
 from drillbook.errors import SafetyError
 from drillbook.locks import Holder
@@ -25,7 +25,7 @@ class TargetHolding(DrillState):
         that fault and could revert it under its owner. Dry runs touch nothing, locks included."""
         if self.config.dry_run:
             return
-        now = time.time()
+        now = epoch()
         holder = Holder.me(
             self.journal.run_id if self.journal else "adhoc",
             self.id,
