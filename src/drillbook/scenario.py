@@ -432,9 +432,12 @@ class _Builder:
         if not probes and fault is not None:
             raise self.error(("probes",), "a scenario with a fault needs at least one probe")
         if fault is not None and self.registry is not None:
-            reg = self.registry.faults.get(fault.type)
-            if reg is not None and reg.destructive and not fault.targets:
-                raise self.error(("fault",), "a destructive fault needs a target or selector")
+            known = fault.type in self.registry.faults
+            # Asked only of a fault without targets: the answer imports the fault's module.
+            if known and not fault.targets and not self.registry.fault_is_read_only(fault.type):
+                raise self.error(
+                    ("fault",), "a fault that changes its targets needs a target or selector"
+                )
 
         return Scenario(
             id=str(data["id"]),

@@ -68,13 +68,14 @@ def journal(root: Path) -> dict[str, Any]:
 
 
 def intent_ops(root: Path) -> list[str]:
-    """The intent ledger's operations, from complete lines only: a test may read the file while
-    the drill is still appending to it."""
-    path = root / ".drillbook" / "intents.jsonl"
-    if not path.exists():
-        return []
-    complete = path.read_text().split("\n")[:-1]
-    return [json.loads(x)["op"] for x in complete]
+    """The intent ledger's operations (its archive's, then the live ones), from complete lines
+    only: a test may read the file while the drill is still appending to it."""
+    ops: list[str] = []
+    for name in ("intents.archive.jsonl", "intents.jsonl"):
+        path = root / ".drillbook" / name
+        if path.exists():
+            ops += [json.loads(x)["op"] for x in path.read_text().split("\n")[:-1]]
+    return ops
 
 
 @pytest.fixture
@@ -209,13 +210,15 @@ def test_unavailable_backend_exits_4_with_one_line(project: Path) -> None:
             from drillbook.backends.base import Fault
 
             class Meteor(Fault):
+                read_only = True  # so it needs no target: this scenario names none
+
                 def inject(self): raise AssertionError("must not inject")
                 def verify_injected(self): return True
                 def revert(self): pass
 
             def register(registry):
                 registry.add_backend("acme", lambda settings: "the acme API does not answer")
-                registry.add_fault("acme.meteor", "acme", Meteor, destructive=False)
+                registry.add_fault("acme.meteor", "acme", Meteor)
             """
         )
     )

@@ -83,8 +83,9 @@ def test_scenario_runs_as_a_test_and_writes_the_journal(project: pytest.Pytester
     assert m["rpa_s"] is None and m["lost_writes"] is None
     assert [r["ok"] for r in d["reverts"]] == [True]
     assert [p["phase"] for p in d["phases"]][:2] == ["steady_state", "inject"]
-    # The intent was recorded and marked reverted.
-    lines = (project.path / ".drillbook" / "intents.jsonl").read_text().splitlines()
+    # The intent was recorded and marked reverted, then moved to the archive.
+    assert (project.path / ".drillbook" / "intents.jsonl").read_text() == ""
+    lines = (project.path / ".drillbook" / "intents.archive.jsonl").read_text().splitlines()
     assert [json.loads(x)["op"] for x in lines] == ["intent", "injected", "reverted"]
 
 

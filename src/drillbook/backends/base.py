@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from drillbook.clock import Clock, get_clock
 from drillbook.errors import ConfigError
@@ -107,8 +107,12 @@ class Selection:
 class Fault(ABC):
     """One injected failure. ``revert`` must be idempotent and safe to call from another process."""
 
-    #: Destructive faults need a selector and respect max_targets/max_percent.
-    destructive: bool = True
+    #: The one declaration of whether a fault changes its targets' state. Every fault does
+    #: unless it says otherwise, and so gets the production guard, the max_targets/max_percent
+    #: caps and a target to act on. Only a fault that changes nothing (an observation staged as
+    #: a fault) may set this, and none of the built-in ones does: moving traffic, suspending a
+    #: process or inverting a health check all change state.
+    read_only: ClassVar[bool] = False
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -316,7 +320,6 @@ class Registration(Generic[T]):
     #: works (a class, a function, a wrapper around another factory).
     factory: Callable[[Context], T]
     help: str = ""
-    destructive: bool = False
     #: JSON Schema for ``params``; ``drillbook validate`` checks scenarios against it.
     params_schema: Mapping[str, Any] | None = None
 
@@ -365,10 +368,9 @@ class Registry:
         factory: Callable[[Context], Fault],
         *,
         help: str = "",
-        destructive: bool = True,
         params_schema: Mapping[str, Any] | None = None,
     ) -> None:
-        self.faults[name] = Registration(name, backend, factory, help, destructive, params_schema)
+        self.faults[name] = Registration(name, backend, factory, help, params_schema)
 
     def add_probe(
         self,
@@ -379,7 +381,7 @@ class Registry:
         help: str = "",
         params_schema: Mapping[str, Any] | None = None,
     ) -> None:
-        self.probes[name] = Registration(name, backend, factory, help, False, params_schema)
+        self.probes[name] = Registration(name, backend, factory, help, params_schema)
 
     def add_recovery(
         self,
@@ -390,7 +392,7 @@ class Registry:
         help: str = "",
         params_schema: Mapping[str, Any] | None = None,
     ) -> None:
-        self.recoveries[name] = Registration(name, backend, factory, help, False, params_schema)
+        self.recoveries[name] = Registration(name, backend, factory, help, params_schema)
 
     def add_ledger(
         self,
@@ -414,6 +416,16 @@ class Registry:
 
     def fault(self, name: str) -> Registration[Fault]:
         return self._lookup("fault", self.faults, name)
+
+    def fault_is_read_only(self, name: str) -> bool:
+        """What the fault's class declares (:attr:`Fault.read_only`); imports its module. A
+        factory that does not load is not read-only: the guards apply when in doubt."""
+        factory: Any = self.fault(name).factory
+        try:
+            target = factory.resolve() if isinstance(factory, LazyFactory) else factory
+        except ConfigError:
+            return False
+        return getattr(target, "read_only", False) is True
 
     def probe(self, name: str) -> Registration[Probe]:
         return self._lookup("probe", self.probes, name)

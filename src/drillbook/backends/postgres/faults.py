@@ -195,8 +195,6 @@ class DestroyData(_PgFault):
 class _LogicalFault(_PgFault):
     """Shared by drop/delete: keep a quarantine copy first, so revert can always undo the damage."""
 
-    destructive = True
-
     def _copy_name(self, table: str) -> str:
         return f"drillbook_quarantine_{table.replace('.', '_')}_{int(time.time())}"
 
