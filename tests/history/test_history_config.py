@@ -35,7 +35,9 @@ def test_a_dsn_is_filled_from_the_environment_and_its_password_redacted(tmp_path
     assert cfg.history_location == (
         "postgresql://drill:Zq7-not-in-reports@db.example:5432/history?sslmode=require"
     )
-    assert "Zq7-not-in-reports" not in redact_text(f"failed: {cfg.history_location} (Zq7-not-in-reports)")
+    assert "Zq7-not-in-reports" not in redact_text(
+        f"failed: {cfg.history_location} (Zq7-not-in-reports)"
+    )
 
 
 def test_a_password_written_in_the_dsn_is_refused_with_its_line(tmp_path: Path) -> None:

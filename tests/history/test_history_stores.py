@@ -125,9 +125,10 @@ def test_trend_and_quarter_report_identical_from_sqlite_and_postgresql(
         )  # fmt: skip
         assert quarter.returncode == 0, quarter.stderr
         outputs[name] = (shown.stdout, html, sorted(out_dir.iterdir()))
-    (sq_out, sq_html, sq_files), (pg_out, pg_html, pg_files) = outputs["sqlite"], outputs[
-        "postgresql"
-    ]
+    (sq_out, sq_html, sq_files), (pg_out, pg_html, pg_files) = (
+        outputs["sqlite"],
+        outputs["postgresql"],
+    )
     assert len(sq_out.splitlines()) > 40  # a real table, many series
     assert sq_out.encode() == pg_out.encode()  # byte-identical terminal trend
     assert _strip_generated(sq_html.read_text()) == _strip_generated(pg_html.read_text())

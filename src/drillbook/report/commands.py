@@ -58,9 +58,13 @@ def _history_path(args: argparse.Namespace) -> Path | str:
     from drillbook.history_pg import expand_dsn, is_dsn
 
     flag = getattr(args, "history", None)
-    explicit, source = (flag, "--history") if flag else (
-        os.environ.get("DRILLBOOK_HISTORY"),
-        "$DRILLBOOK_HISTORY",
+    explicit, source = (
+        (flag, "--history")
+        if flag
+        else (
+            os.environ.get("DRILLBOOK_HISTORY"),
+            "$DRILLBOOK_HISTORY",
+        )
     )
     if not explicit:
         return _config(args).history_location
