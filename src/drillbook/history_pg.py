@@ -148,6 +148,14 @@ def expand_dsn(
     return _VAR.sub(fill, template)
 
 
+def _current(conn: psycopg.Connection[Any]) -> bool:
+    """Whether the schema is there and migrated (the last migration's index exists)."""
+    row = conn.execute(
+        "SELECT to_regclass('journals') IS NOT NULL AND to_regclass('drills_series') IS NOT NULL"
+    ).fetchone()
+    return bool(row and row[0])
+
+
 class PostgresStore:
     """The store protocol (see :class:`drillbook.history.Store`) on a psycopg connection.
 
@@ -169,11 +177,12 @@ class PostgresStore:
         try:
             with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
                 store = cls(conn, dsn)
-                with conn.transaction():
-                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
-                    conn.execute(_SCHEMA)
-                    for statement in _MIGRATIONS:
-                        conn.execute(statement)
+                if not _current(conn):  # DDL only when needed: a runner's role may not own them
+                    with conn.transaction():
+                        conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
+                        conn.execute(_SCHEMA)
+                        for statement in _MIGRATIONS:
+                            conn.execute(statement)
                 yield store
         except psycopg.Error as exc:
             raise HistoryStoreError(

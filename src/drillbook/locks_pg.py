@@ -103,9 +103,11 @@ class PgArbiter:
         try:
             for name, value in _KEEPALIVE.items():
                 conn.execute(f"SET {name} = {int(value)}")
-            with conn.transaction():  # a concurrent twin's CREATE would fail, not wait
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
-                conn.execute(_TABLE)
+            exists = conn.execute("SELECT to_regclass('drillbook_target_locks')").fetchone()
+            if not (exists and exists[0]):  # a runner's role may not create tables
+                with conn.transaction():  # a concurrent twin's CREATE would fail, not wait
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
+                    conn.execute(_TABLE)
             got = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
             if not (got and got[0]):
                 raise TargetBusy(target, self._holder(conn, target))

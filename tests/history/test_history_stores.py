@@ -193,3 +193,32 @@ def test_dsn_password_from_the_environment_is_never_printed(pg_dsn: str, tmp_pat
     missing = _drillbook("history", "import", "journal.json", cwd=tmp_path)
     assert missing.returncode == 2, missing.stdout + missing.stderr
     assert "$HIST_PW" in missing.stderr
+
+
+def test_a_runner_role_without_create_records_and_reads_once_the_schema_exists(
+    pg_dsn: str,
+) -> None:
+    """The database's owner creates the schema once; runners need only SELECT, INSERT, UPDATE, DELETE."""
+    import psycopg
+
+    from drillbook.locks import Holder
+    from drillbook.locks_pg import PgArbiter
+
+    first, second = journals(2, seed=3)
+    assert record_run(pg_dsn, first)
+    PgArbiter(pg_dsn).acquire("t", Holder.me("r", "d", 0.0, 1)).release()
+    role = "runner_" + pg_dsn.rsplit("_", 1)[1]
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN")
+        conn.execute(f"REVOKE CREATE ON SCHEMA public FROM PUBLIC, {role}")
+        conn.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}")
+    as_runner = pg_dsn.replace("postgresql://postgres@", f"postgresql://{role}@")
+    try:
+        assert record_run(as_runner, second)
+        assert {r.run_id for r in drill_rows(as_runner)} == {first["run_id"], second["run_id"]}
+        lock = PgArbiter(as_runner).acquire("t", Holder.me("r2", "d", 0.0, 1))
+        lock.release()
+    finally:
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")
