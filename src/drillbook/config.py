@@ -404,12 +404,14 @@ def load_config(
 
         loaded = load_yaml_file(path, display)
         raw = loaded.data if loaded.data is not None else {}
+        secret_source: Any = raw
         if not isinstance(raw, Mapping):
             raise ConfigError("expected a mapping at the top level", source=display, line=1)
         config = _parse(raw, loaded, display, base)
         config = replace(config, config_path=path)
     else:
         section = _pyproject_section(workdir)
+        secret_source = section[0] if section is not None else None
         if section is not None:
             config = _parse(section[0], None, section[1], workdir)
         else:
@@ -426,6 +428,10 @@ def load_config(
 
         source = f"{config.source}: history" if config.source != "defaults" else "history"
         config = replace(config, history_dsn=expand_dsn(config.history_dsn, env, source=source))
+    # Every secret the run reads is scrubbed by value wherever data leaves the process.
+    from drillbook.secretsources import register_process_secrets
+
+    register_process_secrets(secret_source, env)
 
     # Environment variables.
     if env.get("DRILLBOOK_ENVIRONMENT"):

@@ -206,6 +206,7 @@ class Drill:
         self._measures: Measures | None = None
         self._await_done = False
         self._plans: list[str] = []
+        self._hold: dict[str, Any] | None = None  # a hold drill's outcome (drillbook.hold)
         self._alerts: Any = None  # an alert drill's AlertWatch (drillbook.backends.monitoring)
         self.result: DrillResult | None = None
         self._progress_cls = self._load_progress()
@@ -296,6 +297,9 @@ class Drill:
             "end_offset_s": end_offset,
             "detail": detail,
         }
+        value = result.value if isinstance(result.value, int | float) else None
+        if value is not None:  # a measured probe (an SLO's share, a percentile): reports draw it
+            entry["value"] = value
         with self._lock:
             self._samples.append(sample)
             self._timeline.append(entry)
@@ -318,6 +322,7 @@ class Drill:
                 offset_s=offset,
                 end_offset_s=end_offset,
                 detail=detail,
+                value=value,
             )
         for guard in self._guards:
             if guard.name == sample.probe and not sample.ok:
@@ -980,6 +985,11 @@ class Drill:
             if scenario.alerts is not None:
                 self._arm_alerts(scenario)
             self.steady_state(*steady, warmup_s=warmup)
+            if scenario.shape == "hold":
+                from drillbook.hold import run_hold
+
+                run_hold(self, scenario)
+                return self.finish()
             if scenario.fault is not None:
                 self.inject(scenario.fault)
                 if self._alerts is not None:
@@ -1272,7 +1282,7 @@ class Drill:
         verdict, checks, reasons = judge(
             measures,
             self.objectives,
-            has_fault=bool(self._injected),
+            has_fault=bool(self._injected) and self._hold is None,
             rpa_s=lm.rpa_s if lm else None,
             lost_writes=lm.lost_writes if lm else None,
             allow_relapse=bool(self.scenario and self.scenario.allow_relapse),
@@ -1489,6 +1499,7 @@ class Drill:
                 for g in self._guards
             ],
             "reverts": list(self._reverts),
+            **({"hold": self._hold} if self._hold is not None else {}),
         }
 
 

@@ -10,8 +10,8 @@ PostgreSQL must serialise between concurrent runners with an advisory lock.
 
 The password never sits in drillbook.yaml: the DSN names it as ``${DRILLBOOK_HISTORY_PASSWORD}``
 (any ``${VAR}``), or libpq reads ``PGPASSWORD``/``~/.pgpass``. Every value taken from the
-environment is registered with :func:`drillbook.redact.register_secret`, and errors carry the DSN
-only redacted. psycopg is imported only when a PostgreSQL store is used.
+environment is registered as a secret (:func:`drillbook.secretsources.register_value`), and
+errors carry the DSN only redacted. psycopg is imported only when a PostgreSQL store is used.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from drillbook.errors import ConfigError
-from drillbook.redact import redact_text, register_secret
+from drillbook.redact import redact_text
+from drillbook.secretsources import register_value
 
 if TYPE_CHECKING:
     import psycopg
@@ -141,10 +142,10 @@ def expand_dsn(
                 source=source,
                 field=name,
             )
-        register_secret(value)
+        register_value(value)
         return value
 
-    register_secret(env.get("PGPASSWORD"))
+    register_value(env.get("PGPASSWORD"))
     return _VAR.sub(fill, template)
 
 

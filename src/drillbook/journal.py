@@ -197,6 +197,7 @@ class RunJournal:
         offset_s: float,
         end_offset_s: float,
         detail: str,
+        value: float | None = None,
     ) -> None:
         """The one event written thousands of times a second: a probe sample.
 
@@ -211,7 +212,7 @@ class RunJournal:
             f',"mono_s":{_num(self.mono_offset())},"probe":{enc(probe)}'
             f',"ok":{"true" if ok else "false"},"latency_s":{_num(latency_s)}'
             f',"offset_s":{_num(offset_s)},"end_offset_s":{_num(end_offset_s)}'
-            f',"detail":{enc(detail)}'
+            f',"detail":{enc(detail)}' + ("" if value is None else f',"value":{_num(value)}')
         )
         with self._lock:
             line = f'{{"seq":{self._seq},"run_id":{self._run_id_json}{body},"prev":"{self._prev}"}}'

@@ -260,7 +260,9 @@ def test_the_probes_look_when_the_fault_lands_and_when_a_step_ends(
     (d,) = journal(project)["drills"]
     m = d["measures"]
     assert d["verdict"] == "passed"
-    assert m["ttd_s"] < 5 and m["rta_s"] < 10  # a tick's wait: about 60 s each
+    # The bound is the code's own schedule, not the machine's speed: the next tick is 60 s after
+    # the first, so any look sooner than that was a kick.
+    assert m["ttd_s"] < 60 and m["rta_s"] < 60
     low, high = m["rta_bracket_s"]
     assert low <= m["rta_s"] <= high
     ticks = [e for e in d["timeline"] if e["kind"] == "probe" and e.get("phase") != "steady_state"]

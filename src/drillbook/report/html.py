@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from drillbook.report.definitions import MEASURE_DEFINITIONS, PERCENTILE_NOTE
 from drillbook.report.fmt import fmt_bracket, fmt_s
 from drillbook.report.journal import num, seq
+from drillbook.report.series import value_series
 from drillbook.report.svg import measure_bar, timeline_chart
 from drillbook.report.views import params_text, slow_steps, summarize
 from drillbook.runbook.findings import runbook_section
@@ -140,6 +141,7 @@ def _drill_view(drill: Mapping[str, Any]) -> dict[str, Any]:
         "fault": fault,
         "fault_params": params_text(fault.get("params")),
         "timeline": timeline_chart(drill),
+        "values": value_series(drill),
         "bars": bars,
         "ttd_bracket": fmt_bracket(measures.get("ttd_bracket_s")),
         "rta_bracket": fmt_bracket(measures.get("rta_bracket_s")),
