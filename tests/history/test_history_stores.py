@@ -211,7 +211,9 @@ def test_a_runner_role_without_create_records_and_reads_once_the_schema_exists(
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         conn.execute(f"CREATE ROLE {role} LOGIN")
         conn.execute(f"REVOKE CREATE ON SCHEMA public FROM PUBLIC, {role}")
-        conn.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}")
+        conn.execute(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
+        )
     as_runner = pg_dsn.replace("postgresql://postgres@", f"postgresql://{role}@")
     try:
         assert record_run(as_runner, second)
