@@ -257,3 +257,16 @@ def test_evidence_bundle_is_written(project: Path) -> None:
     assert len(bundles) == 1
     verify = drillbook(project, "evidence", "verify", str(bundles[0]), env=env)
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+@pytest.mark.parametrize(("expect", "code"), [("failed", 0), ("passed", 1)])
+def test_expect_is_judged_as_the_plugin_judges_it(project: Path, expect: str, code: int) -> None:
+    # No restart policy and no recovery step: the drill fails its RTO. A scenario that says it
+    # expects that (a blind-spot drill) exits 0; one that expects a pass exits 1.
+    (project / "scenarios" / "svc_restart.yaml").write_text(
+        SCENARIO.replace("target: svc", "target: norestart").replace("rto: 20s", "rto: 1s")
+        + f"timeout: 3s\nexpect: {expect}\n"
+    )
+    done = drillbook(project, "run", "scenarios/svc_restart.yaml")
+    assert journal(project)["drills"][0]["verdict"] == "failed", done.stdout + done.stderr
+    assert done.returncode == code, done.stdout + done.stderr

@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 
 from drillbook.errors import RecoveryError
+from drillbook.redact import redact_text
 
 __all__ = ["lock_held", "root_cause", "run_command", "tail_log"]
 
@@ -24,6 +25,7 @@ _LOCK = re.compile(r'lock file "[^"]+" already exists')
 
 def root_cause(text: str, limit: int = 1200) -> str:
     """The lines of ``text`` that name a cause, then its last lines, within ``limit`` chars."""
+    text = redact_text(text)  # before any cut: a cut key name would let its value through
     lines = [line.rstrip() for line in text.strip().splitlines() if line.strip()]
     causes = [line for line in lines if _CAUSE.search(line)]
     tail = lines[-3:]

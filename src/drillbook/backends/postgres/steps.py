@@ -23,6 +23,7 @@ from drillbook.backends.postgres.restore import (
 from drillbook.backends.postgres.runcmd import root_cause, tail_log
 from drillbook.backends.postgres.target import PgTarget, pg_target
 from drillbook.errors import ConfigError, RecoveryError
+from drillbook.redact import redact_text
 
 __all__ = ["Promote", "RestoreBaseBackup", "RestoreDump", "RouterSwitch", "VerifyBackup"]
 
@@ -136,7 +137,7 @@ class RouterSwitch(RecoveryStep):
             check=False,
         )
         if done.returncode != 0:
-            raise RecoveryError(f"switch_command failed: {done.stderr.strip()[-300:]}")
+            raise RecoveryError(f"switch_command failed: {redact_text(done.stderr.strip())[-300:]}")
         return f"router switched to {to}"
 
 
