@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 from drillbook.errors import ConfigError
-from drillbook.report.journal import (
+from drillbook.journaldoc import (
     drill_target_key,
     load_journal,
     num,

@@ -66,3 +66,12 @@ def test_a_policy_without_its_provider_is_refused_not_judged(tmp_path: Path) -> 
     with pytest.raises(Exception, match="no resiliency-policy provider"):
         drill.steady_state()
     drill.finish()
+
+
+def test_history_does_not_import_the_report_package() -> None:
+    """The report package reads history; history reads journals through drillbook.journaldoc,
+    so the two packages do not import each other back."""
+    graph = import_graph()
+    for module in ("drillbook.history", "drillbook.history_pg", "drillbook.journaldoc"):
+        bad = sorted(d for d in graph[module] if d.startswith("drillbook.report"))
+        assert not bad, f"{module} imports {bad}"
