@@ -16,7 +16,6 @@ __all__ = ["WatchdogPool"]
 _WATCHDOG_READY_S = 60.0
 
 
-
 class WatchdogPool(DrillState):
     """No fault is injected without a live watchdog to revert it if this process dies."""
 
