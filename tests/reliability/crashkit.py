@@ -746,7 +746,7 @@ def healthy(project: Project, wait_s: float = 10.0, after_signal: bool = False) 
         return healthy_docker(project, wait_s, after_signal)
     if project.cell.backend in CHECKS:
         return _poll(CHECKS[project.cell.backend], project, wait_s)
-    from drillbook.backends.local.service import process_state
+    from drillbook.procs import process_state
 
     service = project.service()
     deadline = time.monotonic() + wait_s
@@ -796,7 +796,7 @@ def stop_target(project: Project) -> None:
             pass
         return
     service = project.service()
-    from drillbook.backends.local.service import process_state
+    from drillbook.procs import process_state
 
     for pid in service.pids():  # never leave a stopped child behind a test
         if process_state(pid) in ("T", "t"):
