@@ -155,7 +155,7 @@ def test_a_lazy_factory_imports_on_first_call_and_caches(
     [
         ("drillbook.backends.no_such_backend:Fault", "ModuleNotFoundError"),
         ("drillbook.backends.local.faults:NoSuchFault", "AttributeError"),
-        ("drillbook.backends.kubernetes:BACKEND", "not callable"),
+        ("drillbook.backends.selection:SELECTION_PARAMS", "not callable"),
     ],
 )
 def test_a_broken_spec_fails_at_call_time_naming_the_spec(spec: str, why: str) -> None:
