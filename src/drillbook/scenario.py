@@ -98,6 +98,7 @@ def _schema_errors(loaded: Loaded) -> None:
             "probe_interval",
             "ttl",
             "response_target",
+            "duration",
             "poll_interval",
             "resolve_timeout",
             "tta",
@@ -228,6 +229,11 @@ class _Builder:
                         message = f"unknown parameter; expected one of: {allowed}"
                         if extra[0] in RENAMED:
                             message = f"renamed: use {RENAMED[extra[0]]} (every backend's name)"
+                elif err.validator == "anyOf" and all(
+                    set(alt) == {"required"} for alt in err.validator_value
+                ):  # "at least one of these", e.g. a fault's effects
+                    wanted = ", ".join(k for alt in err.validator_value for k in alt["required"])
+                    message = f"expected at least one of: {wanted}"
                 raise self.error((*path, *sub), message)
         return params
 
@@ -290,6 +296,17 @@ class _Builder:
             if "resolve_timeout" in raw
             else 60.0,
         )
+
+    def runbook_import(self, data: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """The import record, with a ``warning`` when the runbook changed since (or is gone)."""
+        raw = data.get("runbook_import")
+        if not isinstance(raw, Mapping):
+            return None
+        from drillbook.runbook.drift import drift_warning
+
+        base = self.config.workdir if self.config is not None else Path.cwd()
+        warning = drift_warning(str(data.get("runbook", "")), str(raw["sha256"]), base)
+        return {**raw, "warning": warning} if warning else dict(raw)
 
     def build(self) -> Scenario:
         data: Mapping[str, Any] = self.loaded.data
@@ -423,15 +440,34 @@ class _Builder:
             raise self.error((), "a scenario needs a `fault:`, `recovery:` steps, or both")
         if not probes and fault is not None:
             raise self.error(("probes",), "a scenario with a fault needs at least one probe")
+        shape = str(data.get("shape", "recover"))
+        hold_s: float | None = None
+        if shape == "hold":
+            if "duration" not in data:
+                raise self.error(("shape",), "a hold drill needs `duration:` (how long to hold)")
+            hold_s = self.duration(data["duration"], ("duration",), allow_zero=False)
+            if fault is None:
+                raise self.error(("shape",), "a hold drill needs a `fault:` to hold")
+            if recovery:
+                raise self.error(
+                    ("recovery",),
+                    "a hold drill has no recovery steps: it reverts the fault after `duration`",
+                )
+        elif "duration" in data:
+            raise self.error(("duration",), "`duration:` belongs to `shape: hold` drills")
         if fault is not None and self.registry is not None:
-            reg = self.registry.faults.get(fault.type)
-            if reg is not None and reg.destructive and not fault.targets:
-                raise self.error(("fault",), "a destructive fault needs a target or selector")
+            known = fault.type in self.registry.faults
+            # Asked only of a fault without targets: the answer imports the fault's module.
+            if known and not fault.targets and not self.registry.fault_is_read_only(fault.type):
+                raise self.error(
+                    ("fault",), "a fault that changes its targets needs a target or selector"
+                )
 
         return Scenario(
             id=str(data["id"]),
             description=str(data.get("description", "")),
             runbook=str(data.get("runbook", "")),
+            runbook_import=self.runbook_import(data),
             source=self.loaded.source,
             backends=tuple(sorted(self.backends)),
             targets=default_targets,
@@ -455,6 +491,9 @@ class _Builder:
             if "timeout" in data
             else None,
             tags=tuple(str(t) for t in data.get("tags", ())),
+            shape=shape,
+            hold_s=hold_s,
+            allow_relapse=bool(data.get("allow_relapse", False)),
             alerts=alerts,
             expect=Verdict(data["expect"]) if "expect" in data else None,
         )
@@ -488,6 +527,10 @@ def load_scenario(
     if not isinstance(loaded.data, Mapping):
         raise ScenarioError("expected a mapping with at least `id:`", source=loaded.source, line=1)
     _schema_errors(loaded)
+    # A probe's header token or a step's DSN is as secret as drillbook.yaml's.
+    from drillbook.secretsources import register_config_secrets
+
+    register_config_secrets(loaded.data)
     return _Builder(loaded, registry, config).build()
 
 

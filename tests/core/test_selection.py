@@ -79,8 +79,6 @@ def test_bad_values_name_their_field(given: dict[str, int], field: str) -> None:
 class _Pick(Fault):
     """A fault over ten named things, choosing through the helper like every backend's."""
 
-    destructive = False
-
     def resolve(self) -> Selection:
         picked = select(NAMES, self.ctx.params)
         return Selection(picked.chosen, picked.candidates, picked.seed)
@@ -101,9 +99,7 @@ class _Pick(Fault):
 def _dry_run(tmp_path: Path, given: dict[str, int]) -> tuple[list[str], dict[str, object]]:
     registry = Registry()
     registry.add_backend("acme", lambda settings: None)
-    registry.add_fault(
-        "acme.pick", "acme", _Pick, destructive=False, params_schema=params(SELECTION_PARAMS)
-    )
+    registry.add_fault("acme.pick", "acme", _Pick, params_schema=params(SELECTION_PARAMS))
     config = Config(
         source="test",
         workdir=tmp_path,

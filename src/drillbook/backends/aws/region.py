@@ -71,7 +71,7 @@ class RegionLoss(AwsFault):
         seed: int | None = None
         for part in self.parts.values():
             sel = part.resolve()  # every part checks its own opt-in
-            if part.destructive:  # the blast radius is what is stopped, not the health check
+            if not part.read_only:  # every part that changes a target counts
                 chosen.extend(sel.chosen)
                 candidates += sel.candidates
             seed = sel.seed if sel.seed is not None else seed  # only the instances are drawn

@@ -148,9 +148,13 @@ def register(registry: Registry) -> None:
         "sql",
         "postgres",
         lazy("drillbook.backends.postgres.probes:SqlProbe"),
-        help="a query and its expected first value",
+        help="a query and its expected first value (on a primary: and out of recovery)",
         params_schema=params(
-            {"query": _NAME, "expected": {"type": ["string", "number", "boolean", "null"]}},
+            {
+                "query": _NAME,
+                "expected": {"type": ["string", "number", "boolean", "null"]},
+                "writable": {"type": "boolean"},
+            },
             required=["query"],
         ),
     )
@@ -158,7 +162,7 @@ def register(registry: Registry) -> None:
         "postgres.ready",
         "postgres",
         lazy("drillbook.backends.postgres.probes:ReadyProbe"),
-        help="accepts connections (or writes)",
+        help="accepts connections (on a primary, or with primary: true: writes)",
         params_schema=params({"primary": {"type": "boolean"}}),
     )
     registry.add_probe(
