@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from drillbook.backends.base import Context, Fault, Registry, Selection, params
+from drillbook.backends.base import Fault, Registry, Selection, params
 from drillbook.backends.selection import SELECTION_PARAMS, select
 from drillbook.config import Config, SafetySettings
 from drillbook.engine import Drill, DryRun
