@@ -1,0 +1,130 @@
+"""Names and strict parameter schemas of the resource, disk, TLS and clock faults.
+
+Called from the local backend's ``register`` (these run on this host or read a local target),
+and from the docker backend's for the in-container variants. Every schema is closed
+(``additionalProperties: false``), typed and ranged, so ``drillbook validate`` refuses a typo
+before a drill starts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drillbook.backends.base import Registry, lazy
+from drillbook.pressure.sizes import SIZE_PATTERN
+
+__all__ = ["register_docker", "register_local"]
+
+DURATION: dict[str, Any] = {
+    "oneOf": [
+        {"type": "number", "exclusiveMinimum": 0, "maximum": 86400},
+        {"type": "string", "pattern": "^\\s*([0-9.]+|([0-9.]+(ms|d|h|m|s))+)\\s*$"},
+    ]
+}
+SIZE: dict[str, Any] = {
+    "oneOf": [
+        {"type": "integer", "minimum": 1, "maximum": 1 << 40},
+        {"type": "string", "pattern": SIZE_PATTERN},
+    ]
+}
+PERCENT: dict[str, Any] = {"type": "number", "exclusiveMinimum": 0, "maximum": 100}
+ENGINE: dict[str, Any] = {"enum": ["auto", "stress-ng", "python"]}
+_PATH: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 4096}
+
+
+def _cpu(extra: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "properties": {
+            "workers": {"type": "integer", "minimum": 1, "maximum": 256},
+            "load": {"type": "integer", "minimum": 1, "maximum": 100},
+            "duration": DURATION,
+            **extra,
+        },
+        "additionalProperties": False,
+    }
+
+
+def _memory(extra: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "properties": {"size": SIZE, "percent": PERCENT, "duration": DURATION, **extra},
+        "oneOf": [{"required": ["size"]}, {"required": ["percent"]}],
+        "additionalProperties": False,
+    }
+
+
+def _io(extra: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "properties": {"size": SIZE, "path": _PATH, "duration": DURATION, **extra},
+        "additionalProperties": False,
+    }
+
+
+def register_local(registry: Registry) -> None:
+    """Faults and probes that act on this host (a local target names whose host)."""
+    here = "drillbook.pressure"
+    engine = {"engine": ENGINE}
+    registry.add_fault(
+        "stress.cpu",
+        "local",
+        lazy(f"{here}.stress:CpuStress"),
+        help="busy CPU workers on the host (stress-ng, else a bounded Python worker)",
+        params_schema=_cpu(engine),
+    )
+    registry.add_fault(
+        "stress.memory",
+        "local",
+        lazy(f"{here}.stress:MemoryStress"),
+        help="hold memory resident: a size, or a share of the target's limit (an OOM kill is an outcome)",
+        params_schema=_memory(engine),
+    )
+    registry.add_fault(
+        "stress.io",
+        "local",
+        lazy(f"{here}.stress:IoStress"),
+        help="fsynced writes in a private folder (stress-ng --hdd, else a Python worker)",
+        params_schema=_io(engine),
+    )
+    _register_disk(registry)
+
+
+def _register_disk(registry: Registry) -> None:
+    registry.add_fault(
+        "disk.fill",
+        "local",
+        lazy("drillbook.pressure.diskfill:DiskFill"),
+        help="fill the filesystem of a folder to a size or down to a free-space floor (one file, removed on revert)",
+        params_schema={
+            "properties": {
+                "path": _PATH,
+                "size": SIZE,
+                "free": {"oneOf": [{"type": "integer", "minimum": 0}, SIZE["oneOf"][1]]},
+                "min_free": SIZE,
+                "max_size": SIZE,
+            },
+            "required": ["path"],
+            "not": {"required": ["size", "free"]},
+            "additionalProperties": False,
+        },
+    )
+    registry.add_probe(
+        "disk.usage",
+        "local",
+        lazy("drillbook.pressure.diskfill:DiskProbe"),
+        help="free space of a folder's filesystem, or the bytes under a folder with a budget; value: bytes",
+        params_schema={
+            "properties": {
+                "path": _PATH,
+                "min_free": SIZE,
+                "max_percent": PERCENT,
+                "max_bytes": SIZE,
+                "timeout": DURATION,
+            },
+            "required": ["path"],
+            "anyOf": [
+                {"required": ["min_free"]},
+                {"required": ["max_percent"]},
+                {"required": ["max_bytes"]},
+            ],
+            "additionalProperties": False,
+        },
+    )
