@@ -60,6 +60,9 @@ class DiskFill(Fault):
     def _bytes(self) -> int:
         """How many bytes to write, from the free space now."""
         folder = self._folder()
+        if not folder.exists() and self.ctx.param("create", True):
+            folder.mkdir(parents=True)
+            self._state["created"] = str(folder)
         if not folder.is_dir():
             raise FaultError(f"disk.fill: {folder} is not a folder")
         free = shutil.disk_usage(folder).free
@@ -96,7 +99,7 @@ class DiskFill(Fault):
         want = self._bytes()
         path = self._folder() / f"drillbook-fill-{os.urandom(4).hex()}.bin"
         # Named in state before the first byte: a crash mid-write still leaves it revertible.
-        self._state = {"file": str(path), "bytes": want, "folder": str(self._folder())}
+        self._state.update({"file": str(path), "bytes": want, "folder": str(self._folder())})
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             done = 0
@@ -123,6 +126,12 @@ class DiskFill(Fault):
             try:
                 os.unlink(str(path))
             except FileNotFoundError:
+                pass
+        created = self._state.get("created")
+        if created:
+            try:
+                os.rmdir(str(created))  # only the folder this fault made, and only when empty
+            except OSError:
                 pass
 
     def verify_reverted(self) -> bool:
@@ -157,7 +166,10 @@ class DiskProbe(Probe):
         raw = self.ctx.param("path")
         folder = Path(str(raw))
         folder = folder if folder.is_absolute() else self.ctx.workdir / folder
-        usage = shutil.disk_usage(folder)
+        probe_at = folder
+        while not probe_at.exists():  # a folder not made yet holds nothing; its parent's disk counts
+            probe_at = probe_at.parent
+        usage = shutil.disk_usage(probe_at)
         problems = []
         value: int = usage.free
         if "min_free" in self.ctx.params:

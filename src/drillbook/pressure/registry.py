@@ -85,6 +85,29 @@ def register_local(registry: Registry) -> None:
         params_schema=_io(engine),
     )
     _register_disk(registry)
+    _register_tls(registry)
+    registry.add_probe(
+        "memory.usage",
+        "local",
+        lazy("drillbook.pressure.memprobe:MemoryProbe"),
+        help="MemAvailable floor, host used %, or the RSS of processes matching a pattern; value: bytes",
+        params_schema={
+            "properties": {
+                "min_available": SIZE,
+                "max_percent": PERCENT,
+                "match": {"type": "string", "minLength": 1, "maxLength": 500},
+                "max_rss": SIZE,
+                "timeout": DURATION,
+            },
+            "anyOf": [
+                {"required": ["min_available"]},
+                {"required": ["max_percent"]},
+                {"required": ["match", "max_rss"]},
+            ],
+            "dependentRequired": {"max_rss": ["match"], "match": ["max_rss"]},
+            "additionalProperties": False,
+        },
+    )
 
 
 def _register_disk(registry: Registry) -> None:
@@ -100,6 +123,7 @@ def _register_disk(registry: Registry) -> None:
                 "free": {"oneOf": [{"type": "integer", "minimum": 0}, SIZE["oneOf"][1]]},
                 "min_free": SIZE,
                 "max_size": SIZE,
+                "create": {"type": "boolean"},
             },
             "required": ["path"],
             "not": {"required": ["size", "free"]},
@@ -125,6 +149,69 @@ def _register_disk(registry: Registry) -> None:
                 {"required": ["max_percent"]},
                 {"required": ["max_bytes"]},
             ],
+            "additionalProperties": False,
+        },
+    )
+
+
+_TLS_FILES: dict[str, Any] = {
+    "dir": _PATH,
+    "cert": _PATH,
+    "key": _PATH,
+    "ca_cert": _PATH,
+    "ca_key": _PATH,
+    "host": {"type": "string", "minLength": 1, "maxLength": 253},
+    "reload": {
+        "oneOf": [
+            {"type": "string", "minLength": 1},
+            {"type": "array", "items": {"type": "string"}, "minItems": 1},
+        ]
+    },
+}
+_TLS_WHERE = {"anyOf": [{"required": ["dir"]}, {"required": ["cert", "key"]}]}
+
+
+def _register_tls(registry: Registry) -> None:
+    registry.add_fault(
+        "tls.cert",
+        "local",
+        lazy("drillbook.pressure.tls:TlsCertFault"),
+        help="serve an expired, not-yet-valid, wrong-host or untrusted certificate; revert restores the original bytes",
+        params_schema={
+            "properties": {
+                **_TLS_FILES,
+                "kind": {"enum": ["expired", "not_yet_valid", "wrong_host", "untrusted"]},
+                "wrong_host": {"type": "string", "minLength": 1, "maxLength": 253},
+            },
+            **_TLS_WHERE,
+            "additionalProperties": False,
+        },
+    )
+    registry.add_probe(
+        "tls",
+        "local",
+        lazy("drillbook.pressure.tls:TlsProbe"),
+        help="the chain verifies for the host and has at least min_days left; value: days left",
+        params_schema={
+            "properties": {
+                "host": {"type": "string", "minLength": 1, "maxLength": 253},
+                "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+                "server_name": {"type": "string", "minLength": 1, "maxLength": 253},
+                "ca_file": _PATH,
+                "min_days": {"type": "number", "minimum": 0, "maximum": 36500},
+                "timeout": DURATION,
+            },
+            "additionalProperties": False,
+        },
+    )
+    registry.add_recovery(
+        "tls.renew",
+        "local",
+        lazy("drillbook.pressure.tls:TlsRenew"),
+        help="issue a fresh certificate from the CA and install it",
+        params_schema={
+            "properties": {**_TLS_FILES, "days": {"type": "integer", "minimum": 1, "maximum": 825}},
+            **_TLS_WHERE,
             "additionalProperties": False,
         },
     )
