@@ -44,6 +44,9 @@ def register(registry: Registry) -> None:
         "PostgreSQL: the embedded sandbox or a configured server",
         prepare=lazy("drillbook.backends.postgres.prepare:prepare_sandbox"),
     )
+    from drillbook.backends.postgres.pressure_names import register_pressure  # Database Issues
+
+    register_pressure(registry)
     empty = _schema({})
     registry.add_fault(
         "postgres.kill",
