@@ -86,6 +86,20 @@ def register_local(registry: Registry) -> None:
     )
     _register_disk(registry)
     _register_tls(registry)
+    registry.add_fault(
+        "clock.skew",
+        "local",
+        lazy("drillbook.pressure.clockskew:ClockSkew"),
+        help="shift the wall clock of a process started under libfaketime (where installed)",
+        params_schema={
+            "properties": {
+                "file": _PATH,
+                "offset": {"type": "string", "pattern": "^[+-][0-9]+(\\.[0-9]+)?[smhdy]?$"},
+            },
+            "required": ["file", "offset"],
+            "additionalProperties": False,
+        },
+    )
     registry.add_probe(
         "memory.usage",
         "local",
