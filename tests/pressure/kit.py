@@ -28,10 +28,14 @@ def build(kind: str, name: str, params: Mapping[str, Any], tmp: Path, **targets:
     """A fault, probe or step from the registry, on a local target named ``host``."""
     reg = get_registry()
     table = {"fault": reg.faults, "probe": reg.probes, "recovery": reg.recoveries}[kind]
-    spec = [TargetSpec(name=n, backend=t.pop("backend", "local"), params=t) for n, t in targets.items()]
+    spec = [
+        TargetSpec(name=n, backend=t.pop("backend", "local"), params=t) for n, t in targets.items()
+    ]
     if not spec:
         spec = [TargetSpec(name="host", backend="local", params={"match": "no-such-process-x9"})]
-    ctx = Context(params=dict(params), targets=tuple(spec), workdir=tmp, state_dir=tmp / ".drillbook")
+    ctx = Context(
+        params=dict(params), targets=tuple(spec), workdir=tmp, state_dir=tmp / ".drillbook"
+    )
     return table[name].factory(ctx)
 
 
@@ -61,7 +65,7 @@ def ps_matching(needle: str) -> list[int]:
     out = subprocess.run(["ps", "-eo", "pid=,stat=,args="], capture_output=True, text=True).stdout
     found = []
     for line in out.splitlines():
-        pid, stat, args = (line.strip().split(None, 2) + ["", ""])[:3]
+        pid, stat, args = [*line.strip().split(None, 2), "", ""][:3]
         if needle in args and not stat.startswith("Z") and "ps -eo" not in args:
             found.append(int(pid))
     return found
@@ -128,9 +132,12 @@ def crash_after_inject(
     scenario's recovery step must keep the harness busy meanwhile."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-q", "drills/"],
-        cwd=root, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=root,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
-    )  # fmt: skip
+    )
     try:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -157,5 +164,9 @@ def crash_after_inject(
 def rollback(root: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "drillbook.cli", "--config", "drillbook.yaml", "rollback"],
-        cwd=root, env=_env(), capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=root,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

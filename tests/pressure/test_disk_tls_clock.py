@@ -15,11 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.pressure.kit import build, crash_after_inject, make_project, pending, rollback, wait_for
 
 from drillbook.errors import FaultError, SafetyError
 from drillbook.plugin import needs_backend
 from drillbook.pressure.clockskew import find_libfaketime
-from tests.pressure.kit import build, crash_after_inject, make_project, pending, rollback, wait_for
 
 
 def _df_avail_kib(path: Path) -> int:
@@ -84,9 +84,18 @@ def tls_site(tmp_path: Path) -> Iterator[tuple[Path, int]]:
     port = free_port()
     folder = tmp_path / "site"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "drillbook.pressure.tlsfront", "--port", str(port), "--dir", str(folder)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "drillbook.pressure.tlsfront",
+            "--port",
+            str(port),
+            "--dir",
+            str(folder),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for(lambda: (folder / "cert.pem").exists() and _openssl(port, folder)[0] != "", 30)
         yield folder, port
@@ -98,17 +107,33 @@ def tls_site(tmp_path: Path) -> Iterator[tuple[Path, int]]:
 def _openssl(port: int, folder: Path) -> tuple[str, str]:
     """(verify line, notAfter) as ``openssl s_client`` sees the served certificate."""
     run = subprocess.run(
-        ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername", "localhost",
-         "-verify_hostname", "localhost", "-CAfile", str(folder / "ca.pem")],
-        input="", capture_output=True, text=True, timeout=20,
-    )  # fmt: skip
+        [
+            "openssl",
+            "s_client",
+            "-connect",
+            f"127.0.0.1:{port}",
+            "-servername",
+            "localhost",
+            "-verify_hostname",
+            "localhost",
+            "-CAfile",
+            str(folder / "ca.pem"),
+        ],
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
     m = re.search(r"Verify return code: (\d+) \(([^)]*)\)", run.stdout)
     verify = f"{m.group(1)} {m.group(2)}" if m else ""
     pem = re.search(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", run.stdout, re.S)
     after = ""
     if pem:
         after = subprocess.run(
-            ["openssl", "x509", "-noout", "-enddate"], input=pem.group(0), capture_output=True, text=True
+            ["openssl", "x509", "-noout", "-enddate"],
+            input=pem.group(0),
+            capture_output=True,
+            text=True,
         ).stdout.strip()
     return verify, after
 
@@ -132,7 +157,9 @@ def test_tls_fault_is_what_openssl_sees_and_revert_restores_the_bytes(
     folder, port = tls_site
     original = (_sha(folder / "cert.pem"), _sha(folder / "key.pem"))
     assert _openssl(port, folder)[0] == "0 ok"
-    probe = build("probe", "tls", {"port": port, "ca_file": str(folder / "ca.pem"), "min_days": 7}, tmp_path)
+    probe = build(
+        "probe", "tls", {"port": port, "ca_file": str(folder / "ca.pem"), "min_days": 7}, tmp_path
+    )
     assert probe.check().ok
     fault = build("fault", "tls.cert", {"dir": str(folder), "kind": kind}, tmp_path)
     fault.inject()
@@ -151,7 +178,9 @@ def test_tls_fault_is_what_openssl_sees_and_revert_restores_the_bytes(
     assert not list((tmp_path / ".drillbook" / "pressure").glob("tls-*"))  # no backup left
 
 
-def test_renew_recovers_and_the_probe_reports_days_left(tmp_path: Path, tls_site: tuple[Path, int]) -> None:
+def test_renew_recovers_and_the_probe_reports_days_left(
+    tmp_path: Path, tls_site: tuple[Path, int]
+) -> None:
     folder, port = tls_site
     fault = build("fault", "tls.cert", {"dir": str(folder), "kind": "expired"}, tmp_path)
     fault.inject()
@@ -159,7 +188,12 @@ def test_renew_recovers_and_the_probe_reports_days_left(tmp_path: Path, tls_site
         step = build("recovery", "tls.renew", {"dir": str(folder), "days": 90}, tmp_path)
         step.run()
         wait_for(lambda: _openssl(port, folder)[0] == "0 ok", 20, "the renewed certificate")
-        probe = build("probe", "tls", {"port": port, "ca_file": str(folder / "ca.pem"), "min_days": 60}, tmp_path)
+        probe = build(
+            "probe",
+            "tls",
+            {"port": port, "ca_file": str(folder / "ca.pem"), "min_days": 60},
+            tmp_path,
+        )
         result = probe.check()
         assert result.ok and 89 < result.value <= 90
     finally:
@@ -189,7 +223,9 @@ def _make_site(root: Path) -> tuple[str, str]:
 
 @pytest.mark.parametrize("by", ["rollback", "ttl-watchdog"])
 def test_tls_crash_cell(tmp_path: Path, by: str) -> None:
-    root = make_project(tmp_path / "p", _TLS_SCENARIO.format(ttl="10m" if by == "rollback" else "4s"))
+    root = make_project(
+        tmp_path / "p", _TLS_SCENARIO.format(ttl="10m" if by == "rollback" else "4s")
+    )
     original = _make_site(root)
     changed = lambda s: _sha(root / "site" / "cert.pem") != original[0]  # noqa: E731
     crash_after_inject(root, changed)
@@ -219,7 +255,9 @@ _DISK_SCENARIO = """\
 
 @pytest.mark.parametrize("by", ["rollback", "ttl-watchdog"])
 def test_disk_crash_cell(tmp_path: Path, by: str) -> None:
-    root = make_project(tmp_path / "p", _DISK_SCENARIO.format(ttl="10m" if by == "rollback" else "4s"))
+    root = make_project(
+        tmp_path / "p", _DISK_SCENARIO.format(ttl="10m" if by == "rollback" else "4s")
+    )
     state = crash_after_inject(root, lambda s: bool(s.get("file")) and os.path.exists(s["file"]))
     if by == "rollback":
         result = rollback(root)
@@ -238,11 +276,20 @@ def test_clock_skew_moves_the_process_clock_and_revert_restores_it(tmp_path: Pat
         needs_backend("faketime", "libfaketime is not installed (apt-get install faketime)")
     file = tmp_path / "app.faketime"
     reader = subprocess.Popen(
-        [sys.executable, "-m", "drillbook.pressure.clockskew", "--file", str(file), "--",
-         sys.executable, "-c",
-         "import time,sys\nwhile True:\n print(time.time(), flush=True)\n time.sleep(0.05)"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "drillbook.pressure.clockskew",
+            "--file",
+            str(file),
+            "--",
+            sys.executable,
+            "-c",
+            "import time,sys\nwhile True:\n print(time.time(), flush=True)\n time.sleep(0.05)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert reader.stdout is not None
 
     def skew_now() -> float:

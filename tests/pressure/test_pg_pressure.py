@@ -10,11 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.pressure.kit import (
+    crash_after_inject,
+    make_project,
+    pending,
+    ps_group,
+    rollback,
+    wait_for,
+)
 
 from drillbook.backends.base import Context, get_registry
 from drillbook.model import TargetSpec
 from drillbook.plugin import needs_backend
-from tests.pressure.kit import crash_after_inject, make_project, pending, ps_group, rollback, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -49,12 +56,16 @@ def _sql(root: Path, query: str, params: tuple[Any, ...] = ()) -> Any:
 
 
 def _tagged(root: Path, tag: str) -> int:
-    return int(_sql(root, "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (tag,)))
+    return int(
+        _sql(root, "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (tag,))
+    )
 
 
 def _build(kind: str, name: str, ctx: Context) -> Any:
     reg = get_registry()
-    return {"fault": reg.faults, "probe": reg.probes, "recovery": reg.recoveries}[kind][name].factory(ctx)
+    return {"fault": reg.faults, "probe": reg.probes, "recovery": reg.recoveries}[kind][
+        name
+    ].factory(ctx)
 
 
 def test_exhaustion_holds_up_to_the_reserve_and_revert_ends_every_session(
@@ -66,9 +77,16 @@ def test_exhaustion_holds_up_to_the_reserve_and_revert_ends_every_session(
     tag = fault.state()["tag"]
     try:
         wait_for(fault.verify_injected, 60, "the sessions to be held")
-        clients = int(_sql(sandbox, "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"))
+        clients = int(
+            _sql(
+                sandbox,
+                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'",
+            )
+        )
         assert _tagged(sandbox, tag) == fault.state()["count"]
-        assert max_conn - 5 - 2 <= clients <= max_conn - 5 + 1  # the reserve is left (others may come and go)
+        assert (
+            max_conn - 5 - 2 <= clients <= max_conn - 5 + 1
+        )  # the reserve is left (others may come and go)
         probe = _build("probe", "postgres.connections", _ctx(sandbox, tmp_path, max_percent=80))
         result = probe.check()
         assert not result.ok and result.value >= max_conn - 7
@@ -118,15 +136,18 @@ def test_sleepers_are_active_pg_sleep_backends(sandbox: Path, tmp_path: Path) ->
     tag = fault.state()["tag"]
     try:
         wait_for(
-            lambda: _sql(
-                sandbox,
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
-                " AND state = 'active' AND query LIKE 'SELECT pg_sleep%%'",
-                (tag,),
-            ) == 3,
+            lambda: (
+                _sql(
+                    sandbox,
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
+                    " AND state = 'active' AND query LIKE 'SELECT pg_sleep%%'",
+                    (tag,),
+                )
+                == 3
+            ),
             30,
             "three pg_sleep statements",
-        )  # fmt: skip
+        )
     finally:
         fault.revert()
     assert _tagged(sandbox, tag) == 0
@@ -149,8 +170,12 @@ _SCENARIO = """\
 @pytest.mark.parametrize("by", ["rollback", "ttl-watchdog"])
 def test_pg_crash_cell(sandbox: Path, tmp_path: Path, by: str) -> None:
     targets = f"  pg: {{backend: postgres, sandbox: region-a, root: {sandbox}}}\n"
-    root = make_project(tmp_path / "p", _SCENARIO.format(ttl="10m" if by == "rollback" else "4s"), targets)
-    state = crash_after_inject(root, lambda s: bool(s.get("tag")) and _tagged(sandbox, s["tag"]) > 0)
+    root = make_project(
+        tmp_path / "p", _SCENARIO.format(ttl="10m" if by == "rollback" else "4s"), targets
+    )
+    state = crash_after_inject(
+        root, lambda s: bool(s.get("tag")) and _tagged(sandbox, s["tag"]) > 0
+    )
     assert _tagged(sandbox, state["tag"]) > 0
     if by == "rollback":
         result = rollback(root)

@@ -8,8 +8,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from drillbook.errors import SafetyError
 from tests.pressure.kit import (
     build,
     crash_after_inject,
@@ -19,6 +17,8 @@ from tests.pressure.kit import (
     rollback,
     wait_for,
 )
+
+from drillbook.errors import SafetyError
 
 ENGINES = ["python"] + (["stress-ng"] if shutil.which("stress-ng") else [])
 
@@ -38,7 +38,9 @@ def _write_bytes(pid: int) -> int:
 @pytest.mark.parametrize("engine", ENGINES)
 def test_memory_hog_is_resident_and_revert_leaves_nothing(tmp_path: Path, engine: str) -> None:
     size = 96 * 1024 * 1024
-    fault = build("fault", "stress.memory", {"size": "96MiB", "engine": engine, "duration": 60}, tmp_path)
+    fault = build(
+        "fault", "stress.memory", {"size": "96MiB", "engine": engine, "duration": 60}, tmp_path
+    )
     fault.inject()
     try:
         pgid = fault.state()["pid"]
@@ -71,7 +73,10 @@ def test_cpu_burn_uses_cpu_and_reverts(tmp_path: Path, engine: str) -> None:
 @pytest.mark.parametrize("engine", ENGINES)
 def test_io_load_writes_and_revert_removes_its_folder(tmp_path: Path, engine: str) -> None:
     fault = build(
-        "fault", "stress.io", {"size": "8MiB", "engine": engine, "duration": 60, "path": "io"}, tmp_path
+        "fault",
+        "stress.io",
+        {"size": "8MiB", "engine": engine, "duration": 60, "path": "io"},
+        tmp_path,
     )
     fault.inject()
     folder = Path(fault.state()["dir"])

@@ -6,6 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
 
 __all__ = ["KINDS", "issue", "make_ca", "write_atomic"]
 
@@ -13,25 +18,25 @@ __all__ = ["KINDS", "issue", "make_ca", "write_atomic"]
 KINDS = ("expired", "not_yet_valid", "wrong_host", "untrusted")
 
 
-def _key() -> object:
+def _key() -> EllipticCurvePrivateKey:
     from cryptography.hazmat.primitives.asymmetric import ec
 
     return ec.generate_private_key(ec.SECP256R1())
 
 
-def _pem_key(key: object) -> bytes:
+def _pem_key(key: EllipticCurvePrivateKey) -> bytes:
     from cryptography.hazmat.primitives import serialization
 
-    return key.private_bytes(  # type: ignore[attr-defined, no-any-return]
+    return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
 
 
-def _name(common: str) -> object:
-    from cryptography.x509.oid import NameOID
+def _name(common: str) -> x509.Name:
     from cryptography import x509
+    from cryptography.x509.oid import NameOID
 
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
 
@@ -42,26 +47,32 @@ def make_ca(days: int = 3650, name: str = "drillbook sandbox CA") -> tuple[bytes
     from cryptography.hazmat.primitives import hashes, serialization
 
     key = _key()
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     subject = _name(name)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(subject)  # type: ignore[arg-type]
-        .issuer_name(subject)  # type: ignore[arg-type]
-        .public_key(key.public_key())  # type: ignore[attr-defined]
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=True, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
-        )  # fmt: skip
-        .sign(key, hashes.SHA256())  # type: ignore[arg-type]
+        )
+        .sign(key, hashes.SHA256())
     )
     return cert.public_bytes(serialization.Encoding.PEM), _pem_key(key)
 
@@ -85,21 +96,26 @@ def issue(
         alt = x509.DNSName(host)
     if ca is not None:
         ca_cert = x509.load_pem_x509_certificate(ca[0])
+        from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
+        from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
         ca_key = serialization.load_pem_private_key(ca[1], password=None)
+        if not isinstance(ca_key, EllipticCurvePrivateKey | RSAPrivateKey):
+            raise ValueError(f"the CA key is a {type(ca_key).__name__}; expected EC or RSA")
         issuer, signer = ca_cert.subject, ca_key
     else:
-        issuer, signer = _name(host), key  # type: ignore[assignment]
+        issuer, signer = _name(host), key
     cert = (
         x509.CertificateBuilder()
-        .subject_name(_name(host))  # type: ignore[arg-type]
+        .subject_name(_name(host))
         .issuer_name(issuer)
-        .public_key(key.public_key())  # type: ignore[attr-defined]
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(not_before)
         .not_valid_after(not_after)
         .add_extension(x509.SubjectAlternativeName([alt]), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(signer, hashes.SHA256())  # type: ignore[arg-type]
+        .sign(signer, hashes.SHA256())
     )
     return cert.public_bytes(serialization.Encoding.PEM), _pem_key(key)
 

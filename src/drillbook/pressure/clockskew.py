@@ -105,7 +105,7 @@ class ClockSkew(Fault):
 
     def verify_injected(self) -> bool:
         file = self._state.get("file")
-        return bool(file) and Path(file).read_text().strip() == self._state["offset"]
+        return bool(file) and Path(str(file)).read_text().strip() == self._state["offset"]
 
     def revert(self) -> None:
         file = self._state.get("file")

@@ -167,7 +167,9 @@ class DiskProbe(Probe):
         folder = Path(str(raw))
         folder = folder if folder.is_absolute() else self.ctx.workdir / folder
         probe_at = folder
-        while not probe_at.exists():  # a folder not made yet holds nothing; its parent's disk counts
+        while (
+            not probe_at.exists()
+        ):  # a folder not made yet holds nothing; its parent's disk counts
             probe_at = probe_at.parent
         usage = shutil.disk_usage(probe_at)
         problems = []

@@ -54,6 +54,8 @@ class MemoryProbe(Probe):
             value = matching_rss(str(self.ctx.param("match")))
             bound = parse_size(self.ctx.param("max_rss", "1GiB"), field="max_rss")
             if value > bound:
-                problems.append(f"processes matching {self.ctx.param('match')!r}: RSS {value} > {bound}")
+                problems.append(
+                    f"processes matching {self.ctx.param('match')!r}: RSS {value} > {bound}"
+                )
         detail = "; ".join(problems) or f"MemAvailable {available}"
         return ProbeResult(not problems, time.perf_counter() - start, detail, value=value)

@@ -13,7 +13,7 @@ from typing import Any
 from drillbook.backends.base import Registry, lazy
 from drillbook.pressure.sizes import SIZE_PATTERN
 
-__all__ = ["register_docker", "register_local"]
+__all__ = ["DURATION", "ENGINE", "PERCENT", "SIZE", "register_local"]
 
 DURATION: dict[str, Any] = {
     "oneOf": [

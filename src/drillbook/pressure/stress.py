@@ -173,9 +173,14 @@ class CpuStress(_Hog):
         if engine == "stress-ng":
             return [
                 str(stress_ng()),
-                "--cpu", str(workers), "--cpu-load", str(load),
-                "--timeout", f"{seconds}s", "--quiet",
-            ]  # fmt: skip
+                "--cpu",
+                str(workers),
+                "--cpu-load",
+                str(load),
+                "--timeout",
+                f"{seconds}s",
+                "--quiet",
+            ]
         return self._python(
             "--seconds", str(seconds), "--workers", str(workers), "--load", str(load)
         )
@@ -214,7 +219,9 @@ class MemoryStress(_Hog):
             percent = float(self.ctx.param("percent", 0))
             limit, _ = self._target_limit()
             size = int(limit * percent / 100.0)
-        cap = parse_size(self.ctx.settings.get("max_hog_bytes", _DEFAULT_MEM_CAP), field="max_hog_bytes")
+        cap = parse_size(
+            self.ctx.settings.get("max_hog_bytes", _DEFAULT_MEM_CAP), field="max_hog_bytes"
+        )
         if size > cap:
             raise SafetyError(
                 f"stress.memory refused: {size} bytes is over backends.local.max_hog_bytes={cap}"
@@ -238,9 +245,16 @@ class MemoryStress(_Hog):
         if engine == "stress-ng":
             return [
                 str(stress_ng()),
-                "--vm", "1", "--vm-bytes", str(size), "--vm-keep", "--oomable",
-                "--timeout", f"{seconds}s", "--quiet",
-            ]  # fmt: skip
+                "--vm",
+                "1",
+                "--vm-bytes",
+                str(size),
+                "--vm-keep",
+                "--oomable",
+                "--timeout",
+                f"{seconds}s",
+                "--quiet",
+            ]
         return self._python("--seconds", str(seconds), "--bytes", str(size))
 
     def resident(self) -> int:
@@ -285,9 +299,16 @@ class IoStress(_Hog):
         if engine == "stress-ng":
             return [
                 str(stress_ng()),
-                "--hdd", "1", "--hdd-bytes", str(size), "--temp-path", str(folder),
-                "--timeout", f"{seconds}s", "--quiet",
-            ]  # fmt: skip
+                "--hdd",
+                "1",
+                "--hdd-bytes",
+                str(size),
+                "--temp-path",
+                str(folder),
+                "--timeout",
+                f"{seconds}s",
+                "--quiet",
+            ]
         return self._python("--seconds", str(seconds), "--bytes", str(size), "--dir", str(folder))
 
     def verify_injected(self) -> bool:

@@ -102,15 +102,26 @@ class TlsCertFault(Fault):
     def _broken(self, files: Mapping[str, Path | None]) -> tuple[bytes, bytes]:
         kind = self._kind()
         host = str(self.ctx.param("host", "localhost"))
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         ca = _ca(files)
         if kind == "expired":
-            return issue(host, ca=ca, not_before=now - dt.timedelta(days=60),
-                         not_after=now - dt.timedelta(days=1))  # fmt: skip
-        valid = {"not_before": now - dt.timedelta(minutes=5), "not_after": now + dt.timedelta(days=30)}
+            return issue(
+                host,
+                ca=ca,
+                not_before=now - dt.timedelta(days=60),
+                not_after=now - dt.timedelta(days=1),
+            )
+        valid = {
+            "not_before": now - dt.timedelta(minutes=5),
+            "not_after": now + dt.timedelta(days=30),
+        }
         if kind == "not_yet_valid":
-            return issue(host, ca=ca, not_before=now + dt.timedelta(days=1),
-                         not_after=now + dt.timedelta(days=60))  # fmt: skip
+            return issue(
+                host,
+                ca=ca,
+                not_before=now + dt.timedelta(days=1),
+                not_after=now + dt.timedelta(days=60),
+            )
         if kind == "wrong_host":
             return issue(str(self.ctx.param("wrong_host", "wrong.invalid")), ca=ca, **valid)
         return issue(host, ca=None, **valid)  # untrusted: self-signed
@@ -143,7 +154,7 @@ class TlsCertFault(Fault):
 
     def verify_injected(self) -> bool:
         cert = self._state.get("cert")
-        return bool(cert) and sha256_file(Path(cert)) == self._state.get("broken_sha256")
+        return bool(cert) and sha256_file(Path(str(cert))) == self._state.get("broken_sha256")
 
     def revert(self) -> None:
         backup = self._state.get("backup")
@@ -165,11 +176,11 @@ class TlsCertFault(Fault):
 
     def _restored(self) -> bool:
         try:
-            return sha256_file(Path(self._state["cert"])) == self._state["cert_sha256"] and (
-                sha256_file(Path(self._state["key"])) == self._state["key_sha256"]
-            )
+            cert_ok = sha256_file(Path(self._state["cert"])) == self._state["cert_sha256"]
+            key_ok = sha256_file(Path(self._state["key"])) == self._state["key_sha256"]
         except OSError:
             return False
+        return bool(cert_ok and key_ok)
 
     def verify_reverted(self) -> bool:
         if not self._state.get("backup"):
@@ -210,9 +221,11 @@ class TlsProbe(Probe):
         ctx = ssl.create_default_context(cafile=str(_resolve(self.ctx, ca)) if ca else None)
         days = _days_left(host, port, server_name, timeout)
         try:
-            with socket.create_connection((host, port), timeout=timeout) as raw:
-                with ctx.wrap_socket(raw, server_hostname=server_name):
-                    pass
+            with (
+                socket.create_connection((host, port), timeout=timeout) as raw,
+                ctx.wrap_socket(raw, server_hostname=server_name),
+            ):
+                pass
         except (ssl.SSLError, ssl.CertificateError, OSError) as exc:
             reason = getattr(exc, "verify_message", None) or str(exc)
             return ProbeResult(False, time.perf_counter() - start, f"{reason}", value=days)
@@ -232,15 +245,17 @@ def _days_left(host: str, port: int, server_name: str, timeout: float) -> float 
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     try:
-        with socket.create_connection((host, port), timeout=timeout) as raw:
-            with ctx.wrap_socket(raw, server_hostname=server_name) as tls:
-                der = tls.getpeercert(binary_form=True)
+        with (
+            socket.create_connection((host, port), timeout=timeout) as raw,
+            ctx.wrap_socket(raw, server_hostname=server_name) as tls,
+        ):
+            der = tls.getpeercert(binary_form=True)
     except OSError:
         return None
     if not der:
         return None
     after = x509.load_der_x509_certificate(der).not_valid_after_utc
-    left = (after - dt.datetime.now(dt.timezone.utc)).total_seconds() / 86400
+    left = (after - dt.datetime.now(dt.UTC)).total_seconds() / 86400
     return round(left, 3)
 
 
@@ -253,11 +268,13 @@ class TlsRenew(RecoveryStep):
         if ca is None:
             raise RecoveryError("tls.renew needs the CA: `ca_cert` and `ca_key`, or `dir`")
         days = int(self.ctx.param("days", 30))
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         cert, key = issue(
-            str(self.ctx.param("host", "localhost")), ca=ca,
-            not_before=now - dt.timedelta(minutes=5), not_after=now + dt.timedelta(days=days),
-        )  # fmt: skip
+            str(self.ctx.param("host", "localhost")),
+            ca=ca,
+            not_before=now - dt.timedelta(minutes=5),
+            not_after=now + dt.timedelta(days=days),
+        )
         assert files["cert"] is not None and files["key"] is not None
         write_atomic(files["key"], key)
         write_atomic(files["cert"], cert, 0o644)

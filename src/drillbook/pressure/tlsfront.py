@@ -32,12 +32,14 @@ def _ensure(folder: Path) -> None:
         write_atomic(folder / "ca.pem", ca[0], 0o644)
     if not (folder / "cert.pem").exists():
         ca = ((folder / "ca.pem").read_bytes(), (folder / "ca-key.pem").read_bytes())
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         for host in ("localhost",):
             cert, key = issue(
-                host, ca=ca, not_before=now - dt.timedelta(minutes=5),
+                host,
+                ca=ca,
+                not_before=now - dt.timedelta(minutes=5),
                 not_after=now + dt.timedelta(days=30),
-            )  # fmt: skip
+            )
             write_atomic(folder / "key.pem", key)
             write_atomic(folder / "cert.pem", cert, 0o644)
 
@@ -71,14 +73,14 @@ class _Server(http.server.ThreadingHTTPServer):
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         body = b"ok\n" if self.path == "/health" else b"not found\n"
         self.send_response(200 if self.path == "/health" else 404)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 

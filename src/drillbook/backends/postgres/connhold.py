@@ -54,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
             from psycopg import sql
 
             parts = [sql.Identifier(p) for p in args.lock.split(".")]
-            conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(sql.SQL(".").join(parts)))
+            conn.execute(
+                sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(sql.SQL(".").join(parts))
+            )
         for _ in range(args.sleep):
             conn = psycopg.connect(dsn, application_name=args.tag, autocommit=True)
             conns.append(conn)

@@ -86,11 +86,22 @@ class _Holder(Fault):
         script = Path(__file__).with_name("connhold.py")
         with open(log_dir / "connhold.log", "ab") as log:
             self._proc = subprocess.Popen(
-                [sys.executable, "-P", str(script), "--tag", tag,
-                 "--seconds", str(self._seconds()), *args],
-                stdin=subprocess.PIPE, stdout=log, stderr=log,
-                start_new_session=True, close_fds=True,
-            )  # fmt: skip
+                [
+                    sys.executable,
+                    "-P",
+                    str(script),
+                    "--tag",
+                    tag,
+                    "--seconds",
+                    str(self._seconds()),
+                    *args,
+                ],
+                stdin=subprocess.PIPE,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+                close_fds=True,
+            )
         assert self._proc.stdin is not None
         self._state.update({"pid": self._proc.pid, "start_time": procs.start_time(self._proc.pid)})
         self._proc.stdin.write((self.target.dsn() + "\n").encode())
@@ -171,7 +182,8 @@ class ExhaustConnections(_Holder):
         return count
 
     def plan(self) -> str:
-        return f"hold idle sessions on {self.target.name} until {self.ctx.param('reserve', 'superuser_reserved_connections + 2')} slots are left"
+        reserve = self.ctx.param("reserve", "superuser_reserved_connections + 2")
+        return f"hold idle sessions on {self.target.name} until {reserve} slots are left"
 
     def _args(self) -> list[str]:
         self._state["count"] = self._count()
@@ -246,9 +258,7 @@ class TerminateSessions(RecoveryStep):
         where = ["pid <> pg_backend_pid()", "backend_type = 'client backend'"]
         params: list[Any] = []
         if self.ctx.param("blocking"):
-            where.append(
-                "pid IN (SELECT unnest(pg_blocking_pids(pid)) FROM pg_stat_activity)"
-            )
+            where.append("pid IN (SELECT unnest(pg_blocking_pids(pid)) FROM pg_stat_activity)")
         else:
             idle = parse_duration(self.ctx.param("idle_for", "5s"))
             where.append("state = 'idle' AND now() - state_change >= make_interval(secs => %s)")
@@ -262,7 +272,7 @@ class TerminateSessions(RecoveryStep):
         )
         try:
             with _connect(target.dsn()) as conn:
-                row = conn.execute(query, params).fetchone()  # type: ignore[arg-type]
+                row = conn.execute(query, params).fetchone()
         except Exception as exc:
             raise RecoveryError(f"terminate sessions on {target.name}: {exc}") from exc
         return f"terminated {row[0] if row else 0} sessions on {target.name}"
