@@ -13,7 +13,7 @@ from typing import Any
 from drillbook.backends.base import Registry, lazy
 from drillbook.pressure.sizes import SIZE_PATTERN
 
-__all__ = ["DURATION", "ENGINE", "PERCENT", "SIZE", "register_local"]
+__all__ = ["DURATION", "ENGINE", "PERCENT", "SIZE", "register_docker", "register_local"]
 
 DURATION: dict[str, Any] = {
     "oneOf": [
@@ -226,6 +226,32 @@ def _register_tls(registry: Registry) -> None:
         params_schema={
             "properties": {**_TLS_FILES, "days": {"type": "integer", "minimum": 1, "maximum": 825}},
             **_TLS_WHERE,
+            "additionalProperties": False,
+        },
+    )
+
+
+def register_docker(registry: Registry) -> None:
+    """``docker.stress``: the same pressure inside a container's cgroup (docker exec)."""
+    registry.add_fault(
+        "docker.stress",
+        "docker",
+        lazy("drillbook.backends.docker.faults_stress:DockerStress"),
+        help="CPU, memory or I/O pressure inside a container's cgroup (a shell worker via docker exec)",
+        params_schema={
+            "properties": {
+                "kind": {"enum": ["cpu", "memory", "io"]},
+                "workers": {"type": "integer", "minimum": 1, "maximum": 64},
+                "size": SIZE,
+                "percent": {"type": "number", "exclusiveMinimum": 0, "maximum": 100},
+                "allow_oom": {"type": "boolean"},
+                "path": {"type": "string", "pattern": "^/", "maxLength": 4096},
+                "duration": DURATION,
+                "pick": {"type": "integer", "minimum": 1},
+                "pick_percent": {"type": "number", "exclusiveMinimum": 0, "maximum": 100},
+            },
+            "required": ["kind"],
+            "not": {"required": ["size", "percent"]},
             "additionalProperties": False,
         },
     )
