@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.pressure.kit import crash_after_inject, make_project, pending, rollback, wait_for
 
 from drillbook.backends.base import Context, get_registry
 from drillbook.errors import SafetyError
 from drillbook.model import TargetSpec
 from drillbook.plugin import needs_backend
-from tests.pressure.kit import crash_after_inject, make_project, pending, rollback, wait_for
 
 _CG = Path("/sys/fs/cgroup")
 

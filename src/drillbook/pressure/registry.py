@@ -13,7 +13,15 @@ from typing import Any
 from drillbook.backends.base import Registry, lazy
 from drillbook.pressure.sizes import SIZE_PATTERN
 
-__all__ = ["DURATION", "ENGINE", "PERCENT", "SIZE", "register_docker", "register_local"]
+__all__ = [
+    "DURATION",
+    "ENGINE",
+    "PERCENT",
+    "SIZE",
+    "register_docker",
+    "register_local",
+    "register_postgres",
+]
 
 DURATION: dict[str, Any] = {
     "oneOf": [
@@ -254,4 +262,74 @@ def register_docker(registry: Registry) -> None:
             "not": {"required": ["size", "percent"]},
             "additionalProperties": False,
         },
+    )
+
+
+_PG = "drillbook.backends.postgres.pressure"
+_PG_TABLE = {
+    "type": "string",
+    "pattern": r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$",
+    "maxLength": 127,
+}
+
+
+def _pg_closed(props: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"type": "object", "properties": props, "additionalProperties": False, **extra}
+
+
+def register_postgres(registry: Registry) -> None:
+    """The Database Issues faults, probe and step (:mod:`drillbook.backends.postgres.pressure`)."""
+    registry.add_fault(
+        "postgres.exhaust_connections",
+        "postgres",
+        lazy(f"{_PG}:ExhaustConnections"),
+        help="hold idle sessions up to max_connections minus a reserve (a detached holder)",
+        params_schema=_pg_closed(
+            {
+                "reserve": {"type": "integer", "minimum": 1, "maximum": 1000},
+                "max_hold": {"type": "integer", "minimum": 1, "maximum": 10000},
+                "duration": DURATION,
+            }
+        ),
+    )
+    registry.add_fault(
+        "postgres.slow_query",
+        "postgres",
+        lazy(f"{_PG}:SlowQuery"),
+        help="hold an ACCESS EXCLUSIVE lock on a table and/or run pg_sleep statements",
+        params_schema=_pg_closed(
+            {
+                "lock_table": _PG_TABLE,
+                "sleepers": {"type": "integer", "minimum": 1, "maximum": 100},
+                "duration": DURATION,
+            },
+            anyOf=[{"required": ["lock_table"]}, {"required": ["sleepers"]}],
+        ),
+    )
+    registry.add_probe(
+        "postgres.connections",
+        "postgres",
+        lazy(f"{_PG}:ConnectionsProbe"),
+        help="client sessions as a share of max_connections; value: sessions",
+        params_schema=_pg_closed(
+            {"max_percent": {"type": "number", "minimum": 0, "maximum": 100}, "timeout": DURATION}
+        ),
+    )
+    registry.add_recovery(
+        "postgres.terminate_sessions",
+        "postgres",
+        lazy(f"{_PG}:TerminateSessions"),
+        help="pg_terminate_backend idle sessions (idle_for, application_name) or blocking ones",
+        params_schema=_pg_closed(
+            {
+                "idle_for": {
+                    "oneOf": [
+                        {"type": "number", "minimum": 0, "maximum": 86400},
+                        DURATION["oneOf"][1],
+                    ]
+                },
+                "blocking": {"type": "boolean"},
+                "application_name": {"type": "string", "minLength": 1, "maxLength": 64},
+            }
+        ),
     )

@@ -8,8 +8,9 @@ died; memory is at most the container's limit (``allow_oom: true`` lifts that, t
 kill itself) and at most ``backends.docker.max_hog_bytes`` (default 2 GiB).
 
 Every process of the hog carries a random marker in its command line, and ``state()`` keeps the
-marker (not called a "token": the intent ledger redacts values of secret-looking keys) and the hog's host pids (from ``docker top``), so revert — from any process — kills exactly
-those processes inside the container and removes the I/O file and FIFO.
+marker (not called a "token": the intent ledger redacts values of secret-looking keys) and the
+hog's host pids (from ``docker top``), so revert — from any process — kills exactly those
+processes inside the container and removes the I/O file and FIFO.
 """
 
 from __future__ import annotations

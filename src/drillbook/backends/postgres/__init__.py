@@ -44,9 +44,9 @@ def register(registry: Registry) -> None:
         "PostgreSQL: the embedded sandbox or a configured server",
         prepare=lazy("drillbook.backends.postgres.prepare:prepare_sandbox"),
     )
-    from drillbook.backends.postgres.pressure_names import register_pressure  # Database Issues
+    from drillbook.pressure.registry import register_postgres as _pressure  # Database Issues
 
-    register_pressure(registry)
+    _pressure(registry)
     empty = _schema({})
     registry.add_fault(
         "postgres.kill",
