@@ -184,3 +184,39 @@ def test_pg_crash_cell(sandbox: Path, tmp_path: Path, by: str) -> None:
         wait_for(lambda: not pending(root), 90, "the TTL watchdog to revert")
     assert _tagged(sandbox, state["tag"]) == 0
     assert ps_group(int(state["pid"])) == []
+
+
+def test_terminate_blocking_sessions_frees_a_waiting_query(sandbox: Path, tmp_path: Path) -> None:
+    import threading
+
+    fault = _build("fault", "postgres.slow_query", _ctx(sandbox, tmp_path, lock_table="accounts"))
+    fault.inject()
+    answer: list[Any] = []
+    try:
+        wait_for(fault.verify_injected, 30, "the lock")
+        waiter = threading.Thread(
+            target=lambda: answer.append(_sql(sandbox, "SELECT count(*) FROM accounts"))
+        )
+        waiter.start()
+        wait_for(
+            lambda: (
+                int(
+                    _sql(
+                        sandbox,
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
+                    )
+                )
+                > 0
+            ),
+            20,
+            "a query waiting on the lock",
+        )
+        step = _build(
+            "recovery", "postgres.terminate_sessions", _ctx(sandbox, tmp_path, blocking=True)
+        )
+        assert step.run().startswith("terminated 1 ")
+        waiter.join(timeout=30)
+        assert answer == [1000]
+    finally:
+        fault.revert()
+    assert _tagged(sandbox, fault.state()["tag"]) == 0
