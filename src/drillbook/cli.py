@@ -45,6 +45,8 @@ FEATURE_COMMANDS = (
     "drillbook.sandbox.commands",
     "drillbook.report.commands",
     "drillbook.evidence.commands",
+    "drillbook.runbook.commands",
+    "drillbook.backends.postgres.commands",
 )
 
 
@@ -166,6 +168,41 @@ def exit_code_for(journal: dict[str, Any] | None, pytest_code: int) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    if args.gameday_live is not None and not args.gameday:
+        print("drillbook run: --gameday-live needs --gameday", file=sys.stderr)
+        return EXIT_CONFIG
+    if not args.gameday:
+        return _cmd_run_plain(args)
+    if args.gameday_live is not None and not all(
+        p.endswith(SCENARIO_SUFFIXES) for p in args.paths or ["drills/"]
+    ):
+        print(
+            "drillbook run: --gameday-live needs scenario files (.yaml): on the pytest path the "
+            "GameDay runs inside pytest",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    from drillbook.runbook.gameday import GameDay
+
+    args.operator = GameDay()
+    live = None
+    if args.gameday_live is not None:
+        from drillbook.runbook.live import LiveServer
+
+        try:
+            live = LiveServer(args.operator.snapshot, args.gameday_live)
+        except OSError as exc:
+            print(f"drillbook run: --gameday-live {args.gameday_live}: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
+        print(f"[drillbook] GameDay followed read-only at {live.url}", file=sys.stderr)
+    try:
+        return _cmd_run_plain(args)
+    finally:
+        if live is not None:
+            live.stop()
+
+
+def _cmd_run_plain(args: argparse.Namespace) -> int:
     scenario_paths = [p for p in args.paths if p.endswith(SCENARIO_SUFFIXES)]
     if scenario_paths:
         if len(scenario_paths) != len(args.paths) or args.k or args.pytest_args:
@@ -189,6 +226,17 @@ def _answers(raw: Sequence[str]) -> dict[str, str]:
     return answers
 
 
+def _as_expected(record: dict[str, Any], scenarios: list[Any]) -> str | None:
+    """The verdict as the exit code should count it: a scenario that declares ``expect: failed``
+    (it proves a blind spot) counts as passed when it fails as meant, and as failed when it
+    does not, exactly as the pytest plugin judges it."""
+    verdict = record.get("verdict")
+    for s in scenarios:
+        if s.id == record.get("scenario") and s.expect is not None:
+            return "passed" if verdict == s.expect.value else "failed"
+    return verdict
+
+
 def _run_direct(args: argparse.Namespace, paths: list[Path]) -> int:
     """Scenario files through the engine, no pytest (see :mod:`drillbook.runner`).
 
@@ -205,7 +253,9 @@ def _run_direct(args: argparse.Namespace, paths: list[Path]) -> int:
     from drillbook.session import RunSession
 
     outcome = run_scenarios(RunSession(lambda: cfg, config=cfg), scenarios)
-    code = code_for_verdicts(r.get("verdict") for r in outcome.records if not r.get("dry_run"))
+    code = code_for_verdicts(
+        _as_expected(r, scenarios) for r in outcome.records if not r.get("dry_run")
+    )
     if outcome.interrupted:
         return EXIT_ABORTED
     if code == EXIT_OK and not outcome.evidence_ok:
@@ -224,6 +274,7 @@ def _direct_config(args: argparse.Namespace) -> Any:
             allow_production=bool(args.allow_production),
             evidence=bool(args.evidence),
             manual_answers=_answers(args.answer or []),
+            operator=getattr(args, "operator", None),  # --gameday's console
         ),
         workdir=Path.cwd(),
     )
@@ -257,6 +308,8 @@ def _run_pytest(args: argparse.Namespace) -> int:
         cmd += ["--drill-reports", args.reports_dir]
     for answer in args.answer or []:
         cmd += ["--drill-answer", answer]
+    if args.gameday:
+        cmd.append("--drill-gameday")
     cmd += args.pytest_args
     before = (
         os.path.realpath(cfg.reports_dir / "latest")
@@ -301,6 +354,18 @@ def build_parser(features: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--allow-production", action="store_true")
     p.add_argument("--evidence", action="store_true", help="write a signed evidence bundle")
     p.add_argument("--answer", action="append", metavar="STEP=ANSWER", help="answer a manual step")
+    p.add_argument(
+        "--gameday",
+        action="store_true",
+        help="walk the people in the room through each manual step: instruction, command, a "
+        "clock against the RTO, keys d(one) f(ailed) s(kipped) and a note",
+    )
+    p.add_argument(
+        "--gameday-live",
+        type=int,
+        metavar="PORT",
+        help="also serve the GameDay read-only on 127.0.0.1:PORT (0: any free port)",
+    )
     p.set_defaults(handler=_cmd_run)
 
     p = sub.add_parser("list", help="scenarios with objectives and backend readiness")

@@ -20,6 +20,7 @@ from drillbook.errors import ConfigError
 from drillbook.model import DEFAULT_RESPONSE_TARGETS_S, TargetSpec
 
 if TYPE_CHECKING:
+    from drillbook.operator import Operator
     from drillbook.yamlload import Loaded
 
 __all__ = [
@@ -46,7 +47,15 @@ TOP_KEYS = {
     "history_db",
     "sandbox",
 }
-SAFETY_KEYS = {"max_targets", "max_percent", "require_opt_in", "fault_ttl", "intent_ledger"}
+SAFETY_KEYS = {
+    "max_targets",
+    "max_percent",
+    "require_opt_in",
+    "fault_ttl",
+    "intent_ledger",
+    "watchdog",
+    "revert_retry",
+}
 DEFAULT_KEYS = {"probe_interval", "stable_for", "timeout", "response_targets", "probe_timeout"}
 _PROD = re.compile(r"(^|[-_.\s])(prod|production|prd|live)($|[-_.\s\d])", re.IGNORECASE)
 
@@ -63,6 +72,12 @@ class SafetySettings:
     require_opt_in: bool = True
     fault_ttl_s: float = 15 * 60.0
     intent_ledger: Path | None = None  # default: <state_dir>/intents.jsonl
+    #: Whether a drill needs a live TTL watchdog before it injects (off only when said so).
+    watchdog: bool = True
+    #: Who turned the watchdog off ("safety.watchdog: false in drillbook.yaml", the env var).
+    watchdog_off_by: str = ""
+    #: How long a failed revert is retried (with backoff) before the drill gives up on it.
+    revert_retry_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -90,6 +105,7 @@ class Overrides:
     allow_production: bool = False
     evidence: bool = False
     manual_answers: Mapping[str, str] = field(default_factory=dict)
+    operator: Operator | None = None  # who is asked for manual steps (a GameDay console)
 
 
 @dataclass(frozen=True)
@@ -113,6 +129,8 @@ class Config:
     evidence: bool = False
     manual_answers: Mapping[str, str] = field(default_factory=dict)
     config_path: Path | None = None
+    #: asked for manual steps --answer did not answer; None: the engine's own prompt
+    operator: Operator | None = None
 
     @property
     def intent_ledger(self) -> Path:
@@ -235,12 +253,23 @@ def _parse(raw: Mapping[str, Any], loaded: Loaded | None, source: str, workdir: 
     ledger = safety_raw.get("intent_ledger")
     if ledger is not None and not isinstance(ledger, str):
         raise err(("safety", "intent_ledger"), "expected a path")
+    watchdog = safety_raw.get("watchdog", True)
+    if not isinstance(watchdog, bool):
+        raise err(("safety", "watchdog"), "expected true or false")
+    revert_retry = SafetySettings.revert_retry_s
+    if "revert_retry" in safety_raw:
+        revert_retry = _duration(
+            loaded, source, ("safety", "revert_retry"), safety_raw["revert_retry"]
+        )
     safety = SafetySettings(
         max_targets=max_targets,
         max_percent=float(max_percent) if max_percent is not None else None,
         require_opt_in=require_opt_in,
         fault_ttl_s=ttl,
         intent_ledger=(workdir / ledger) if ledger else None,
+        watchdog=watchdog,
+        watchdog_off_by="" if watchdog else f"safety.watchdog: false in {source}",
+        revert_retry_s=revert_retry,
     )
 
     defaults_raw = raw.get("defaults", {}) or {}
@@ -346,12 +375,14 @@ def load_config(
 
         loaded = load_yaml_file(path, display)
         raw = loaded.data if loaded.data is not None else {}
+        secret_source: Any = raw
         if not isinstance(raw, Mapping):
             raise ConfigError("expected a mapping at the top level", source=display, line=1)
         config = _parse(raw, loaded, display, base)
         config = replace(config, config_path=path)
     else:
         section = _pyproject_section(workdir)
+        secret_source = section[0] if section is not None else None
         if section is not None:
             config = _parse(section[0], None, section[1], workdir)
         else:
@@ -362,6 +393,11 @@ def load_config(
                 state_dir=workdir / ".drillbook",
                 scenarios_dir=workdir / "scenarios",
             )
+
+    # Every secret the run reads is scrubbed by value wherever data leaves the process.
+    from drillbook.secretsources import register_process_secrets
+
+    register_process_secrets(secret_source, env)
 
     # Environment variables.
     if env.get("DRILLBOOK_ENVIRONMENT"):
@@ -385,6 +421,17 @@ def load_config(
         config = replace(config, defaults=replace(config.defaults, probe_interval_s=interval))
     if env.get("DRILLBOOK_DRY_RUN", "").lower() in ("1", "true", "yes"):
         config = replace(config, dry_run=True)
+    no_watchdog = env.get("DRILLBOOK_NO_WATCHDOG", "").strip().lower()
+    if no_watchdog in ("1", "true", "yes"):
+        # An explicit choice, journaled at every inject as made here (never a silent default).
+        off_by = f"$DRILLBOOK_NO_WATCHDOG={env['DRILLBOOK_NO_WATCHDOG'].strip()}"
+        config = replace(
+            config, safety=replace(config.safety, watchdog=False, watchdog_off_by=off_by)
+        )
+    elif no_watchdog not in ("", "0", "false", "no"):
+        raise ConfigError(
+            "expected 1, true or yes (or 0, false, no)", source="$DRILLBOOK_NO_WATCHDOG"
+        )
 
     # The command line.
     if overrides.environment:
@@ -410,4 +457,5 @@ def load_config(
         cli_allow_production=overrides.allow_production,
         evidence=overrides.evidence,
         manual_answers=dict(overrides.manual_answers),
+        operator=overrides.operator,
     )

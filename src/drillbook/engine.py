@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -32,6 +32,7 @@ from drillbook.errors import (
 )
 from drillbook.intents import Intent, IntentLedger
 from drillbook.journal import RunJournal
+from drillbook.locks import Arbiter, FileArbiter, Holder, TargetLock
 from drillbook.model import (
     FaultSpec,
     LedgerSpec,
@@ -43,13 +44,20 @@ from drillbook.model import (
     Scenario,
     Verdict,
 )
+from drillbook.operator import ManualOutcome, StepInfo, open_tty
 from drillbook.probing import NamedProbe, ProbeScheduler, run_once
 from drillbook.redact import redact, redact_text
+from drillbook.rollback import backoff, still_injected
 from drillbook.safety import Interrupted, check_blast_radius, check_environment
 from drillbook.timeline import Check, Measures, Sample, compute_measures, judge
+from drillbook.watchdog import Watchdog
 from drillbook.wiring import context_for
 
 __all__ = ["Drill", "DryRun", "SteadyStateFailed"]
+
+#: How long inject waits for its watchdog to say it is ready (it was started before the steady
+#: state, so it usually is already).
+_WATCHDOG_READY_S = 60.0
 
 
 class SteadyStateFailed(DrillbookError):
@@ -67,7 +75,7 @@ class _Injected:
     intent: Intent
     plan: str
     resolved: tuple[str, ...]
-    watchdog: subprocess.Popen[bytes] | None = None
+    watchdog: Watchdog | None = None
     reverted: bool = False
 
 
@@ -87,6 +95,17 @@ class _Step:
     duration: float
     ok: bool
     detail: str
+    result: str = ""  # manual steps: done | failed | skipped (drillbook.operator)
+    note: str = ""
+    instruction: str = ""
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _manual_result(spec: RecoverySpec, ok: bool) -> str:
+    """A manual step answered by --answer or the plain prompt: done, or failed."""
+    if spec.kind is not RecoveryKind.MANUAL:
+        return ""
+    return "done" if ok else "failed"
 
 
 @dataclass
@@ -163,9 +182,12 @@ class Drill:
         self._scheduler: ProbeScheduler | None = None
         self._guards: list[_Guard] = []
         self._injected: list[_Injected] = []
-        #: A watchdog started before the intent it will watch exists: (intent id, process).
-        self._spare_watchdog: tuple[str, subprocess.Popen[bytes]] | None = None
-        self._to_reap: list[subprocess.Popen[bytes]] = []  # watchdogs killed after a revert
+        #: A watchdog started before the intent it will watch exists: (intent id, watchdog).
+        self._spare_watchdog: tuple[str, Watchdog] | None = None
+        self._to_reap: list[Watchdog] = []  # watchdogs killed after a revert
+        #: One drill per target: the locks this drill holds, by target name (see drillbook.locks).
+        self.arbiter: Arbiter = FileArbiter(config.state_dir / "locks")
+        self._locks: dict[str, TargetLock] = {}
         self._phases: list[_Phase] = []
         self._steps: list[_Step] = []
         self._timeline: list[dict[str, Any]] = []
@@ -183,9 +205,12 @@ class Drill:
         self._measures: Measures | None = None
         self._await_done = False
         self._plans: list[str] = []
+        self._hold: dict[str, Any] | None = None  # a hold drill's outcome (drillbook.hold)
+        self._alerts: Any = None  # an alert drill's AlertWatch (drillbook.backends.monitoring)
         self.result: DrillResult | None = None
         self._progress_cls = self._load_progress()
         self._event("drill_start", scenario=scenario.id if scenario else None, nodeid=nodeid)
+        self._tell_team("start")
 
     # ------------------------------------------------------------------ helpers
     def _objectives_from_policy(self, objectives: Objectives) -> Objectives:
@@ -271,6 +296,9 @@ class Drill:
             "end_offset_s": end_offset,
             "detail": detail,
         }
+        value = result.value if isinstance(result.value, int | float) else None
+        if value is not None:  # a measured probe (an SLO's share, a percentile): reports draw it
+            entry["value"] = value
         with self._lock:
             self._samples.append(sample)
             self._timeline.append(entry)
@@ -293,6 +321,7 @@ class Drill:
                 offset_s=offset,
                 end_offset_s=end_offset,
                 detail=detail,
+                value=value,
             )
         for guard in self._guards:
             if guard.name == sample.probe and not sample.ok:
@@ -320,9 +349,30 @@ class Drill:
         self._need_backend(reg.backend)
         params = {**spec.params, "rate_per_s": spec.rate_per_s}
         ledger = reg.factory(self._ctx_for(reg.backend, params, spec.targets))
+        if self.config.dry_run:  # a dry run writes nothing anywhere: no table, no rows
+            self._event("plan", ledger=spec.type, plan="would start the RPO ledger")
+            if self.on_plan:
+                self.on_plan(f"[dry run] {self.id}: would write the {spec.type} ledger")
+            return
         ledger.start()
         self._ledger = ledger
         self._event("ledger_start", ledger=spec.type, rate_per_s=spec.rate_per_s)
+
+    def _await_ledger_history(self) -> None:
+        """Before the fault, let the ledger write for longer than the RPO: a loss older than its
+        first write cannot be seen, so a shorter history could pass a drill that lost more than
+        the RPO (issue 21: 13.7 s lost, 1.3 s of history, RPA 1.33 s reported). Bounded: a
+        ledger that cannot write at all is judged in finish()."""
+        ledger, rpo = self._ledger, self.objectives.rpo_s
+        if ledger is None or rpo is None:
+            return
+        margin = 2.0 / max(ledger.rate_per_s, 0.1)
+        give_up = self._now() + rpo + margin + 30.0
+        while self._now() < give_up:
+            first = ledger.history_start()
+            if first is not None and time.time() - first > rpo + margin:
+                return
+            self.clock.sleep(0.05)
 
     def steady_state(self, *probes: ProbeSpec, warmup_s: float = 0.0) -> None:
         """Check the target is healthy before anything is injected; unhealthy → verdict error."""
@@ -334,6 +384,9 @@ class Drill:
             checks = [NamedProbe(p.name, p.probe) for p in self._probes]
             if not checks:
                 raise ConfigError("steady_state needs at least one probe", field="probes")
+            if self.config.dry_run:  # probes may write (an app's /health): plan only
+                self._event("plan", probes=[c.name for c in checks], plan="steady state skipped")
+                return
             if warmup_s > 0:
                 self.clock.sleep(warmup_s)
             timeout = self.config.defaults.probe_timeout_s
@@ -389,12 +442,10 @@ class Drill:
             self._need_backend(reg.backend)
             ctx = self._ctx_for(reg.backend, spec.params, spec.targets)
             fault = reg.factory(ctx)
-            destructive = reg.destructive
-            check_environment(self.config, destructive=destructive)
+            read_only = fault.read_only
+            check_environment(self.config, read_only=read_only)
             selection = fault.resolve()
-            check_blast_radius(
-                selection, self.config, destructive=destructive, fault_type=spec.type
-            )
+            check_blast_radius(selection, self.config, read_only=read_only, fault_type=spec.type)
             fault.preflight()
             plan = fault.plan()
             self._plans.append(plan)
@@ -408,12 +459,15 @@ class Drill:
                     self.on_plan(f"[dry run] {self.id}: would inject {spec.type}: {plan}")
                 raise DryRun(f"dry run: would inject {spec.type}: {plan}")
 
-            self._start_probes()
+            self._await_ledger_history()
+
             ttl = spec.ttl_s or self.config.safety.fault_ttl_s
+            self._hold_targets(spec.targets, ttl)
+            intent_id, watchdog = self._live_watchdog()
+            self._start_probes()
             now_epoch = time.time()
-            spare = self._spare_watchdog  # taken once the intent is recorded, not before
             intent = Intent(
-                id=spare[0] if spare is not None else Intent.new_id(),
+                id=intent_id,
                 run_id=self.journal.run_id if self.journal else "adhoc",
                 drill=self.id,
                 fault_type=spec.type,
@@ -431,16 +485,15 @@ class Drill:
             )
             self.intents.record(intent)
             self._spare_watchdog = None
-            injected = _Injected(spec, fault, intent, plan, selection.chosen)
+            injected = _Injected(spec, fault, intent, plan, selection.chosen, watchdog)
             self._injected.append(injected)
             self._event("intent", intent=intent.id, fault=spec.type, ttl_s=ttl, plan=plan)
-            injected.watchdog = spare[1] if spare is not None else self._spawn_watchdog(intent.id)
             try:
                 fault.inject()
             finally:
                 # Whatever inject managed to do, remember how to undo it.
                 with contextlib.suppress(Exception):
-                    self.intents.injected(intent.id, fault.state(), wait_for_disk=False)
+                    self.intents.injected(intent.id, fault.state())
             verify_by = self._now() + min(30.0, max(5.0, self.timeout / 4))
             # t_inject is when the fault is seen: first looks come fast (a killed process is
             # usually gone within a millisecond), so the stamp is not a poll period late.
@@ -457,13 +510,50 @@ class Drill:
             self._kick_probes()  # the first failing look is TTD: take it now, not a tick later
             self._event("inject", fault=spec.type, plan=plan, intent=intent.id)
 
-    def _spawn_watchdog(
-        self, intent_id: str, *, ahead: bool = False
-    ) -> subprocess.Popen[bytes] | None:
-        """The TTL watchdog of intent ``intent_id``; ``ahead``: started before this drill records
-        that intent (it leaves if none comes)."""
-        if os.environ.get("DRILLBOOK_NO_WATCHDOG"):
-            return None
+    def _hold_targets(self, targets: Sequence[str], ttl_s: float) -> None:
+        """Take the lock of every target not held yet, then refuse a target that still has a
+        fault pending from an earlier run (a crashed holder's): drilling over it would measure
+        that fault and could revert it under its owner. Dry runs touch nothing, locks included."""
+        if self.config.dry_run:
+            return
+        now = time.time()
+        holder = Holder.me(
+            self.journal.run_id if self.journal else "adhoc",
+            self.id,
+            now,
+            self.timeout + ttl_s,
+        )
+        for name in sorted(set(targets) - set(self._locks)):
+            lock = self.arbiter.acquire(name, holder)
+            self._locks[name] = lock
+            if lock.taken_over is not None:
+                line = f"took over target {name!r} from {lock.taken_over.describe()}: it is gone"
+                self._event("lock", target=name, taken_over=True, detail=line)
+                print(f"[drillbook] {self.id}: {line}", file=sys.stderr)
+            else:
+                self._event("lock", target=name, taken_over=False)
+            mine = {i.intent.id for i in self._injected}
+            left = [i for i in self.intents.pending() if name in i.targets and i.id not in mine]
+            if left:
+                old = left[0]
+                raise SafetyError(
+                    f"target {name!r} still has {old.fault_type} pending from run {old.run_id} "
+                    f"(intent {old.id}, {old.status}, pid {old.pid} on {old.host}): run "
+                    f"`drillbook rollback` first"
+                )
+
+    def _release_targets(self) -> None:
+        """Free every held target; a target whose fault is not known reverted keeps its
+        holder's record (the next drill finds it, and the pending intent refuses it)."""
+        failed = {t for i in self._injected if not i.reverted for t in i.spec.targets}
+        locks, self._locks = self._locks, {}
+        for name, lock in locks.items():
+            with contextlib.suppress(OSError):
+                lock.release(clean=name not in failed)
+
+    def _spawn_watchdog(self, intent_id: str) -> Watchdog | None:
+        """The TTL watchdog of intent ``intent_id``, started before this drill records it (it
+        leaves if none comes). None when it could not be started."""
         from drillbook.watchdog import spawn
 
         try:
@@ -471,31 +561,71 @@ class Drill:
                 self.config.intent_ledger,
                 intent_id,
                 self.config.state_dir / "watchdog.log",
-                before_intent_s=max(60.0, 2 * self.timeout) if ahead else None,
+                before_intent_s=max(60.0, 2 * self.timeout),
             )
-        except OSError:
+        except OSError as exc:
+            self._event("watchdog", live=False, detail=f"could not start: {exc}")
             return None
+
+    def _live_watchdog(self) -> tuple[str, Watchdog | None]:
+        """The id of the intent about to be recorded, and its watchdog, ready.
+
+        A fault is not injected without a live watchdog: if this process dies, nothing else
+        would revert it before someone runs rollback. Only ``safety.watchdog: false`` (or
+        ``DRILLBOOK_NO_WATCHDOG=1``) lets a drill go without one, and the journal says so."""
+        spare, self._spare_watchdog = self._spare_watchdog, None
+        safety = self.config.safety
+        if not safety.watchdog:
+            if spare is not None:
+                spare[1].stop()
+                self._to_reap.append(spare[1])
+            intent_id = spare[0] if spare is not None else Intent.new_id()
+            self._event("watchdog", live=False, allowed_by=safety.watchdog_off_by)
+            return intent_id, None
+        if spare is None:
+            intent_id = Intent.new_id()
+            watchdog = self._spawn_watchdog(intent_id)
+        else:
+            intent_id, watchdog = spare
+        if watchdog is None or not watchdog.wait_ready(_WATCHDOG_READY_S):
+            if watchdog is not None:
+                watchdog.stop()
+                self._to_reap.append(watchdog)
+            raise SafetyError(
+                "no live TTL watchdog: refusing to inject a fault nothing would revert if this "
+                f"process died (see {self.config.state_dir / 'watchdog.log'}); set "
+                "`safety.watchdog: false` to drill without one"
+            )
+        self._event("watchdog", live=True, pid=watchdog.proc.pid, intent=intent_id)
+        return intent_id, watchdog
 
     def _start_watchdog_early(self) -> None:
         """Start the next inject's watchdog now, before the steady-state check: an interpreter
-        starting beside the inject cost it milliseconds and CPU inside the measured window (a
-        fsync after a process start waits on it too), none of which it needs to."""
-        if self._spare_watchdog is not None or self.config.dry_run:
+        starting beside the inject would cost it CPU inside the measured window."""
+        if (
+            self._spare_watchdog is not None
+            or self.config.dry_run
+            or not self.config.safety.watchdog
+        ):
             return
         intent_id = Intent.new_id()
-        proc = self._spawn_watchdog(intent_id, ahead=True)
+        proc = self._spawn_watchdog(intent_id)
         if proc is not None:
             self._spare_watchdog = (intent_id, proc)
 
     def _drop_spare_watchdog(self) -> None:
         spare, self._spare_watchdog = self._spare_watchdog, None
         if spare is not None:
-            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-                spare[1].kill()
-                spare[1].wait(timeout=5)
+            spare[1].stop()
+            spare[1].reap()
 
     def mark_start(self) -> None:
         """For drills without a fault (e.g. backup verification): t_inject is now."""
+        if self.config.dry_run:  # the recovery steps of a drill without a fault change things
+            if self.on_plan:
+                self.on_plan(f"[dry run] {self.id}: would start the clock and run recovery")
+            raise DryRun("dry run: no fault; would start the clock and run the recovery steps")
+        self._await_ledger_history()
         self._start_probes()
         self._t_inject = self._now()
         self._t_inject_epoch = time.time()
@@ -549,7 +679,13 @@ class Drill:
             # taken after the last step count (else a healthy source would make RTA zero).
             floor = max(st.start + st.duration for st in self._steps)  # automatic: duration 0
             samples = [s for s in samples if s.start >= floor]
-        measures = compute_measures(samples, self._t_inject, self.stable_for, now=self._now())
+        measures = compute_measures(
+            samples,
+            self._t_inject,
+            self.stable_for,
+            now=self._now(),
+            has_fault=bool(self._injected),
+        )
         self._measure_cost_s = self.clock.monotonic() - started
         return measures
 
@@ -583,8 +719,36 @@ class Drill:
                 self._event("guard", guard=guard.name, failures=guard.failures, tripped=True)
                 raise DrillAborted(f"guard {guard.name} failed {guard.failures} times: aborting")
 
+    def _step_info(self, spec: RecoverySpec) -> StepInfo:
+        s = self.scenario
+        total = len(s.recovery) if s is not None and spec in s.recovery else len(self._steps) + 1
+        return StepInfo(
+            drill_id=self.id,
+            index=len(self._steps) + 1,
+            total=max(total, len(self._steps) + 1),
+            name=spec.name,
+            kind=spec.kind.value,
+            instruction=spec.instruction,
+            params=spec.params,
+            t_zero_mono=self._t_inject,
+            rto_s=self.objectives.rto_s,
+            response_target_s=self.objectives.response_target_s,
+            severity=self.objectives.severity.value,
+        )
+
     def recover(self, spec: RecoverySpec) -> None:
         """Run one recovery step: scripted (run and timed), manual (prompted and timed)."""
+        operator = self.config.operator
+        info = self._step_info(spec) if operator is not None else None
+        if operator is not None and info is not None:
+            operator.step_started(info)
+        try:
+            self._recover(spec, info)
+        finally:
+            if operator is not None and info is not None and len(self._steps) >= info.index:
+                operator.step_finished(info, self._step_record(self._steps[info.index - 1]))
+
+    def _recover(self, spec: RecoverySpec, info: StepInfo | None) -> None:
         if spec.kind is RecoveryKind.AUTOMATIC:
             detail = "awaiting the platform's own recovery"
             self._steps.append(
@@ -596,7 +760,7 @@ class Drill:
             return
         with self._phase("recover"):
             start = self._now()
-            ok, detail = True, ""
+            ok, detail, result, note = True, "", "", ""
             try:
                 if spec.kind is RecoveryKind.SCRIPTED:
                     assert spec.type is not None
@@ -614,10 +778,18 @@ class Drill:
                         spec.targets,
                         clock=self.clock,
                         deadline=deadline,
+                        artifacts_dir=self.journal.dir / self.id if self.journal else None,
                     )
                     detail = reg.factory(ctx).run() or ""
                 else:
-                    detail = self._manual(spec)
+                    detail, outcome = self._manual(spec, info)
+                    if outcome is not None:
+                        result, note = outcome.result, redact_text(outcome.note)
+                        ok = outcome.result != "failed"
+                        if not ok:  # the room carries on; the drill's checks fail
+                            self._checks.append(
+                                Check(f"runbook step {spec.name}", False, note or "failed")
+                            )
             except RecoveryError as exc:
                 ok, detail = False, str(exc)
                 raise
@@ -631,9 +803,20 @@ class Drill:
                 duration = self._now() - start
                 self._kick_probes()  # the step may have brought it back: look now
                 step = _Step(
-                    spec.name, spec.kind.value, spec.type, start, duration, ok, redact_text(detail)
+                    spec.name,
+                    spec.kind.value,
+                    spec.type,
+                    start,
+                    duration,
+                    ok,
+                    redact_text(detail),
+                    result or _manual_result(spec, ok),
+                    note,
+                    redact_text(spec.instruction)[:4000],
+                    redact(dict(spec.params)),
                 )
                 self._steps.append(step)
+                extra = {"result": step.result, "note": note} if step.result else {}
                 self._event(
                     "step",
                     name=spec.name,
@@ -642,18 +825,27 @@ class Drill:
                     ok=ok,
                     duration_s=round(duration, 6),
                     detail=redact_text(detail)[:500],
+                    **extra,
                 )
 
-    def _manual(self, spec: RecoverySpec) -> str:
+    def _manual(
+        self, spec: RecoverySpec, info: StepInfo | None
+    ) -> tuple[str, ManualOutcome | None]:
         answer = self.config.manual_answers.get(spec.name) or self.config.manual_answers.get("*")
         if answer is not None:
             if answer.lower() in ("fail", "failed", "no"):
                 raise RecoveryError(
                     f"manual step {spec.name!r} answered as failed by --drill-answer"
                 )
-            return f"answered by --drill-answer: {answer}"
+            return f"answered by --drill-answer: {answer}", None
+        if self.config.operator is not None and info is not None:
+            outcome = self.config.operator.manual_step(info)
+            return f"{outcome.result} (operator)", outcome
+        return self._prompt(spec), None
+
+    def _prompt(self, spec: RecoverySpec) -> str:
         try:
-            tty = open("/dev/tty", "r+", encoding="utf-8")
+            tty = open_tty()
         except OSError:
             raise RecoveryError(
                 f"manual step {spec.name!r} needs an operator but there is no terminal; "
@@ -689,12 +881,18 @@ class Drill:
                         or not self._injected
                         or self._now() - self._t_inject >= self.stable_for
                     ):
-                        self._t_recovered = self._t_inject + (m.rta_s or 0.0)
-                        self._event(
-                            "recovered",
-                            rta_s=round(m.rta_s or 0.0, 6),
-                            rta_bracket_s=list(m.rta_bracket_s) if m.rta_bracket_s else None,
-                        )
+                        if m.rta_s is None:
+                            self._event(
+                                "not_observed",
+                                detail="healthy, but no probe saw the fault: no recovery time",
+                            )
+                        else:
+                            self._t_recovered = self._t_inject + m.rta_s
+                            self._event(
+                                "recovered",
+                                rta_s=round(m.rta_s, 6),
+                                rta_bracket_s=list(m.rta_bracket_s) if m.rta_bracket_s else None,
+                            )
                         self._measures = m
                         break
                     self._check_guards()
@@ -770,7 +968,10 @@ class Drill:
         if scenario is None:
             raise RuntimeError("run_scenario() needs a scenario")
         try:
+            self._runbook_warning(scenario)
             if scenario.fault is not None:
+                fault = scenario.fault
+                self._hold_targets(fault.targets, fault.ttl_s or self.config.safety.fault_ttl_s)
                 self._start_watchdog_early()
             self._load_factories(scenario)
             self.watch(*scenario.probes)
@@ -780,21 +981,165 @@ class Drill:
                 self.use_ledger(scenario.ledger)
             warmup = 1.0 if scenario.ledger is not None else 0.0
             steady = list(scenario.steady_state)
+            if scenario.alerts is not None:
+                self._arm_alerts(scenario)
             self.steady_state(*steady, warmup_s=warmup)
+            if scenario.shape == "hold":
+                from drillbook.hold import run_hold
+
+                run_hold(self, scenario)
+                return self.finish()
             if scenario.fault is not None:
                 self.inject(scenario.fault)
-                if any(r.kind is not RecoveryKind.AUTOMATIC for r in scenario.recovery):
+                if self._alerts is not None:
+                    self.await_alerts()
+                elif any(r.kind is not RecoveryKind.AUTOMATIC for r in scenario.recovery):
                     self.await_detection()
             else:
                 self.mark_start()
             for step in scenario.recovery:
                 self.recover(step)
             self.await_recovery()
+            if self._alerts is not None and self._t_recovered is not None:
+                self._alerts.mark_recovered(self._t_recovered)
+                self._alerts.await_resolved(self.deadline)
             if scenario.verify:
                 self.verify(*scenario.verify)
         except BaseException as exc:
             return self.finish(exc)
         return self.finish()
+
+    def _tell_team(self, event: str, record: Mapping[str, Any] | None = None) -> None:
+        """Start/end/abort notifications and the Pushgateway export (``backends.monitoring``),
+        when configured. Never fails or hangs the drill: each call is bounded by a short
+        timeout, and a failure is journaled (``notify_failed`` / ``push_failed``)."""
+        settings = self.config.backend_settings("monitoring")
+        if self.config.dry_run or not (
+            settings.get("notify") or settings.get("pushgateway_url")
+            or os.environ.get("DRILLBOOK_PUSHGATEWAY_URL")
+        ):
+            return
+        import importlib
+        from urllib.parse import urlsplit
+
+        run_id = self.journal.run_id if self.journal else "adhoc"
+        try:
+            results = importlib.import_module("drillbook.backends.monitoring.results")
+            targets = results.notification_targets(settings)
+            for url, error in results.notify(targets, event, self.id, run_id, record):
+                # Only the host: a chat webhook's path is its secret.
+                self._event("notify_failed", notify_event=event, host=urlsplit(url).netloc,
+                            detail=redact_text(error)[:300])
+            push = results.pushgateway_url(settings) if record is not None else None
+            if push:
+                try:
+                    results.push_results(push, record, run_id)
+                except Exception as exc:
+                    self._event("push_failed", host=urlsplit(push).netloc,
+                                detail=redact_text(f"{type(exc).__name__}: {exc}")[:300])
+        except Exception as exc:
+            self._event("notify_failed", notify_event=event,
+                        detail=redact_text(f"{type(exc).__name__}: {exc}")[:300])
+
+    # ------------------------------------------------------------------ alert drills
+    def _arm_alerts(self, scenario: Scenario) -> None:
+        """Get the team's monitoring ready to be timed: scrape targets registered, the receiver
+        listening, no expected alert left firing from before (else: verdict error)."""
+        import importlib
+
+        watch_cls = importlib.import_module("drillbook.backends.monitoring.watch").AlertWatch
+        assert scenario.alerts is not None
+        watch = watch_cls(scenario.alerts, self.config, self.clock, self._event)
+        self._alerts = watch
+        with self._phase("alerts_armed"):
+            try:
+                watch.prepare()
+            except DrillbookError as exc:
+                raise SteadyStateFailed(f"monitoring not ready, nothing injected: {exc}") from None
+
+    def await_alerts(self) -> None:
+        """After inject: wait until the expected alerts fired, were notified and acknowledged
+        (where asked), within the largest response target and the drill's deadline. The
+        incident's response starts with the page, so recovery steps wait for it."""
+        watch = self._alerts
+        if watch is None or self._t_inject is None:
+            return
+        watch.start(self._t_inject, self._t_inject_epoch or time.time())
+        targets = self._alert_targets()
+        until = min(self.deadline, self._t_inject + max(targets.values(), default=60.0))
+        with self._phase("alert"):
+            while self._now() < until:
+                watch.await_alerts(min(until, self._now() + 0.25), self._ack_answer)
+                self._check_guards()
+                if watch._done(resolved=False) and all(
+                    o.ack != "answer" or o.ttack_s is not None or o.ack_detail or o.tta_s is None
+                    for o in watch.outcomes
+                ):
+                    break
+
+    def _alert_targets(self) -> dict[str, float]:
+        from drillbook.alerting import response_targets
+
+        spec = self.scenario.alerts if self.scenario else None
+        table = self.config.backend_settings("monitoring").get("response_targets")
+        parsed: dict[str, dict[str, float]] = {}
+        if isinstance(table, Mapping):
+            from drillbook.durations import parse_duration
+
+            for sev, row in table.items():
+                if isinstance(row, Mapping):
+                    parsed[str(sev)] = {str(k): parse_duration(v) for k, v in row.items()}
+        return response_targets(
+            self.objectives.severity.value, parsed, spec.targets_s if spec else {}
+        )
+
+    def _ack_answer(self, alert: str) -> str | None:
+        """The on-call's acknowledgement of ``alert``: ``--drill-answer 'ack NAME=done'`` (or
+        ``*``), else a prompt on the terminal, else None (not acknowledged)."""
+        answers = self.config.manual_answers
+        answer = answers.get(f"ack {alert}") or answers.get("*")
+        if answer is not None:
+            return answer
+        try:
+            with open("/dev/tty", "r+", encoding="utf-8") as tty:
+                if not tty.isatty():
+                    return None
+                tty.write(f"\n[drillbook] ACKNOWLEDGE alert {alert} for {self.id}: press Enter: ")
+                tty.flush()
+                return tty.readline().strip() or "acknowledged at the terminal"
+        except OSError:
+            return None
+
+    def _finish_alerts(self) -> tuple[list[Check], list[dict[str, Any]]]:
+        watch, self._alerts = self._alerts, None
+        if watch is None:
+            return [], []
+        with contextlib.suppress(Exception):
+            watch.stop()
+        from drillbook.alerting import alert_checks
+
+        outcomes = list(watch.outcomes)
+        if self._t_inject is None:  # never injected: nothing to judge
+            return [], [o.as_dict() for o in outcomes]
+        return (
+            alert_checks(
+                outcomes,
+                self._alert_targets(),
+                self.objectives.severity.value,
+                recovered=self._t_recovered is not None and watch.resolve_awaited,
+            ),
+            [o.as_dict() for o in outcomes],
+        )
+
+    def _runbook_warning(self, scenario: Scenario) -> None:
+        """Say so when the runbook changed since the scenario was imported from it: the drill
+        then practises a procedure the team no longer has."""
+        info = scenario.runbook_import or {}
+        warning = info.get("warning")
+        if warning:
+            self._event("warning", what="runbook_changed", detail=str(warning))
+            if self.progress_stream is not None:
+                print(f"[drillbook] WARNING {self.id}: {warning}", file=self.progress_stream)
 
     def _load_factories(self, s: Scenario) -> None:
         """Import the code behind every fault, probe, step and ledger the scenario names before
@@ -816,56 +1161,89 @@ class Drill:
 
     # ------------------------------------------------------------------ the end
     def revert_all(self) -> None:
-        """Revert every injected fault, newest first; idempotent."""
+        """Revert every injected fault, newest first; idempotent. A revert that does not hold
+        is tried again with backoff for ``safety.revert_retry``, every try journaled; one that
+        never holds ends with a "still injected" line, and its watchdog is left to try at TTL."""
         for item in reversed(self._injected):
             if item.reverted:
                 continue
-            ok, verified, detail = False, False, ""
-            try:
-                item.fault.revert()
-                verify_by = self._now() + 30.0
-                verified = item.fault.verify_reverted()
-                while not verified and self._now() < verify_by:
-                    self.clock.sleep(0.1)
-                    verified = item.fault.verify_reverted()
-                ok = verified
-                detail = (
-                    "reverted and verified"
-                    if verified
-                    else "revert ran; verify_reverted() still sees the fault"
+            ok, verified, detail, tries = False, False, "", 0
+            for tries in backoff(self.config.safety.revert_retry_s, self.clock):
+                ok, verified, detail = self._revert_once(item.fault)
+                if ok:
+                    break
+                self.intents.revert_failed(item.intent.id, detail, attempt=tries)
+                self._event(
+                    "revert_try",
+                    fault=item.spec.type,
+                    intent=item.intent.id,
+                    attempt=tries,
+                    ok=False,
+                    detail=detail,
                 )
-                report = item.fault.revert_report()
-                if report:
-                    detail = f"{detail}: {report}"
-            except Exception as exc:
-                detail = redact_text(f"{type(exc).__name__}: {exc}")
             if ok:
-                self.intents.reverted(item.intent.id, detail, wait_for_disk=False)
+                self.intents.reverted(item.intent.id, detail)
                 item.reverted = True
                 self._t_revert_confirmed = self._now()
-            else:
-                self.intents.revert_failed(item.intent.id, detail)
-            if item.watchdog is not None and ok:
-                # Reaped at the end of finish(): its teardown overlaps the journal and verdict.
-                with contextlib.suppress(OSError):
-                    item.watchdog.kill()
+                if item.watchdog is not None:
+                    # Reaped at the end of finish(): its teardown overlaps the journal and verdict.
+                    item.watchdog.stop()
                     self._to_reap.append(item.watchdog)
+            else:
+                line = still_injected(item.spec.type, item.spec.targets, item.intent.id)
+                detail = f"{detail}; {line}"
+                print(f"[drillbook] {self.id}: {line}", file=sys.stderr, flush=True)
             rec = {
                 "fault": item.spec.type,
                 "intent": item.intent.id,
                 "at": utc_iso(self.clock.wall()),
                 "ok": ok,
                 "verified": verified,
+                "tries": tries,
                 "detail": detail,
             }
             self._reverts.append(rec)
             self._event("revert", **rec)
 
+    def _check_ledger_history(self, ledger: Ledger, t_inject_epoch: float) -> None:
+        """A ledger that wrote for less than the RPO before the fault cannot show the RPA is
+        within it: the drill says so and does not pass on it."""
+        rpo = self.objectives.rpo_s
+        if rpo is None:
+            return
+        first = ledger.history_start()
+        history = None if first is None else t_inject_epoch - first
+        ok = history is not None and history > rpo
+        seen = "no write before the fault" if history is None else f"{history:.2f}s"
+        detail = (
+            f"ledger history before the fault {seen}, RPO {rpo:g}s"
+            + ("" if ok else ": older losses cannot be seen, so RPA is not shown within the RPO")
+        )
+        self._checks.append(Check("ledger history", ok, detail))
+
+    def _revert_once(self, fault: Fault) -> tuple[bool, bool, str]:
+        """(ok, verified, detail) of one revert, waiting 30 s at most to see it hold."""
+        try:
+            fault.revert()
+            verify_by = self._now() + 30.0
+            verified = fault.verify_reverted()
+            while not verified and self._now() < verify_by:
+                self.clock.sleep(0.1)
+                verified = fault.verify_reverted()
+            report = fault.revert_report()
+        except Exception as exc:
+            return False, False, redact_text(f"{type(exc).__name__}: {exc}")
+        detail = (
+            "reverted and verified"
+            if verified
+            else "revert ran; verify_reverted() still sees the fault"
+        )
+        return verified, verified, f"{detail}: {report}" if report else detail
+
     def _reap_watchdogs(self) -> None:
         reap, self._to_reap = self._to_reap, []
-        for proc in reap:
-            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-                proc.wait(timeout=5)
+        for watchdog in reap:
+            watchdog.reap()
 
     def finish(self, exc: BaseException | None = None) -> DrillResult:
         """Stop probes, revert, measure, judge, record. Idempotent; safe in ``finally``."""
@@ -881,11 +1259,13 @@ class Drill:
         except BaseException as again:
             interrupted = again
             self.revert_all()
+        self._release_targets()
         if self._ledger is not None:
             try:
                 self._ledger.stop()
                 if self._t_inject_epoch is not None and self._await_done:
                     self._ledger_measure = self._ledger.measure(self._t_inject_epoch)
+                    self._check_ledger_history(self._ledger, self._t_inject_epoch)
             except Exception as lexc:
                 self._checks.append(
                     Check("ledger", False, redact_text(f"{type(lexc).__name__}: {lexc}"))
@@ -893,18 +1273,18 @@ class Drill:
         for p in self._probes:
             with contextlib.suppress(Exception):
                 p.probe.close()
+        alert_checks, alert_records = self._finish_alerts()
+        self._checks.extend(alert_checks)
 
-        measures = self._measures
-        if measures is None and self._t_inject is not None:
-            measures = self._measure_now()
-        measures = measures or Measures()
+        measures = self._final_measures()
         lm = self._ledger_measure
         verdict, checks, reasons = judge(
             measures,
             self.objectives,
-            has_fault=bool(self._injected),
+            has_fault=bool(self._injected) and self._hold is None,
             rpa_s=lm.rpa_s if lm else None,
             lost_writes=lm.lost_writes if lm else None,
+            allow_relapse=bool(self.scenario and self.scenario.allow_relapse),
             extra_checks=self._checks,
         )
         for r in self._reverts:
@@ -919,17 +1299,63 @@ class Drill:
         dry = isinstance(error, DryRun)
         self._event("verdict", verdict="dry-run" if dry else verdict.value, reasons=reasons)
         record = self._record(measures, verdict, checks, reasons)
+        if self.scenario is not None and self.scenario.expect is not None:
+            record["expected_verdict"] = self.scenario.expect.value
+        if alert_records:
+            record["alerts"] = alert_records
+            record["objectives"]["alert_targets_s"] = self._alert_targets()
+            record["measures"].update(_alert_measures(alert_records))
         if dry:
             # A plan is not a drill: nothing ran, so nothing enters the journal's drills or history.
             record["dry_run"] = True
         elif self.journal is not None:
             self.journal.add_drill(record)
         self._event("drill_end", verdict="dry-run" if dry else verdict.value)
+        if not dry:
+            self._tell_team("abort" if verdict is Verdict.ABORTED else "end", record)
         self.result = DrillResult(verdict, reasons, record)
         self._reap_watchdogs()
         if interrupted is not None:
             raise interrupted
         return self.result
+
+    def _step_record(self, st: _Step) -> dict[str, Any]:
+        rec: dict[str, Any] = {
+            "name": st.name,
+            "kind": st.kind,
+            "type": st.type,
+            "start_s": self._off(st.start),
+            "duration_s": None if st.duration is None else round(st.duration, 6),
+            "ok": st.ok,
+            "detail": st.detail,
+        }
+        if st.result:
+            rec.update(result=st.result, note=st.note)
+        if st.instruction:
+            rec["instruction"] = st.instruction
+        if st.params:
+            rec["params"] = dict(st.params)
+        return rec
+
+    def _final_measures(self) -> Measures:
+        """The measures over every sample the drill took, the probes now stopped.
+
+        Recovery is not the end of watching: the probes ran on until here (verify included), so a
+        relapse after recovery is seen, and a probe that started before recovery was confirmed
+        but answered "failing" only afterwards reopens the outage it belongs to. A drill that did
+        not recover in time keeps that answer: a recovery after the deadline is not a recovery."""
+        measures = self._measures
+        if self._t_inject is not None and (measures is None or measures.recovered):
+            measures = self._measure_now()
+        measures = measures or Measures()
+        if measures.relapse_s is not None and self._t_inject is not None:
+            self._event(
+                "relapse",
+                probe=measures.relapse_probe,
+                relapse_s=round(measures.relapse_s, 6),
+                allowed=bool(self.scenario and self.scenario.allow_relapse),
+            )
+        return measures
 
     @staticmethod
     def _verdict_for(exc: BaseException) -> tuple[Verdict, str]:
@@ -965,6 +1391,11 @@ class Drill:
 
         def rnd(v: float | None) -> float | None:
             return None if v is None else round(v, 6)
+
+        def epoch_iso(epoch: float | None) -> str | None:
+            from datetime import UTC, datetime
+
+            return None if epoch is None else utc_iso(datetime.fromtimestamp(epoch, UTC))
 
         lm = self._ledger_measure
         s = self.scenario
@@ -1016,18 +1447,8 @@ class Drill:
                 for p in self._phases
             ],
             "timeline": list(self._timeline),
-            "steps": [
-                {
-                    "name": st.name,
-                    "kind": st.kind,
-                    "type": st.type,
-                    "start_s": self._off(st.start),
-                    "duration_s": rnd(st.duration),
-                    "ok": st.ok,
-                    "detail": st.detail,
-                }
-                for st in self._steps
-            ],
+            "steps": [self._step_record(st) for st in self._steps],
+            "runbook_import": dict(s.runbook_import) if s and s.runbook_import else None,
             "measures": {
                 "ttd_s": rnd(m.ttd_s),
                 "ttd_bracket_s": [rnd(x) for x in m.ttd_bracket_s] if m.ttd_bracket_s else None,
@@ -1038,9 +1459,19 @@ class Drill:
                 "ledger": {
                     "acknowledged": lm.acknowledged,
                     "survived": lm.survived,
+                    "lost_before_inject": lm.lost_before_inject,
+                    "oldest_lost_at": epoch_iso(lm.oldest_lost_at),
+                    "newest_lost_at": epoch_iso(lm.newest_lost_at),
+                    "recovery_point": epoch_iso(lm.recovery_point),
                     "detail": lm.detail,
                 }
                 if lm
+                else None,
+                "outage_observed": m.detected if self._injected else None,
+                "relapse_s": rnd(m.relapse_s),
+                "relapse_probe": m.relapse_probe,
+                "t_relapse": iso(ti + m.relapse_s)
+                if ti is not None and m.relapse_s is not None
                 else None,
                 "t_inject": iso(ti),
                 "t_detect": iso(self._t_detect),
@@ -1067,4 +1498,16 @@ class Drill:
                 for g in self._guards
             ],
             "reverts": list(self._reverts),
+            **({"hold": self._hold} if self._hold is not None else {}),
         }
+
+
+def _alert_measures(alerts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The drill's TTA/TTN/TTAck for the journal and history: the first expected alert's (the
+    page the runbook starts from); each alert's own are in ``record["alerts"]``."""
+    first = next((a for a in alerts if not a.get("silent")), None)
+    if first is None:
+        return {}
+    keys = ("tta_s", "tta_bracket_s", "ttn_s", "ttn_bracket_s", "ttack_s", "ttack_bracket_s",
+            "resolve_s", "resolve_bracket_s")
+    return {k: first.get(k) for k in keys} | {"alert": first.get("name")}

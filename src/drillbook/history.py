@@ -88,13 +88,13 @@ CREATE TABLE IF NOT EXISTS drills (
     severity TEXT,
     fault TEXT,
     reasons TEXT NOT NULL,
+    tta_s REAL,
     PRIMARY KEY (run_id, drill_id)
 ) WITHOUT ROWID;
 -- Covering index for the trend and quarterly queries: read in order, never the table (the
 -- primary key run_id, drill_id rides along in every index of a WITHOUT ROWID table).
 DROP INDEX IF EXISTS drills_trend;
-CREATE INDEX IF NOT EXISTS drills_series
-    ON drills (scenario, target, started_at, quarter, verdict, ttd_s, rta_s, rto_s, rpa_s, rpo_s);
+DROP INDEX IF EXISTS drills_series;
 CREATE INDEX IF NOT EXISTS drills_quarter ON drills (quarter, started_at);
 """
 
@@ -115,7 +115,20 @@ def _connect(db_path: Path, *, create: bool = True) -> Iterator[sqlite3.Connecti
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.executescript(_SCHEMA)
+        _migrate(conn)
         yield conn
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """A history written before alert drills has no ``tta_s`` column: add it (SQLite appends
+    it, so rows keep their column order), then the covering index that includes it."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(drills)")}
+    if "tta_s" not in columns:
+        conn.execute("ALTER TABLE drills ADD COLUMN tta_s REAL")
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS drills_series_tta ON drills (scenario, target, started_at,"
+        " quarter, verdict, ttd_s, rta_s, rto_s, rpa_s, rpo_s, tta_s)"
+    )
 
 
 def _iso(when: datetime | None) -> str:
@@ -180,10 +193,11 @@ def _insert(conn: sqlite3.Connection, journal: Mapping[str, Any], source: str) -
                 str(drill.get("severity") or objectives.get("severity") or ""),
                 str(fault.get("type") or ""),
                 json.dumps(_reasons(drill)),
+                num(measures.get("tta_s")),
             )
         )
     conn.executemany(
-        "INSERT OR REPLACE INTO drills VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
+        "INSERT OR REPLACE INTO drills VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
     )
     return True
 
@@ -306,6 +320,7 @@ class DrillRow(NamedTuple):
     severity: str = ""
     fault: str = ""
     reasons: tuple[str, ...] = ()
+    tta_s: float | None = None
 
 
 def quarter_bounds(quarter: str) -> tuple[str, str]:
@@ -331,14 +346,14 @@ def drill_rows(
     cols = "run_id, drill_id, scenario, target, started_at, quarter, verdict, ttd_s, rta_s, rpa_s"
     cols += ", rto_s, rpo_s"
     if with_details:
-        cols += ", lost_writes, severity, fault, reasons"
+        cols += ", lost_writes, severity, fault, reasons, tta_s"
     where, params = _filters(scenario, since, until)
     sql = f"SELECT {cols} FROM drills{where} ORDER BY scenario, target, started_at"
     with _connect(db_path, create=False) as conn:
         raw = conn.execute(sql, params).fetchall()
     if not with_details:
         return [DrillRow(*r) for r in raw]
-    return [DrillRow._make((*r[:15], tuple(json.loads(r[15])))) for r in raw]
+    return [DrillRow._make((*r[:15], tuple(json.loads(r[15])), r[16])) for r in raw]
 
 
 def _filters(scenario: str | None, since: str | None, until: str | None) -> tuple[str, list[str]]:
@@ -366,6 +381,7 @@ class _TrendRow(NamedTuple):
     ttd_s: float | None
     rta_s: float | None
     rto_s: float | None
+    tta_s: float | None
 
 
 @dataclass(frozen=True)
@@ -409,6 +425,8 @@ class QuarterStats:
     rto_s: float | None
     over_rto: int
     not_recovered: int
+    #: Alert drills: time to alert (the team's monitoring), beside drillbook's own TTD.
+    mtta: Stats = Stats(0, None, None, None)
 
     @property
     def pass_rate(self) -> float:
@@ -447,6 +465,7 @@ def _quarter_stats(quarter: str, rows: Sequence[_TrendRow]) -> QuarterStats:
             1 for r in rows if r.rta_s is not None and r.rto_s is not None and r.rta_s > r.rto_s
         ),
         not_recovered=sum(r.rta_s is None for r in rows),
+        mtta=stats(r.tta_s for r in rows),
     )
 
 

@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "DEFAULT_ALERT_TARGETS_S",
     "DEFAULT_RESPONSE_TARGETS_S",
+    "AlertSpec",
+    "AlertsSpec",
     "FaultSpec",
     "GuardSpec",
     "LedgerSpec",
@@ -51,6 +54,17 @@ DEFAULT_RESPONSE_TARGETS_S: Mapping[str, float] = {
     "P1": 3600.0,
     "P2": 4 * 3600.0,
     "P3": 24 * 3600.0,
+}
+
+
+#: Alert drills: time to alert, to notify and to acknowledge per severity (the runbooks' P0-P3
+#: matrix), overridable in drillbook.yaml (``backends.monitoring.response_targets``) and per
+#: scenario (``alerts.targets``).
+DEFAULT_ALERT_TARGETS_S: Mapping[str, Mapping[str, float]] = {
+    "P0": {"tta": 5 * 60.0, "ttn": 5 * 60.0, "ttack": 15 * 60.0},
+    "P1": {"tta": 15 * 60.0, "ttn": 15 * 60.0, "ttack": 60 * 60.0},
+    "P2": {"tta": 60 * 60.0, "ttn": 60 * 60.0, "ttack": 4 * 3600.0},
+    "P3": {"tta": 4 * 3600.0, "ttn": 4 * 3600.0, "ttack": 24 * 3600.0},
 }
 
 
@@ -129,12 +143,43 @@ class LedgerSpec:
 
 
 @dataclass(frozen=True)
+class AlertSpec:
+    """One alert an alert drill expects to fire (or to stay silent): name plus label matchers."""
+
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    #: Expected alerts: the notification must reach drillbook's receiver (TTN).
+    notify: bool = True
+    #: How a person acknowledges: None (not asked), "silence" (an Alertmanager silence that
+    #: matches the alert) or "answer" (a prompt, or ``--drill-answer 'ack NAME=done'``).
+    ack: str | None = None
+
+
+@dataclass(frozen=True)
+class AlertsSpec:
+    """The alert part of a scenario: what the team's monitoring must say about the fault."""
+
+    expect: tuple[AlertSpec, ...] = ()
+    silent: tuple[AlertSpec, ...] = ()
+    #: Targets drillbook registers with Prometheus (file_sd) for the drill: their ``/metrics``.
+    scrape: tuple[str, ...] = ()
+    poll_interval_s: float = 0.25
+    #: Per-measure response targets (``tta``/``ttn``/``ttack``), over the severity's defaults.
+    targets_s: Mapping[str, float] = field(default_factory=dict)
+    #: How long to wait, after recovery, for the expected alerts to resolve.
+    resolve_timeout_s: float = 60.0
+
+
+@dataclass(frozen=True)
 class Scenario:
     """One declarative drill (scenarios/*.yaml) or the plan a Python drill builds."""
 
     id: str
     description: str = ""
     runbook: str = ""
+    #: set when the scenario was imported from a Markdown runbook (drillbook.runbook): its hash,
+    #: shape, rollback steps, and a ``warning`` when the file changed since the import
+    runbook_import: Mapping[str, Any] | None = None
     source: str = ""  # file it came from, for error messages and the journal
     backends: tuple[str, ...] = ()
     targets: tuple[str, ...] = ()
@@ -150,6 +195,15 @@ class Scenario:
     stable_for_s: float | None = None
     timeout_s: float | None = None
     tags: tuple[str, ...] = ()
+    #: ``recover`` (inject -> detect -> recover) or ``hold`` (hold the fault for ``hold_s`` while
+    #: the probes, the SLO, must keep passing; then revert and time the return to steady state).
+    shape: str = "recover"
+    hold_s: float | None = None
+    allow_relapse: bool = False  # a failure after recovery is reported but does not fail it
+    alerts: AlertsSpec | None = None
+    #: The verdict the scenario is meant to end with (a drill that proves a blind spot is meant
+    #: to fail); None: passed. The test passes when the verdict is this one.
+    expect: Verdict | None = None
 
 
 @dataclass(frozen=True)

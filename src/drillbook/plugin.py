@@ -86,6 +86,7 @@ def _config_loader(pytest_config: pytest.Config) -> Callable[[], Config]:
             allow_production=bool(opt("drill_allow_production")),
             evidence=bool(opt("drill_evidence")),
             manual_answers=answers,
+            operator=_gameday() if opt("drill_gameday") else None,
         )
         try:
             return load_config(overrides, workdir=Path.cwd())
@@ -93,6 +94,12 @@ def _config_loader(pytest_config: pytest.Config) -> Callable[[], Config]:
             raise pytest.UsageError(str(exc)) from None
 
     return load
+
+
+def _gameday() -> Any:
+    from drillbook.runbook.gameday import GameDay
+
+    return GameDay()
 
 
 def _ensure_backends(session: RunSession, backends: set[str], targets: set[str]) -> None:
@@ -138,6 +145,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="answer a manual step without a terminal (CI): 'Page the DBA=done' or '*=done'",
     )
     group.addoption("--drill-evidence", action="store_true", help="write a signed evidence bundle")
+    group.addoption(
+        "--drill-gameday",
+        action="store_true",
+        help="GameDay: walk the people at the terminal through each manual step, timed",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -220,7 +232,7 @@ class DrillFixture:
         with signals_raise():
             result = self._drill.run_scenario()
         self.result = result
-        _raise_for(result)
+        _raise_for(result, scenario.expect)
         return result
 
     # -- the Python way ----------------------------------------------------------
@@ -271,8 +283,16 @@ def _write_line(config: pytest.Config, line: str) -> None:
         reporter.write_line(line)
 
 
-def _raise_for(result: DrillResult) -> None:
+def _raise_for(result: DrillResult, expect: Verdict | None = None) -> None:
     reasons = "; ".join(result.reasons) or result.verdict.value
+    if expect is not None and expect is not Verdict.PASSED:
+        # A drill meant to fail (it proves a blind spot) passes the test when it fails as meant.
+        if result.verdict is expect:
+            return
+        pytest.fail(
+            f"drill {result.verdict.value}, but the scenario expects {expect.value}: {reasons}",
+            pytrace=False,
+        )
     if result.verdict is Verdict.PASSED:
         if result.reasons and result.reasons[0].startswith("dry run"):
             pytest.skip(result.reasons[0])

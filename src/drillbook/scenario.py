@@ -22,6 +22,8 @@ from drillbook.config import Config
 from drillbook.durations import parse_duration
 from drillbook.errors import ConfigError, ScenarioError
 from drillbook.model import (
+    AlertSpec,
+    AlertsSpec,
     FaultSpec,
     GuardSpec,
     LedgerSpec,
@@ -31,6 +33,7 @@ from drillbook.model import (
     RecoverySpec,
     Scenario,
     Severity,
+    Verdict,
 )
 from drillbook.yamlload import Loaded, dotted, load_yaml_file
 
@@ -94,6 +97,12 @@ def _schema_errors(loaded: Loaded) -> None:
             "probe_interval",
             "ttl",
             "response_target",
+            "duration",
+            "poll_interval",
+            "resolve_timeout",
+            "tta",
+            "ttn",
+            "ttack",
         )
     ):
         message = (
@@ -217,6 +226,11 @@ class _Builder:
                         sub = (*sub, extra[0])
                         allowed = ", ".join(sorted(err.schema.get("properties", {}))) or "none"
                         message = f"unknown parameter; expected one of: {allowed}"
+                elif err.validator == "anyOf" and all(
+                    set(alt) == {"required"} for alt in err.validator_value
+                ):  # "at least one of these", e.g. a fault's effects
+                    wanted = ", ".join(k for alt in err.validator_value for k in alt["required"])
+                    message = f"expected at least one of: {wanted}"
                 raise self.error((*path, *sub), message)
         return params
 
@@ -236,6 +250,60 @@ class _Builder:
             params=self.params(raw, _ACTION_KEYS, path, self.schema_of(table, name)),
             targets=self.targets(raw, path, default_targets),
         )
+
+    def alerts(self, raw: Mapping[str, Any] | None) -> AlertsSpec | None:
+        """The ``alerts:`` section (the schema already checked its shape)."""
+        if raw is None:
+            return None
+
+        def one(item: Any, notify_default: bool) -> AlertSpec:
+            if isinstance(item, str):
+                return AlertSpec(item, notify=notify_default)
+            return AlertSpec(
+                str(item["name"]),
+                {str(k): str(v) for k, v in (item.get("labels") or {}).items()},
+                notify=bool(item.get("notify", notify_default)),
+                ack=item.get("ack"),
+            )
+
+        scrape = tuple(str(t) for t in raw.get("scrape", ()))
+        if self.config is not None:
+            for i, name in enumerate(scrape):
+                if name not in self.config.targets:
+                    known = ", ".join(sorted(self.config.targets)) or "none configured"
+                    raise self.error(
+                        ("alerts", "scrape", i),
+                        f"unknown target {name!r}; {self.config.source} knows: {known}",
+                    )
+        path = ("alerts",)
+        return AlertsSpec(
+            expect=tuple(one(a, True) for a in raw.get("expect", ())),
+            silent=tuple(one(a, False) for a in raw.get("silent", ())),
+            scrape=scrape,
+            poll_interval_s=self.duration(
+                raw["poll_interval"], (*path, "poll_interval"), allow_zero=False
+            )
+            if "poll_interval" in raw
+            else 0.25,
+            targets_s={
+                k: self.duration(v, (*path, "targets", k), allow_zero=False)
+                for k, v in (raw.get("targets") or {}).items()
+            },
+            resolve_timeout_s=self.duration(raw["resolve_timeout"], (*path, "resolve_timeout"))
+            if "resolve_timeout" in raw
+            else 60.0,
+        )
+
+    def runbook_import(self, data: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """The import record, with a ``warning`` when the runbook changed since (or is gone)."""
+        raw = data.get("runbook_import")
+        if not isinstance(raw, Mapping):
+            return None
+        from drillbook.runbook.drift import drift_warning
+
+        base = self.config.workdir if self.config is not None else Path.cwd()
+        warning = drift_warning(str(data.get("runbook", "")), str(raw["sha256"]), base)
+        return {**raw, "warning": warning} if warning else dict(raw)
 
     def build(self) -> Scenario:
         data: Mapping[str, Any] = self.loaded.data
@@ -300,9 +368,14 @@ class _Builder:
             self.probe(p, ("verify", i), default_targets)
             for i, p in enumerate(data.get("verify", ()))
         )
+        alerts = self.alerts(data.get("alerts"))
+        if alerts is not None:
+            self.backends.add("monitoring")  # an alert drill needs Prometheus even with no probe on it
         guards = tuple(
             GuardSpec(
-                self.probe(g["probe"], ("guards", i, "probe"), default_targets),
+                self._expecting(
+                    self.probe(g["probe"], ("guards", i, "probe"), default_targets), alerts
+                ),
                 int(g.get("max_failures", 1)),
             )
             for i, g in enumerate(data.get("guards", ()))
@@ -364,15 +437,34 @@ class _Builder:
             raise self.error((), "a scenario needs a `fault:`, `recovery:` steps, or both")
         if not probes and fault is not None:
             raise self.error(("probes",), "a scenario with a fault needs at least one probe")
+        shape = str(data.get("shape", "recover"))
+        hold_s: float | None = None
+        if shape == "hold":
+            if "duration" not in data:
+                raise self.error(("shape",), "a hold drill needs `duration:` (how long to hold)")
+            hold_s = self.duration(data["duration"], ("duration",), allow_zero=False)
+            if fault is None:
+                raise self.error(("shape",), "a hold drill needs a `fault:` to hold")
+            if recovery:
+                raise self.error(
+                    ("recovery",),
+                    "a hold drill has no recovery steps: it reverts the fault after `duration`",
+                )
+        elif "duration" in data:
+            raise self.error(("duration",), "`duration:` belongs to `shape: hold` drills")
         if fault is not None and self.registry is not None:
-            reg = self.registry.faults.get(fault.type)
-            if reg is not None and reg.destructive and not fault.targets:
-                raise self.error(("fault",), "a destructive fault needs a target or selector")
+            known = fault.type in self.registry.faults
+            # Asked only of a fault without targets: the answer imports the fault's module.
+            if known and not fault.targets and not self.registry.fault_is_read_only(fault.type):
+                raise self.error(
+                    ("fault",), "a fault that changes its targets needs a target or selector"
+                )
 
         return Scenario(
             id=str(data["id"]),
             description=str(data.get("description", "")),
             runbook=str(data.get("runbook", "")),
+            runbook_import=self.runbook_import(data),
             source=self.loaded.source,
             backends=tuple(sorted(self.backends)),
             targets=default_targets,
@@ -396,7 +488,23 @@ class _Builder:
             if "timeout" in data
             else None,
             tags=tuple(str(t) for t in data.get("tags", ())),
+            shape=shape,
+            hold_s=hold_s,
+            allow_relapse=bool(data.get("allow_relapse", False)),
+            alerts=alerts,
+            expect=Verdict(data["expect"]) if "expect" in data else None,
         )
+
+    @staticmethod
+    def _expecting(spec: ProbeSpec, alerts: AlertsSpec | None) -> ProbeSpec:
+        """An ``alerts.quiet`` guard ignores the alerts the drill expects, unless it names its own:
+        the fault is meant to fire them, and aborting on them would stop every alert drill."""
+        if spec.type != "alerts.quiet" or alerts is None or "expected" in spec.params:
+            return spec
+        import dataclasses
+
+        names = sorted({a.name for a in alerts.expect})
+        return dataclasses.replace(spec, params={**spec.params, "expected": names})
 
 
 def load_scenario(
@@ -416,6 +524,10 @@ def load_scenario(
     if not isinstance(loaded.data, Mapping):
         raise ScenarioError("expected a mapping with at least `id:`", source=loaded.source, line=1)
     _schema_errors(loaded)
+    # A probe's header token or a step's DSN is as secret as drillbook.yaml's.
+    from drillbook.secretsources import register_config_secrets
+
+    register_config_secrets(loaded.data)
     return _Builder(loaded, registry, config).build()
 
 

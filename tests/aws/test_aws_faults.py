@@ -270,8 +270,8 @@ def test_region_loss_composite_reverts_every_part_from_state(aws: dict[str, Any]
     }
     fault = RegionLoss(make_ctx(aws, params))
     sel = fault.resolve()
-    # 2 instances + the db; the health check is not destructive, so not in the blast radius.
-    assert sel.candidates == 3 and len(sel.chosen) == 3 and DEMO["gdb"] in sel.chosen
+    # 2 instances + the db + the health check: every part changes a target, so all count.
+    assert sel.candidates == 4 and len(sel.chosen) == 4 and DEMO["gdb"] in sel.chosen
     fault.preflight()
     fault.inject()
     assert fault.verify_injected()

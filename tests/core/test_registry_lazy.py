@@ -50,6 +50,7 @@ BACKEND_SDK = {
     "docker": "docker",
     "kubernetes": "kubernetes",
     "aws": "boto3",
+    "monitoring": None,
 }
 KINDS: dict[str, type[Any]] = {
     "fault": Fault,
@@ -118,6 +119,8 @@ def test_every_lazy_factory_resolves_to_the_right_kind(backend: str) -> None:
             checked += 1
     assert checked > 0
     prepare = registry.backends[backend].prepare
+    if backend == "monitoring":  # nothing to set up per session: it reads the team's servers
+        return
     assert prepare is not None
     if isinstance(prepare, LazyFactory):
         assert callable(prepare.resolve())

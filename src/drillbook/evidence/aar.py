@@ -240,6 +240,7 @@ def build_aar(journal: Mapping[str, Any], notes: Mapping[str, Any] | None = None
         ],
         "issues": issues,
         "remediation": remediation,
+        "runbook": _runbooks(drills),
         "controls": [
             {
                 "id": c,
@@ -256,6 +257,35 @@ def build_aar(journal: Mapping[str, Any], notes: Mapping[str, Any] | None = None
             "recorded_in": "signoffs/*.dsse.json (signed; listed by `drillbook evidence verify`)",
         },
     }
+
+
+def _runbooks(drills: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Each runbook-driven drill's steps, findings and the changes to make (paste-able)."""
+    from dataclasses import asdict
+
+    from drillbook.runbook.findings import runbook_section
+
+    out: list[dict[str, Any]] = []
+    for d in drills:
+        rb = runbook_section(d)
+        if rb is None:
+            continue
+        out.append(
+            {
+                "drill": d.get("id"),
+                "runbook": rb.runbook,
+                "warning": rb.warning or None,
+                "steps": [asdict(r) for r in rb.steps],
+                "largest_share_of_rto": [r.name for r in rb.biggest],
+                "failed_or_skipped": [r.name for r in rb.failed],
+                "nonzero_commands": [
+                    {"step": r.name, "command": r.command, "exit": r.exit_code} for r in rb.nonzero
+                ],
+                "rollback": rb.rollback,
+                "changes_markdown": rb.changes_markdown,
+            }
+        )
+    return out
 
 
 def aar_summary(aar: Mapping[str, Any]) -> dict[str, Any]:

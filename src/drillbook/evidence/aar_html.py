@@ -67,6 +67,16 @@ td,th{border:1px solid #999;padding:.25em .5em;text-align:left;vertical-align:to
 <h2>10. Sign-offs</h2>
 <p>Required roles: {{ aar.signoffs.required_roles | join(", ") }}. Sign-offs are signed and stored in
 {{ aar.signoffs.recorded_in }}.</p>
+{% if aar.runbook %}<h2>11. Runbook steps</h2>
+{% for rb in aar.runbook %}<h3>{{ rb.drill }} — {{ rb.runbook }}</h3>
+{% if rb.warning %}<p class="bad">Warning: {{ rb.warning }}</p>{% endif %}
+<table><tr><th>#</th><th>step</th><th>kind</th><th>duration</th><th>result</th><th>note</th><th>command</th></tr>
+{% for s in rb.steps %}<tr><td>{{ s.index }}</td><td>{{ s.name }}</td><td>{{ s.kind }}</td><td>{{ fmt(s.duration_s) }}</td>
+<td class="{{ cls(s.result in ('done', 'ok')) }}">{{ s.result }}</td><td>{{ s.note }}</td><td>{{ s.command }}{% if s.exit_code is not none %} (exit {{ s.exit_code }}){% endif %}</td></tr>
+{% endfor %}</table>
+{% if rb.rollback %}<p>Rollback steps kept from the runbook (not run by the drill):</p><ol>{% for r in rb.rollback %}<li>{{ r }}</li>{% endfor %}</ol>{% endif %}
+<p>Runbook changes to make (Markdown):</p><pre>{{ rb.changes_markdown }}</pre>
+{% endfor %}{% endif %}
 </body></html>
 """  # noqa: E501
 

@@ -148,6 +148,11 @@ def cmd_trend(args: argparse.Namespace) -> int:
         )
     series = trend(db, scenario=args.scenario, since=_since(args.since))
     print(trend_table(series, args.quarters))
+    from drillbook.runbook.trend import step_trend_table
+
+    steps = step_trend_table(_reports_dir(args))
+    if steps:  # runbook-driven drills: each step's duration across drills
+        print("\nRunbook steps (duration per drill, oldest first):\n" + steps, end="")
     note = " · ".join(
         x
         for x in (

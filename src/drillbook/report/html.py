@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Any
 from drillbook.report.definitions import MEASURE_DEFINITIONS, PERCENTILE_NOTE
 from drillbook.report.fmt import fmt_bracket, fmt_s
 from drillbook.report.journal import num, seq
+from drillbook.report.series import value_series
 from drillbook.report.svg import measure_bar, timeline_chart
 from drillbook.report.views import params_text, slow_steps, summarize
+from drillbook.runbook.findings import runbook_section
 
 __all__ = ["environment", "render_run_html", "write_run_html"]
 
@@ -88,7 +90,12 @@ def _drill_view(drill: Mapping[str, Any]) -> dict[str, Any]:
         (
             "RTA vs RTO",
             measure_bar("RTA", summary.rta_s, summary.rto_s, measures.get("rta_bracket_s")),
-            *_status(summary.rta_ok, summary.rta_s, summary.rto_s, "not recovered"),
+            *_status(
+                summary.rta_ok,
+                summary.rta_s,
+                summary.rto_s,
+                "not observed" if summary.outage_observed is False else "not recovered",
+            ),
         ),
         (
             "TTD vs response target",
@@ -106,6 +113,22 @@ def _drill_view(drill: Mapping[str, Any]) -> dict[str, Any]:
                 *_status(summary.rpa_ok, summary.rpa_s, summary.rpo_s, "not measured"),
             )
         )
+    alert_targets = _mapping(objectives.get("alert_targets_s"))
+    for key, label in (("tta", "TTA"), ("ttn", "TTN"), ("ttack", "TTAck")):
+        value, target = num(measures.get(f"{key}_s")), num(alert_targets.get(key))
+        if value is None and not (key == "tta" and drill.get("alerts")):
+            continue  # not an alert drill, or this measure was not asked for
+        bracket = measures.get(f"{key}_bracket_s")
+        upper = num(bracket[1]) if isinstance(bracket, list | tuple) and len(bracket) == 2 else value
+        ok = None if upper is None or target is None else upper <= target
+        name = measures.get("alert") or "alert"
+        bars.append(
+            (
+                f"{label} vs response target ({name})",
+                measure_bar(label, value, target, bracket),
+                *_status(ok, value, target, "never fired" if key == "tta" else "not measured"),
+            )
+        )
     return {
         "s": summary,
         "drill": drill,
@@ -118,6 +141,7 @@ def _drill_view(drill: Mapping[str, Any]) -> dict[str, Any]:
         "fault": fault,
         "fault_params": params_text(fault.get("params")),
         "timeline": timeline_chart(drill),
+        "values": value_series(drill),
         "bars": bars,
         "ttd_bracket": fmt_bracket(measures.get("ttd_bracket_s")),
         "rta_bracket": fmt_bracket(measures.get("rta_bracket_s")),
@@ -133,10 +157,14 @@ def _drill_view(drill: Mapping[str, Any]) -> dict[str, Any]:
             )
         ],
         "steps": slow_steps(drill),
+        "rb": runbook_section(drill),
         "checks": [c for c in seq(drill.get("checks")) if isinstance(c, Mapping)],
         "guards": [g for g in seq(drill.get("guards")) if isinstance(g, Mapping)],
         "reverts": [r for r in seq(drill.get("reverts")) if isinstance(r, Mapping)],
         "lost_writes": measures.get("lost_writes"),
+        "ledger": _mapping(measures.get("ledger")),
+        "relapse_s": num(measures.get("relapse_s")),
+        "relapse_probe": measures.get("relapse_probe"),
     }
 
 

@@ -37,4 +37,10 @@ def junit_properties(drill: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("drillbook.rta_within_rto", None if s.rta_ok is None else str(s.rta_ok).lower()),
         ("drillbook.rpa_within_rpo", None if s.rpa_ok is None else str(s.rpa_ok).lower()),
     ]
+    measures = drill.get("measures")
+    if isinstance(measures, Mapping):  # alert drills: time to alert, notify, acknowledge
+        for key in ("tta_s", "ttn_s", "ttack_s"):
+            value = measures.get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                pairs.append((f"drillbook.{key}", _num(float(value))))
     return [(k, v) for k, v in pairs if v is not None]

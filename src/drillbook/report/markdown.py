@@ -52,7 +52,7 @@ def render_summary_md(journal: Mapping[str, Any]) -> str:
                     fmt_s(s.ttd_s),
                     s.rta_text,
                     fmt_s(s.rto_s),
-                    fmt_s(s.rpa_s),
+                    s.rpa_text,
                     fmt_s(s.rpo_s),
                     _cell(f"{slowest.name} ({fmt_s(slowest.duration_s)})") if slowest else "-",
                 ]
@@ -84,11 +84,53 @@ def render_summary_md(journal: Mapping[str, Any]) -> str:
             why = "; ".join(s.reasons) or "no reason recorded"
             lines.append(f"- **{s.id}** ({s.verdict}): {why}")
         lines.append("")
+    for drill in drills:
+        lines.extend(_runbook_lines(drill))
     lines.append(
         "_RTA: start of the first stable run of passing probes − t_inject, with its bracket "
         "[last failing, first passing probe]. See report.html for definitions._"
     )
     return "\n".join(lines) + "\n"
+
+
+def _runbook_lines(drill: Mapping[str, Any]) -> list[str]:
+    """The drill's runbook section: each step, then the changes to make (paste-able)."""
+    from drillbook.runbook.findings import runbook_section
+
+    rb = runbook_section(drill)
+    if rb is None:
+        return []
+    lines = [f"### Runbook: {_cell(str(drill.get('id')))} (`{rb.runbook}`)", ""]
+    if rb.warning:
+        lines += [f"> ⚠️ **Warning:** {rb.warning}", ""]
+    rows = [
+        [
+            str(r.index),
+            _cell(r.name),
+            r.kind,
+            fmt_s(r.duration_s),
+            "-" if r.rto_share is None else f"{r.rto_share:.1%}",
+            r.result,
+            _cell(r.note),
+            _cell(r.command.split("\n")[0])
+            + ("" if r.exit_code is None else f" (exit {r.exit_code})"),
+        ]
+        for r in rb.steps
+    ]
+    lines.append(
+        tabulate(
+            rows,
+            headers=["#", "step", "kind", "duration", "share of RTO", "result", "note", "command"],
+            tablefmt="github",
+            disable_numparse=True,
+        )
+    )
+    lines.append("")
+    if rb.rollback:
+        lines += ["Rollback (kept from the runbook, not run by the drill):", ""]
+        lines += [f"{n}. {_cell(r)}" for n, r in enumerate(rb.rollback, start=1)] + [""]
+    lines += [rb.changes_markdown.replace("### ", "#### ", 1), ""]
+    return lines
 
 
 def write_summary_md(run_dir: Path, journal: Mapping[str, Any]) -> Path:

@@ -153,6 +153,8 @@ def render_quarter_md(report: QuarterReport) -> str:
         "",
         "## Per scenario",
         "",
+        _means_line(report.drills),
+        "",
     ]
     if report.scenarios:
         lines.append(
@@ -227,6 +229,7 @@ def render_quarter_md(report: QuarterReport) -> str:
                     r.target,
                     r.verdict,
                     fmt_s(r.ttd_s),
+                    fmt_s(r.tta_s),
                     fmt_s(r.rta_s),
                     fmt_s(r.rto_s),
                     fmt_s(r.rpa_s),
@@ -241,6 +244,7 @@ def render_quarter_md(report: QuarterReport) -> str:
                 "target",
                 "verdict",
                 "TTD",
+                "TTA",
                 "RTA",
                 "RTO",
                 "RPA",
@@ -259,6 +263,23 @@ def render_quarter_md(report: QuarterReport) -> str:
     return "\n".join(lines)
 
 
+def _means_line(drills: Sequence[DrillRow]) -> str:
+    """MTTD, MTTA and MTTR over the quarter, each with p50/p90 (means alone mislead)."""
+    from drillbook.history import stats
+
+    parts = []
+    for label, values in (
+        ("MTTD", [d.ttd_s for d in drills]),
+        ("MTTA", [d.tta_s for d in drills]),
+        ("MTTR", [d.rta_s for d in drills]),
+    ):
+        st = stats(values)
+        parts.append(
+            f"{label} {fmt_s(st.mean)} (p50 {fmt_s(st.p50)}, p90 {fmt_s(st.p90)}, n={st.n})"
+        )
+    return "; ".join(parts) + "."
+
+
 def render_quarter_html(report: QuarterReport) -> str:
     from drillbook.report.html import environment
 
@@ -268,6 +289,7 @@ def render_quarter_html(report: QuarterReport) -> str:
         .render(
             r=report,
             passed=sum(1 for d in report.drills if d.verdict == "passed"),
+            means=_means_line(report.drills),
             generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             definitions=MEASURE_DEFINITIONS,
             percentile_note=PERCENTILE_NOTE,

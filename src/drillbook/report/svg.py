@@ -136,6 +136,8 @@ def timeline_chart(drill: Mapping[str, Any], width: float = 1000.0) -> Chart:
         v = num(measures.get(key))
         if v is not None:
             points.append(v)
+    alert_marks = _alert_marks(drill)
+    points += [t for t, _, _, _ in alert_marks]
     duration = num(drill.get("duration_s"))
     if duration is not None:
         points.append(duration - shift)
@@ -154,7 +156,8 @@ def timeline_chart(drill: Mapping[str, Any], width: float = 1000.0) -> Chart:
     plot_w = width - left - right
     lane_h, gap = 22.0, 8.0
     lanes = ["phases", *probes.keys()] + (["steps"] if steps else [])
-    top = 40.0
+    # An alert drill's firing/notified/acked marks need a third row of labels above the lanes.
+    top = 53.0 if alert_marks else 40.0
     height = top + len(lanes) * (lane_h + gap) + 34.0
     chart = Chart(width, height, label="timeline")
 
@@ -249,6 +252,9 @@ def timeline_chart(drill: Mapping[str, Any], width: float = 1000.0) -> Chart:
     if ttd is not None:
         chart.line(x(ttd), top - 6, x(ttd), bottom, "m-detect", f"detected at {fmt_s(ttd)}")
         labels.append((x(ttd), f"detect {fmt_s(ttd)}", "m-label"))
+    for t, cls, label, title in alert_marks:
+        chart.line(x(t), top - 6, x(t), bottom, cls, title)
+        labels.append((x(t), label, "m-label"))
     rta = num(measures.get("rta_s"))
     if rta is not None:
         chart.line(x(rta), top - 6, x(rta), bottom, "m-recovered", f"recovered (RTA) {fmt_s(rta)}")
@@ -259,19 +265,45 @@ def timeline_chart(drill: Mapping[str, Any], width: float = 1000.0) -> Chart:
             labels.append((x(rto), f"RTO {fmt_s(rto)}", "m-rto-label"))
         else:
             labels.append((left + plot_w, f"RTO {fmt_s(rto)} →", "m-rto-label"))
-    _place_labels(chart, labels, top - 10, left + plot_w)
+    _place_labels(chart, labels, top - 10, left + plot_w, rows=3 if alert_marks else 2)
     return chart
 
 
+def _alert_marks(drill: Mapping[str, Any]) -> list[tuple[float, str, str, str]]:
+    """An alert drill's moments, as (offset from t_inject, class, label, tooltip): the expected
+    alert firing (TTA), its notification (TTN) and acknowledgement (TTAck); a must-stay-silent
+    alert that fired is drawn too."""
+    marks: list[tuple[float, str, str, str]] = []
+    for a in drill.get("alerts") or []:
+        if not isinstance(a, Mapping):
+            continue
+        name = str(a.get("name") or "alert")
+        for key, cls, word in (
+            ("tta_s", "m-alert", "firing"),
+            ("ttn_s", "m-notify", "notified"),
+            ("ttack_s", "m-ack", "acked"),
+        ):
+            t = num(a.get(key))
+            if t is None or (a.get("silent") and key != "tta_s"):
+                continue
+            what = "fired (must stay silent)" if a.get("silent") else word
+            marks.append(
+                (t, "m-silent" if a.get("silent") else cls, f"{word} {fmt_s(t)}",
+                 f"{name} {what} at {fmt_s(t)}")
+            )
+    return marks
+
+
 def _place_labels(
-    chart: Chart, labels: list[tuple[float, str, str]], y: float, x_max: float
+    chart: Chart, labels: list[tuple[float, str, str]], y: float, x_max: float, rows: int = 2
 ) -> None:
-    """Marker labels above the lanes on two rows, so close moments (inject, detect) never clash."""
-    row_end = [-1e9, -1e9]
+    """Marker labels above the lanes on ``rows`` rows, so close moments (inject, detect) never
+    clash: each goes on the first row with room, else the last."""
+    row_end = [-1e9] * rows
     for x, text, cls in sorted(labels):
         w = 6.3 * len(text)
         start = min(x - 2, x_max - w)
-        row = 0 if start > row_end[0] + 4 else 1
+        row = next((r for r in range(rows) if start > row_end[r] + 4), rows - 1)
         chart.text(start, y - 13 * row, text, cls)
         row_end[row] = start + w
 

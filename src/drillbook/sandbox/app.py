@@ -2,12 +2,14 @@
 
 ``GET /health`` does a write and a read back through the region the router names, so a drill
 measures recovery where users feel it (a dead primary, a switched router), not at the database.
-``GET /router`` says which region serves. Run by the supervisor: ``python -m drillbook.sandbox.app
+``GET /router`` says which region serves; ``GET /metrics`` is the Prometheus text format
+(:mod:`drillbook.sandbox.metrics`). Run by the supervisor: ``python -m drillbook.sandbox.app
 ROOT``; the port comes from state.json.
 """
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 import threading
@@ -19,7 +21,22 @@ from typing import Any
 from drillbook.sandbox.jsonhttp import JsonHandler
 from drillbook.sandbox.state import NODE_APP, dsn_for_port, load_state, read_router
 
-__all__ = ["health_round_trip", "main"]
+__all__ = ["ROUTE_FILE", "database_port", "health_round_trip", "main"]
+
+#: A fault proxy's route for the app's database path (network.degrade): ``{"region", "port"}``.
+#: Re-read on every request, so a drill can put the proxy in and take it out while the app runs.
+ROUTE_FILE = "app-db-route.json"
+
+
+def database_port(root: Path, region: str) -> int:
+    """The port the app connects to for ``region``: the fault proxy's while one is routed in."""
+    try:
+        route = json.loads((root / ROUTE_FILE).read_text())
+        if route.get("region") == region:
+            return int(route["port"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    return int(load_state(root)["nodes"][region]["port"])
 
 
 def health_round_trip(root: Path) -> tuple[bool, dict[str, Any]]:
@@ -27,7 +44,7 @@ def health_round_trip(root: Path) -> tuple[bool, dict[str, Any]]:
     import psycopg
 
     region = read_router(root)
-    port = int(load_state(root)["nodes"][region]["port"])
+    port = database_port(root, region)
     token = f"{time.time_ns()}"
     with psycopg.connect(dsn_for_port(port, timeout_s=1), autocommit=True) as conn:
         conn.execute("SET statement_timeout = '2s'")
@@ -46,8 +63,26 @@ def health_round_trip(root: Path) -> tuple[bool, dict[str, Any]]:
 
 class _Handler(JsonHandler):
     server: _Server
+    _code: int = 0
 
     def do_GET(self) -> None:
+        if self.path == "/metrics":
+            body, ctype = self.server.metrics.render()
+            self.send_response(200)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        start = time.perf_counter()
+        self._get()
+        self.server.metrics.observe(self.path, self._code, time.perf_counter() - start)
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        self._code = code
+        super().send_response(code, message)
+
+    def _get(self) -> None:
         if self.path == "/router":
             self._reply(200, {"serving": read_router(self.server.root)})
             return
@@ -68,6 +103,9 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, root: Path, port: int) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.root = root
+        from drillbook.sandbox.metrics import SandboxMetrics
+
+        self.metrics = SandboxMetrics(root)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -95,7 +95,6 @@ def register(registry: Registry) -> None:
         "asg.suspend",
         "aws",
         lazy("drillbook.backends.aws.ec2:AsgSuspend"),
-        destructive=False,
         help="suspend Auto Scaling processes; revert resumes them",
         params_schema={"type": "object", "properties": {"processes": {"type": "array"}}},
     )
@@ -132,14 +131,12 @@ def register(registry: Registry) -> None:
         "route53.fail_health_check",
         "aws",
         lazy("drillbook.backends.aws.route53:Route53FailHealthCheck"),
-        destructive=False,
         help="invert a Route 53 health check; revert restores it",
     )
     fault(
         "route53.failover",
         "aws",
         lazy("drillbook.backends.aws.route53:Route53Failover"),
-        destructive=False,
         help="make the SECONDARY failover record PRIMARY; revert restores the roles",
     )
     fault(

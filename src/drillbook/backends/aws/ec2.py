@@ -199,8 +199,6 @@ DEFAULT_PROCESSES = ("Launch", "HealthCheck", "ReplaceUnhealthy", "AZRebalance")
 class AsgSuspend(_AsgFault):
     """Suspend scaling processes (default: those that heal the group); revert resumes them."""
 
-    destructive = False
-
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
         self._suspended: list[str] = []

@@ -70,7 +70,7 @@ class RegionLoss(AwsFault):
         candidates = 0
         for part in self.parts.values():
             sel = part.resolve()  # every part checks its own opt-in
-            if part.destructive:  # the blast radius is what is stopped, not the health check
+            if not part.read_only:  # every part that changes a target counts
                 chosen.extend(sel.chosen)
                 candidates += sel.candidates
         return Selection(chosen=tuple(chosen), candidates=candidates)

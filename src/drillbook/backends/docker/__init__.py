@@ -133,7 +133,6 @@ def register(registry: Registry) -> None:
             "docker",
             lazy(f"drillbook.backends.docker.{module}:{cls}"),
             help=help_text,
-            destructive=True,
             params_schema=schema,
         )
     probes: list[tuple[str, str, str, dict[str, Any]]] = [

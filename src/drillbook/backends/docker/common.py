@@ -101,7 +101,7 @@ class DockerFault(Fault):
 
     def preflight(self) -> None:
         check_identity(self.client, self.ctx.settings)
-        if self.destructive:
+        if not self.read_only:
             check_opt_in(self.containers(), self.ctx.settings, self.name)
 
     def describe(self) -> str:

@@ -19,6 +19,7 @@ from drillbook.backends.local import httpclient
 from drillbook.backends.local.service import LocalService
 from drillbook.errors import ConfigError
 from drillbook.model import ProbeResult
+from drillbook.redact import redact_text
 
 __all__ = ["CommandProbe", "HttpProbe", "PythonProbe", "TcpProbe"]
 
@@ -262,9 +263,8 @@ class CommandProbe(Probe):
             )
         except OSError as exc:
             return ProbeResult(False, time.perf_counter() - start, f"{type(exc).__name__}: {exc}")
-        tail = (out.stdout or out.stderr or b"").decode(errors="replace").strip().splitlines()[
-            -1:
-        ] or [""]
+        text = (out.stdout or out.stderr or b"").decode(errors="replace").strip()
+        tail = redact_text(text).splitlines()[-1:] or [""]  # redact before cutting (see steps)
         ok = out.returncode == self.expect_exit
         return ProbeResult(
             ok,

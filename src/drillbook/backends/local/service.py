@@ -10,6 +10,7 @@ start, ``pid_file`` / ``match`` (a regex over the command line) and optionally `
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -70,6 +71,9 @@ class LocalService:
         self.dir = state_dir / "local"
         self.state_path = self.dir / f"{target.name}.json"
         self.port_path = self.dir / f"{target.name}.port"
+        #: Where a fault proxy (network.degrade, http.faults) puts itself in the clients' path:
+        #: while it exists, drillbook's clients of this target use the port it names.
+        self.route_path = self.dir / f"{target.name}.route"
         self.workdir = workdir or Path.cwd()
 
     # -- configuration -----------------------------------------------------
@@ -95,8 +99,16 @@ class LocalService:
         except (OSError, ValueError):
             return None
 
+    @property
+    def client_port(self) -> int | None:
+        """The port clients use: a fault proxy's while one is routed in, else the service's."""
+        try:
+            return int(json.loads(self.route_path.read_text())["port"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return self.port
+
     def url(self, path: str | None = None) -> str:
-        port = self.port
+        port = self.client_port
         if port is None:
             raise ConfigError(
                 f"target {self.target.name} has no known port (is it started?)",

@@ -36,9 +36,11 @@ class CommandStep(RecoveryStep):
             raise RecoveryError(f"command timed out: {redact_text(' '.join(argv))}") from None
         except OSError as exc:
             raise RecoveryError(f"command failed to start: {exc}") from None
-        tail = (out.stderr or out.stdout or b"").decode(errors="replace").strip()[-300:]
         if out.returncode != expect:
-            raise RecoveryError(f"command exited {out.returncode}: {redact_text(tail)}")
+            # Redact the whole output, then cut: a cut first can split ``AWS_SECRET_ACCESS_KEY=``
+            # into ``EY=`` and leave the value with no name the patterns know.
+            text = redact_text((out.stderr or out.stdout or b"").decode(errors="replace").strip())
+            raise RecoveryError(f"command exited {out.returncode}: {text[-300:]}")
         return f"exit {out.returncode}"
 
 

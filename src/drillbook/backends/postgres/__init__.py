@@ -56,6 +56,20 @@ def register(registry: Registry) -> None:
         params_schema=empty,
     )
     registry.add_fault(
+        "postgres.replay_pause",
+        BACKEND,
+        lazy("drillbook.backends.postgres.faults_replay:ReplayPause"),
+        help="pause WAL replay on a streaming standby (replication lag grows); revert resumes",
+        params_schema=empty,
+    )
+    registry.add_recovery(
+        "postgres.replay_resume",
+        BACKEND,
+        lazy("drillbook.backends.postgres.faults_replay:ReplayResume"),
+        help="resume WAL replay on a standby (after postgres.replay_pause)",
+        params_schema=empty,
+    )
+    registry.add_fault(
         "postgres.destroy_data",
         BACKEND,
         lazy("drillbook.backends.postgres.faults:DestroyData"),
@@ -140,14 +154,17 @@ def register(registry: Registry) -> None:
         "sql",
         BACKEND,
         lazy("drillbook.backends.postgres.probes:SqlProbe"),
-        help="a query and its expected first value",
-        params_schema=_schema({"query": {"type": "string"}, "expected": {}}, ("query",)),
+        help="a query and its expected first value (on a primary: and out of recovery)",
+        params_schema=_schema(
+            {"query": {"type": "string"}, "expected": {}, "writable": {"type": "boolean"}},
+            ("query",),
+        ),
     )
     registry.add_probe(
         "postgres.ready",
         BACKEND,
         lazy("drillbook.backends.postgres.probes:ReadyProbe"),
-        help="accepts connections (or writes)",
+        help="accepts connections (on a primary, or with primary: true: writes)",
         params_schema=_schema({"primary": {"type": "boolean"}}),
     )
     registry.add_probe(

@@ -23,6 +23,8 @@ from drillbook.backends.postgres.restore import (
     RecoveryTarget,
     restore_base_backup,
     safe_remove_data_dir,
+    save_auto_conf,
+    settle_config,
     write_mark,
 )
 from drillbook.backends.postgres.target import PgTarget, pg_target
@@ -153,12 +155,19 @@ class DestroyData(_PgFault):
             raise SafetyError(f"{self.target.name}: destroy_data needs an explicit data_dir")
         if not (data_dir / "PG_VERSION").exists():
             raise FaultError(f"{data_dir} is not a PostgreSQL data folder")
+        from drillbook.backends.postgres.wayback import check_way_back
+
+        # Never destroy what cannot be put back: the restore's own files and commands first.
+        self._way_back = check_way_back(self.target)
 
     def inject(self) -> None:
-        self.preflight()
+        if not getattr(self, "_way_back", ""):
+            self.preflight()
         data_dir = self.target.data_dir()
         pid = self.target.postmaster_pid()
         self._state = {"pid": pid, "data_dir": str(data_dir), "at": datetime.now(UTC).isoformat()}
+        if not self.target.is_sandbox:
+            save_auto_conf(self.ctx.state_dir, self.target)
         if pid is not None:
             os.kill(pid, signal.SIGKILL)
             _wait_gone([pid])  # not its backends: see KillPostgres
@@ -173,9 +182,10 @@ class DestroyData(_PgFault):
         """If the drill's recovery did not bring the data back, restore to the end of the WAL."""
         if not _ready(self.target):
             if self.target.is_sandbox or self.target.params.get("backup_dir"):
-                restore_base_backup(self.target, RecoveryTarget())
+                restore_base_backup(self.target, RecoveryTarget(), state_dir=self.ctx.state_dir)
             else:
                 raise FaultError(f"{self.target.name}: data destroyed and no backup_dir to restore")
+        settle_config(self.ctx.state_dir, self.target)
         _reconcile(self.target)
 
     def verify_reverted(self) -> bool:
@@ -184,8 +194,6 @@ class DestroyData(_PgFault):
 
 class _LogicalFault(_PgFault):
     """Shared by drop/delete: keep a quarantine copy first, so revert can always undo the damage."""
-
-    destructive = True
 
     def _copy_name(self, table: str) -> str:
         return f"drillbook_quarantine_{table.replace('.', '_')}_{int(time.time())}"
@@ -252,6 +260,7 @@ class _LogicalFault(_PgFault):
                     conn.execute(f"INSERT INTO {table} SELECT * FROM {copy}")
             if have_copy:
                 conn.execute(f"DROP TABLE IF EXISTS {copy}")
+        settle_config(self.ctx.state_dir, self.target)
         _reconcile(self.target)
 
     def verify_reverted(self) -> bool:
