@@ -154,3 +154,18 @@ def test_crash_then_ttl_watchdog_ends_the_hog(tmp_path: Path) -> None:
     pgid = int(state["pid"])
     assert ps_group(pgid), "the hog should outlive the SIGKILLed harness"
     wait_for(lambda: not ps_group(pgid) and not pending(root), 90, "the TTL watchdog to revert")
+
+
+def test_auto_engine_falls_back_to_the_python_worker_without_stress_ng(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("drillbook.pressure.stress.shutil.which", lambda name: None)
+    fault = build("fault", "stress.memory", {"size": "16MiB", "duration": 30}, tmp_path)
+    fault.inject()
+    try:
+        assert fault.state()["engine"] == "python"
+        wait_for(fault.verify_injected, 30, "the Python worker's memory")
+        assert sum(r for _, r in ps_group(fault.state()["pid"])) * 1024 >= 14 * 1024 * 1024
+    finally:
+        fault.revert()
+    assert ps_group(fault.state()["pid"]) == []
