@@ -45,6 +45,7 @@ TOP_KEYS = {
     "state_dir",
     "scenarios_dir",
     "history_db",
+    "history",
     "sandbox",
 }
 SAFETY_KEYS = {
@@ -124,6 +125,9 @@ class Config:
     state_dir: Path = Path(".drillbook")
     scenarios_dir: Path = Path("scenarios")
     history_db: Path | None = None
+    #: ``history: postgresql://...``: the shared store, ``${VAR}``s filled from the environment
+    #: (their values registered as secrets). None: the SQLite file at ``history_path``.
+    history_dsn: str | None = None
     sandbox: Mapping[str, Any] = field(default_factory=dict)
     dry_run: bool = False
     evidence: bool = False
@@ -139,6 +143,11 @@ class Config:
     @property
     def history_path(self) -> Path:
         return self.history_db or self.reports_dir / "history.sqlite"
+
+    @property
+    def history_location(self) -> Path | str:
+        """Where runs are recorded: the PostgreSQL DSN when one is configured, else the file."""
+        return self.history_dsn or self.history_path
 
     def backend_settings(self, backend: str) -> Mapping[str, Any]:
         return self.backends.get(backend, {})
@@ -324,6 +333,25 @@ def _parse(raw: Mapping[str, Any], loaded: Loaded | None, source: str, workdir: 
     if not isinstance(sandbox, Mapping):
         raise err(("sandbox",), "expected a mapping")
     history = raw.get("history_db")
+    history_dsn = None
+    shared = raw.get("history")
+    if shared is not None:
+        if history is not None:
+            raise err(("history",), "expected one of history and history_db, not both")
+        if not isinstance(shared, str) or not shared.strip():
+            raise err(("history",), "expected a file path or a postgresql:// DSN")
+        from drillbook.history_pg import is_dsn, literal_password
+
+        if is_dsn(shared.strip()) and literal_password(shared.strip()):
+            raise err(
+                ("history",),
+                "expected the password from the environment (${DRILLBOOK_HISTORY_PASSWORD} or "
+                "PGPASSWORD), not written in the DSN",
+            )
+        if is_dsn(shared.strip()):
+            history_dsn = shared.strip()  # filled from the environment by load_config
+        else:
+            history = shared
     return Config(
         source=source,
         workdir=workdir,
@@ -338,6 +366,7 @@ def _parse(raw: Mapping[str, Any], loaded: Loaded | None, source: str, workdir: 
         state_dir=path_value("state_dir", Path(".drillbook")),
         scenarios_dir=path_value("scenarios_dir", Path("scenarios")),
         history_db=(workdir / history) if isinstance(history, str) and history else None,
+        history_dsn=history_dsn,
         sandbox=dict(sandbox),
     )
 
@@ -394,6 +423,11 @@ def load_config(
                 scenarios_dir=workdir / "scenarios",
             )
 
+    if config.history_dsn is not None:
+        from drillbook.history_pg import expand_dsn
+
+        source = f"{config.source}: history" if config.source != "defaults" else "history"
+        config = replace(config, history_dsn=expand_dsn(config.history_dsn, env, source=source))
     # Every secret the run reads is scrubbed by value wherever data leaves the process.
     from drillbook.secretsources import register_process_secrets
 

@@ -32,7 +32,8 @@ from drillbook.errors import (
 )
 from drillbook.intents import Intent, IntentLedger
 from drillbook.journal import RunJournal
-from drillbook.locks import Arbiter, FileArbiter, Holder, TargetLock
+from drillbook.locks import Arbiter, Holder, TargetLock
+from drillbook.locks_pg import arbiter_for
 from drillbook.model import (
     FaultSpec,
     LedgerSpec,
@@ -186,7 +187,7 @@ class Drill:
         self._spare_watchdog: tuple[str, Watchdog] | None = None
         self._to_reap: list[Watchdog] = []  # watchdogs killed after a revert
         #: One drill per target: the locks this drill holds, by target name (see drillbook.locks).
-        self.arbiter: Arbiter = FileArbiter(config.state_dir / "locks")
+        self.arbiter: Arbiter = arbiter_for(config)  # shared when the history is PostgreSQL
         self._locks: dict[str, TargetLock] = {}
         self._phases: list[_Phase] = []
         self._steps: list[_Step] = []

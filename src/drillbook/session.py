@@ -171,7 +171,7 @@ class RunSession:
         self.results = list(doc["drills"]) + [r for r in self.results if r.get("dry_run")]
         tasks: list[tuple[str, Callable[[], list[Path]]]] = [
             ("reports", lambda: _write_reports(run_dir, doc)),
-            ("history", lambda: _record_history_at(cfg.history_path, doc)),
+            ("history", lambda: _record_history_at(cfg.history_location, doc)),
         ]
         for what, call in tasks:
             try:
@@ -248,7 +248,7 @@ def _write_reports(run_dir: Path, doc: Mapping[str, Any]) -> list[Path]:
     return list(write_run_reports(run_dir, doc))
 
 
-def _record_history_at(history_path: Path, doc: Mapping[str, Any]) -> list[Path]:
+def _record_history_at(history_path: Path | str, doc: Mapping[str, Any]) -> list[Path]:
     try:
         from drillbook.history import record_run
     except ImportError:
