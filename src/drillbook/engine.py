@@ -454,10 +454,15 @@ class Drill:
                 t = self.config.target(name)
                 self._targets.setdefault(name, {"name": name, "backend": t.backend, "resolved": []})
                 self._targets[name]["resolved"] = list(selection.chosen)
-            self._event("plan", fault=spec.type, plan=plan, resolved=list(selection.chosen))
+            # The seed of a random subset goes in the journal: `seed:` replays the drill.
+            seeded = {} if selection.seed is None else {"seed": selection.seed}
+            self._event(
+                "plan", fault=spec.type, plan=plan, resolved=list(selection.chosen), **seeded
+            )
             if self.config.dry_run:
                 if self.on_plan:
-                    self.on_plan(f"[dry run] {self.id}: would inject {spec.type}: {plan}")
+                    seed_note = f" (seed {selection.seed})" if seeded else ""
+                    self.on_plan(f"[dry run] {self.id}: would inject {spec.type}: {plan}{seed_note}")
                 raise DryRun(f"dry run: would inject {spec.type}: {plan}")
 
             self._await_ledger_history()

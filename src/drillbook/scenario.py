@@ -18,6 +18,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from drillbook.backends.base import Registration, Registry
+from drillbook.backends.selection import RENAMED
 from drillbook.config import Config
 from drillbook.durations import parse_duration
 from drillbook.errors import ConfigError, ScenarioError
@@ -226,6 +227,8 @@ class _Builder:
                         sub = (*sub, extra[0])
                         allowed = ", ".join(sorted(err.schema.get("properties", {}))) or "none"
                         message = f"unknown parameter; expected one of: {allowed}"
+                        if extra[0] in RENAMED:
+                            message = f"renamed: use {RENAMED[extra[0]]} (every backend's name)"
                 elif err.validator == "anyOf" and all(
                     set(alt) == {"required"} for alt in err.validator_value
                 ):  # "at least one of these", e.g. a fault's effects

@@ -40,13 +40,14 @@ def test_ec2_stop_inject_revert_from_state(aws: dict[str, Any]) -> None:
     ids = run_instances(aws, 4, TAGS)
     fault = Ec2Stop(make_ctx(aws, {"tags": {"app": "web"}, "count": 2}))
     sel = fault.resolve()
-    assert sel.chosen == tuple(ids[:2]) and sel.candidates == 4
+    assert len(sel.chosen) == 2 and set(sel.chosen) <= set(ids) and sel.candidates == 4
+    assert sel.seed is not None  # a subset was drawn: its seed goes in the journal
     fault.preflight()
     fault.inject()
     assert fault.verify_injected()
     states = instance_states(aws, ids)
-    assert {states[i] for i in ids[:2]} <= {"stopping", "stopped"}
-    assert {states[i] for i in ids[2:]} == {"running"}
+    assert {states[i] for i in sel.chosen} <= {"stopping", "stopped"}
+    assert {states[i] for i in set(ids) - set(sel.chosen)} == {"running"}
     again = rebuilt(Ec2Stop, fault)
     again.revert()
     again.revert()  # idempotent

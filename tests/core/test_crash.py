@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from drillbook.backends.local.service import pid_alive, process_state
 from drillbook.intents import IntentLedger
+from drillbook.procs import pid_alive, process_state
 
 CONFIG = """\
 environment: test

@@ -494,7 +494,7 @@ def _docker_stop(project: Project) -> None:
 
 def check_local(project: Project) -> tuple[bool, str]:
     """HTTP straight to the service and /proc: it answers 200 and no process of it is stopped."""
-    from drillbook.backends.local.service import process_state
+    from drillbook.procs import process_state
 
     service = project.service()
     pids = service.pids()
@@ -814,7 +814,7 @@ def stop_target(project: Project) -> None:
         STOPS[project.cell.backend](project)
         return
     service = project.service()
-    from drillbook.backends.local.service import process_state
+    from drillbook.procs import process_state
 
     for pid in service.pids():  # never leave a stopped child behind a test
         if process_state(pid) in ("T", "t"):

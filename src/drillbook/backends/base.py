@@ -20,7 +20,7 @@ import importlib
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +32,8 @@ from drillbook.model import ProbeResult, TargetSpec
 
 __all__ = [
     "BUILTIN_BACKENDS",
+    "COMMAND",
+    "DURATION",
     "ENTRY_POINT_GROUP",
     "BackendInfo",
     "Context",
@@ -47,6 +49,7 @@ __all__ = [
     "Selection",
     "get_registry",
     "lazy",
+    "params",
 ]
 
 log = logging.getLogger("drillbook")
@@ -102,6 +105,9 @@ class Selection:
 
     chosen: tuple[str, ...]
     candidates: int  # how many matched before any count/percent was applied
+    #: The seed of a random subset (:func:`drillbook.backends.selection.select`), recorded in the
+    #: journal so ``seed:`` can replay the drill; None when nothing was drawn.
+    seed: int | None = None
 
 
 class Fault(ABC):
@@ -261,6 +267,39 @@ class Ledger(ABC):
 
 
 T = TypeVar("T")
+
+#: A duration parameter: seconds (>= 0) or a spelling :func:`drillbook.durations.parse_duration`
+#: accepts (``90s``, ``5m``, ``PT5M``).
+DURATION: Mapping[str, Any] = {
+    "oneOf": [
+        {"type": "number", "minimum": 0},
+        {"type": "string", "minLength": 1, "maxLength": 64},
+    ]
+}
+
+#: A command: one shell string, or an argument list (run without a shell).
+COMMAND: Mapping[str, Any] = {
+    "oneOf": [
+        {"type": "string", "minLength": 1},
+        {"type": "array", "items": {"type": "string"}, "minItems": 1},
+    ]
+}
+
+
+def params(
+    properties: Mapping[str, Any] | None = None, *, required: Sequence[str] = ()
+) -> dict[str, Any]:
+    """A strict ``params_schema``: these properties, these required, and nothing else.
+
+    Why strict: a mistyped parameter (``percnt: 10``) that is silently ignored makes the fault
+    hit every target; with ``additionalProperties: false`` ``drillbook validate`` names it.
+    """
+    return {
+        "type": "object",
+        "properties": dict(properties or {}),
+        "required": list(required),
+        "additionalProperties": False,
+    }
 
 
 class LazyFactory(Generic[T]):

@@ -11,37 +11,17 @@ pytest session and stops what it started.
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from drillbook.backends.base import Context, Registry, lazy
+from drillbook.backends.base import COMMAND, DURATION, Context, Registry, lazy, params
+from drillbook.procs import SIGNAL
 
 __all__ = ["register"]
 
-_SIGNAL_NAMES = sorted(
-    {n for n in signal.Signals.__members__ if n.startswith("SIG") and not n.startswith("SIG_")}
-    | {
-        n[3:]
-        for n in signal.Signals.__members__
-        if n.startswith("SIG") and not n.startswith("SIG_")
-    }
-)
-# Valid names are checked by `drillbook validate`, not discovered at inject time.
-_SIGNAL = {
-    "oneOf": [
-        {"enum": _SIGNAL_NAMES},
-        {"type": "integer", "enum": sorted(int(v) for v in signal.Signals)},
-    ]
-}
-_DURATION = {"oneOf": [{"type": "number", "minimum": 0}, {"type": "string", "maxLength": 64}]}
-_CMD = {
-    "oneOf": [
-        {"type": "string", "minLength": 1},
-        {"type": "array", "items": {"type": "string"}, "minItems": 1},
-    ]
-}
+#: A process exit status.
+_EXIT = {"type": "integer", "minimum": 0, "maximum": 255}
 
 
 def _available(settings: Mapping[str, Any]) -> str | None:
@@ -73,88 +53,83 @@ def register(registry: Registry) -> None:
         "local",
         lazy("drillbook.backends.local.faults:ProcessKill"),
         help="send a signal (default KILL) to a local target's processes",
-        params_schema={"properties": {"signal": _SIGNAL}, "additionalProperties": False},
+        params_schema=params({"signal": SIGNAL}),
     )
     registry.add_fault(
         "process.stop",
         "local",
         lazy("drillbook.backends.local.faults:ProcessStop"),
         help="SIGSTOP a local target (a hang); revert sends SIGCONT",
-        params_schema={"properties": {}, "additionalProperties": False},
+        params_schema=params(),
     )
     registry.add_fault(
         "demo.errors",
         "local",
         lazy("drillbook.backends.local.faults_http:DemoErrors"),
         help="the demo service answers HTTP 500 on a fraction of requests (error_rate, default 1)",
-        params_schema={
-            "properties": {"error_rate": {"type": "number", "exclusiveMinimum": 0, "maximum": 1}},
-            "additionalProperties": False,
-        },
+        params_schema=params(
+            {"error_rate": {"type": "number", "exclusiveMinimum": 0, "maximum": 1}}
+        ),
     )
     registry.add_recovery(
         "demo.errors.stop",
         "local",
         lazy("drillbook.backends.local.faults_http:DemoErrorsStop"),
         help="the demo service stops answering 500 (the rollback after demo.errors)",
-        params_schema={"properties": {}, "additionalProperties": False},
+        params_schema=params(),
     )
     registry.add_probe(
         "http",
         "local",
         lazy("drillbook.backends.local.probes:HttpProbe"),
         help="HTTP GET; status and body checks",
-        params_schema={
-            "properties": {
-                "url": {"type": "string"},
+        params_schema=params(
+            {
+                "url": {"type": "string", "minLength": 1},
                 "path": {"type": "string"},
-                "expect_status": {"type": "integer"},
+                "expect_status": {"type": "integer", "minimum": 100, "maximum": 599},
                 "expect_body": {"type": "string"},
-                "method": {"type": "string"},
+                "method": {"type": "string", "minLength": 1},
                 "keepalive": {"type": "boolean"},
-                "timeout": _DURATION,
-            },
-            "additionalProperties": False,
-        },
+                "timeout": DURATION,
+            }
+        ),
     )
     registry.add_probe(
         "tcp",
         "local",
         lazy("drillbook.backends.local.probes:TcpProbe"),
         help="a TCP connect",
-        params_schema={
-            "properties": {
-                "host": {"type": "string"},
-                "port": {"type": "integer"},
-                "timeout": _DURATION,
-            },
-            "additionalProperties": False,
-        },
+        params_schema=params(
+            {
+                "host": {"type": "string", "minLength": 1},
+                "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+                "timeout": DURATION,
+            }
+        ),
     )
     registry.add_probe(
         "command",
         "local",
         lazy("drillbook.backends.local.probes:CommandProbe"),
         help="a command's exit status",
-        params_schema={
-            "properties": {
-                "command": _CMD,
-                "expect_exit": {"type": "integer"},
-                "timeout": _DURATION,
-            },
-            "required": ["command"],
-            "additionalProperties": False,
-        },
+        params_schema=params(
+            {"command": COMMAND, "expect_exit": _EXIT, "timeout": DURATION}, required=["command"]
+        ),
     )
     registry.add_probe(
         "python",
         "local",
         lazy("drillbook.backends.local.probes:PythonProbe"),
         help="a Python callable by import path",
-        params_schema={
-            "properties": {"callable": {"type": "string", "pattern": "^[\\w.]+:[\\w]+$"}},
-            "required": ["callable"],
-        },
+        params_schema=params(
+            {
+                "callable": {"type": "string", "pattern": "^[\\w.]+:[\\w]+$"},
+                "kwargs": {"type": "object"},
+                "timeout": DURATION,
+            },
+            required=["callable"],
+        ),
     )
     _register_degradation(registry)
     registry.add_recovery(
@@ -162,23 +137,21 @@ def register(registry: Registry) -> None:
         "local",
         lazy("drillbook.backends.local.steps:CommandStep"),
         help="run the runbook's command",
-        params_schema={
-            "properties": {"command": _CMD, "expect_exit": {"type": "integer"}},
-            "required": ["command"],
-            "additionalProperties": False,
-        },
+        params_schema=params({"command": COMMAND, "expect_exit": _EXIT}, required=["command"]),
     )
     registry.add_recovery(
         "process.start",
         "local",
         lazy("drillbook.backends.local.steps:ProcessStart"),
         help="start a local target",
+        params_schema=params(),
     )
     registry.add_recovery(
         "process.continue",
         "local",
         lazy("drillbook.backends.local.steps:ProcessContinue"),
         help="SIGCONT a local target",
+        params_schema=params(),
     )
 
 

@@ -277,7 +277,8 @@ class CommandProbe(Probe):
 class PythonProbe(Probe):
     """Call ``callable: package.module:function``; it returns a bool or a ProbeResult.
 
-    The function receives the probe's params as keyword arguments (minus ``callable``)."""
+    The function receives ``kwargs:`` (a mapping) as keyword arguments. A mapping of its own,
+    not every other key, so a mistyped probe parameter is an error, not an argument."""
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
@@ -291,7 +292,7 @@ class PythonProbe(Probe):
             self.func: Any = getattr(importlib.import_module(module_name), func_name)
         except (ImportError, AttributeError) as exc:
             raise ConfigError(f"cannot import {spec}: {exc}", field="callable") from None
-        self.kwargs = {k: v for k, v in ctx.params.items() if k not in ("callable", "timeout")}
+        self.kwargs = dict(ctx.param("kwargs") or {})
 
     def check(self) -> ProbeResult:
         start = time.perf_counter()

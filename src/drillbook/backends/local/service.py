@@ -27,8 +27,9 @@ from drillbook.backends.local.supervisor import read_state
 from drillbook.durations import parse_duration
 from drillbook.errors import ConfigError, FaultError
 from drillbook.model import TargetSpec
+from drillbook.procs import pid_alive
 
-__all__ = ["LocalService", "free_port", "pid_alive", "process_state"]
+__all__ = ["LocalService", "free_port"]
 
 _children: dict[int, subprocess.Popen[bytes]] = {}
 
@@ -38,22 +39,6 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-def process_state(pid: int) -> str | None:
-    """The one-letter state from /proc (R, S, T, Z...), or None if there is no such process."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
-            return fh.read().rsplit(") ", 1)[1][:1]
-    except (OSError, IndexError):
-        return None
-
-
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    state = process_state(pid)
-    return state is not None and state not in ("Z", "X")
 
 
 def _reap() -> None:

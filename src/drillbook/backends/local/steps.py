@@ -9,8 +9,9 @@ import subprocess
 import time
 
 from drillbook.backends.base import RecoveryStep
-from drillbook.backends.local.service import LocalService, process_state
+from drillbook.backends.local.service import LocalService
 from drillbook.errors import ConfigError, RecoveryError
+from drillbook.procs import process_state
 from drillbook.redact import redact_text
 
 __all__ = ["CommandStep", "ProcessContinue", "ProcessStart"]

@@ -29,19 +29,11 @@ from drillbook.backends.postgres.restore import (
 )
 from drillbook.backends.postgres.target import PgTarget, pg_target
 from drillbook.errors import ConfigError, FaultError, SafetyError
+from drillbook.procs import pid_alive
 
 __all__ = ["DeleteRows", "DestroyData", "DropTable", "KillPostgres", "RegionKill"]
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
-
-
-def _alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie counts as gone: it holds no lock and serves nothing)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def _children(pid: int) -> list[int]:
@@ -60,7 +52,7 @@ def _children(pid: int) -> list[int]:
 def _wait_gone(pids: list[int], timeout_s: float = 10.0) -> None:
     """Return once every pid is dead (a killed server's backends notice within milliseconds)."""
     deadline = time.monotonic() + timeout_s
-    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+    while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.01)
 
 
@@ -125,7 +117,7 @@ class KillPostgres(_PgFault):
         _wait_gone([pid])
 
     def verify_injected(self) -> bool:
-        return not _alive(int(self._state["pid"])) and not _ready(self.target)
+        return not pid_alive(int(self._state["pid"])) and not _ready(self.target)
 
     def revert(self) -> None:
         if not _ready(self.target):
@@ -328,7 +320,7 @@ class RegionKill(_PgFault):
         _wait_gone(pids)
 
     def verify_injected(self) -> bool:
-        return not any(_alive(p) for p in self._state["pids"]) and not _ready(self.target)
+        return not any(pid_alive(p) for p in self._state["pids"]) and not _ready(self.target)
 
     def revert(self) -> None:
         if self.target.is_sandbox:

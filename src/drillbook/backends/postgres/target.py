@@ -27,6 +27,7 @@ from drillbook.backends.base import Context
 from drillbook.backends.postgres.runcmd import lock_held, root_cause, run_command, tail_log
 from drillbook.errors import ConfigError, FaultError, RecoveryError
 from drillbook.model import TargetSpec
+from drillbook.procs import pid_alive
 
 __all__ = ["SANDBOX_NODES", "PgTarget", "pg_target", "sandbox_root"]
 
@@ -159,10 +160,9 @@ class PgTarget:
         try:
             first = (self.data_dir() / "postmaster.pid").read_text().splitlines()[0]
             pid = int(first)
-            os.kill(pid, 0)
         except (OSError, ValueError, IndexError):
             return None
-        return pid
+        return pid if pid_alive(pid) else None
 
     def run_as(self) -> tuple[int | None, int | None]:
         if self.is_sandbox:
