@@ -27,7 +27,9 @@ class AlertDrill(SampleBook):
         """Get the team's monitoring ready to be timed: scrape targets registered, the receiver
         listening, no expected alert left firing from before (else: verdict error)."""
         if self.seams.alert_watch is None:
-            raise SteadyStateFailed("monitoring not ready, nothing injected: no alert watch is wired")
+            raise SteadyStateFailed(
+                "monitoring not ready, nothing injected: no alert watch is wired"
+            )
         watch_cls = self.seams.alert_watch()
         assert scenario.alerts is not None
         watch = watch_cls(scenario.alerts, self.config, self.clock, self._event)
@@ -112,9 +114,7 @@ class AlertDrill(SampleBook):
             [o.as_dict() for o in outcomes],
         )
 
-    def _add_alert_records(
-        self, record: DrillRecord, alert_records: list[dict[str, Any]]
-    ) -> None:
+    def _add_alert_records(self, record: DrillRecord, alert_records: list[dict[str, Any]]) -> None:
         """Each alert's outcome, the response targets and the first alert's TTA/TTN/TTAck."""
         if alert_records:
             record["alerts"] = alert_records

@@ -39,6 +39,7 @@ from drillbook.wiring import context_for
 
 __all__ = ["DrillResult", "DrillState", "DryRun", "SteadyStateFailed"]
 
+
 class SteadyStateFailed(DrillbookError):
     """The target was unhealthy before injection: verdict ``error``, nothing injected."""
 

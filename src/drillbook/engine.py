@@ -167,7 +167,9 @@ class Drill(
             if self.config.dry_run:
                 if self.on_plan:
                     seed_note = f" (seed {selection.seed})" if seeded else ""
-                    self.on_plan(f"[dry run] {self.id}: would inject {spec.type}: {plan}{seed_note}")
+                    self.on_plan(
+                        f"[dry run] {self.id}: would inject {spec.type}: {plan}{seed_note}"
+                    )
                 raise DryRun(f"dry run: would inject {spec.type}: {plan}")
 
             self._await_ledger_history()

@@ -43,9 +43,14 @@ class Observers(DrillState):
         when configured. Never fails or hangs the drill: each call is bounded by a short
         timeout, and a failure is journaled (``notify_failed`` / ``push_failed``)."""
         settings = self.config.backend_settings("monitoring")
-        if self.seams.team is None or self.config.dry_run or not (
-            settings.get("notify") or settings.get("pushgateway_url")
-            or os.environ.get("DRILLBOOK_PUSHGATEWAY_URL")
+        if (
+            self.seams.team is None
+            or self.config.dry_run
+            or not (
+                settings.get("notify")
+                or settings.get("pushgateway_url")
+                or os.environ.get("DRILLBOOK_PUSHGATEWAY_URL")
+            )
         ):
             return
         from urllib.parse import urlsplit
@@ -56,15 +61,25 @@ class Observers(DrillState):
             targets = results.notification_targets(settings)
             for url, error in results.notify(targets, event, self.id, run_id, record):
                 # Only the host: a chat webhook's path is its secret.
-                self._event("notify_failed", notify_event=event, host=urlsplit(url).netloc,
-                            detail=redact_text(error)[:300])
+                self._event(
+                    "notify_failed",
+                    notify_event=event,
+                    host=urlsplit(url).netloc,
+                    detail=redact_text(error)[:300],
+                )
             push = results.pushgateway_url(settings) if record is not None else None
             if push and record is not None:
                 try:
                     results.push_results(push, record, run_id)
                 except Exception as exc:
-                    self._event("push_failed", host=urlsplit(push).netloc,
-                                detail=redact_text(f"{type(exc).__name__}: {exc}")[:300])
+                    self._event(
+                        "push_failed",
+                        host=urlsplit(push).netloc,
+                        detail=redact_text(f"{type(exc).__name__}: {exc}")[:300],
+                    )
         except Exception as exc:
-            self._event("notify_failed", notify_event=event,
-                        detail=redact_text(f"{type(exc).__name__}: {exc}")[:300])
+            self._event(
+                "notify_failed",
+                notify_event=event,
+                detail=redact_text(f"{type(exc).__name__}: {exc}")[:300],
+            )

@@ -58,9 +58,8 @@ class LedgerUse(DrillState):
         history = None if first is None else t_inject_epoch - first
         ok = history is not None and history > rpo
         seen = "no write before the fault" if history is None else f"{history:.2f}s"
-        detail = (
-            f"ledger history before the fault {seen}, RPO {rpo:g}s"
-            + ("" if ok else ": older losses cannot be seen, so RPA is not shown within the RPO")
+        detail = f"ledger history before the fault {seen}, RPO {rpo:g}s" + (
+            "" if ok else ": older losses cannot be seen, so RPA is not shown within the RPO"
         )
         self._checks.append(Check("ledger history", ok, detail))
 

@@ -66,7 +66,6 @@ class SampleBook(DrillState):
             if guard.name == sample.probe and not sample.ok:
                 guard.failures += 1
 
-
     def _probe_scheduler(self) -> ProbeScheduler:
         """The scheduler of every probe so far; one opened before more probes were added (a
         Python drill may watch more after its steady state) is replaced while it is not ticking."""

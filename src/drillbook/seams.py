@@ -52,8 +52,7 @@ class ProgressFactory(Protocol):
 class TeamResults(Protocol):
     """Start/end/abort notifications and the Pushgateway export of a drill's record."""
 
-    def notification_targets(self, settings: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
-        ...
+    def notification_targets(self, settings: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]: ...
 
     def notify(
         self,
