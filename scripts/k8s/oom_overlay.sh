@@ -48,8 +48,14 @@ func drillbookOOMFloor(v int) int {
 	return v
 }
 GO
+# The build compiles through the GOPATH link hack/lib/golang.sh makes (_output/local/go/src/
+# k8s.io/kubernetes -> the tree), and overlay paths are not resolved through links: name both.
+gp=$tree/_output/local/go/src/k8s.io/kubernetes
 cat >"$out/overlay.json" <<JSON
 {"Replace": {
+  "$gp/$d/docker_sandbox.go": "$out/docker_sandbox.go",
+  "$gp/$d/helpers_linux.go": "$out/helpers_linux.go",
+  "$gp/$d/drillbook_oomfloor.go": "$out/drillbook_oomfloor.go",
   "$tree/$d/docker_sandbox.go": "$out/docker_sandbox.go",
   "$tree/$d/helpers_linux.go": "$out/helpers_linux.go",
   "$tree/$d/drillbook_oomfloor.go": "$out/drillbook_oomfloor.go"
