@@ -131,6 +131,7 @@ def deploy_demo(env: KubeEnv, namespace: str, replicas: int = 3, ready_delay: st
         TargetSpec("demo", "kubernetes", target_params(namespace, replicas=replicas))
     )
     docs = demo_manifests(target)
+    docs[0]["spec"]["minReadySeconds"] = 0  # the drills' warm-up; these tests need none
     docs[0]["spec"]["template"]["metadata"]["annotations"]["drillbook.io/fake-ready-delay"] = (
         ready_delay
     )
