@@ -236,13 +236,23 @@ def test_the_cronjob_runs_a_drill_in_a_pod_and_leaves_its_journal(
     status = batch.read_namespaced_job_status(name, runner, _request_timeout=T).status
     assert status.succeeded == 1, _pod_log(kube_env, runner, name)
     # The journal is on the volume: the drill ran in the pod, against this cluster.
-    journal = json.loads((volume / "latest" / "journal.json").read_text())
+    # `latest` links to the run folder by its path inside the pod (/reports/...).
+    assert (volume / "latest").is_symlink(), (
+        sorted(str(p.relative_to(volume)) for p in volume.rglob("*")),
+        _pod_log(kube_env, runner, name),
+    )
+    run = volume / Path(os.readlink(volume / "latest")).name
+    journal = json.loads((run / "journal.json").read_text())
     (drill,) = journal["drills"]
     assert drill["id"] == "pod_kill" or drill.get("scenario") == "pod_kill", drill
     assert drill["verdict"] == "passed", drill
-    reports = {p.name for p in (volume / "latest").iterdir()}
+    reports = {p.name for p in run.iterdir()}
     assert any(r.endswith((".md", ".html")) for r in reports), reports
-    # ...with the runner's own identity: the namespace-scoped ServiceAccount, in-cluster.
-    text = json.dumps(journal)
-    assert "in-cluster" in text
-    assert allowed in text
+    # ...on the allowed namespace's pods, as the Job's pod: the namespace-scoped ServiceAccount
+    # (test_k8s_deploy.py checks what that account may and may not do).
+    assert f"({allowed})" in drill["fault"]["plan"], drill["fault"]
+    (pod,) = kube_env.kube.core.list_namespaced_pod(
+        runner, label_selector=f"job-name={name}", _request_timeout=T
+    ).items
+    assert pod.spec.service_account_name == "drillbook"
+    assert pod.spec.security_context.run_as_user == 10001
