@@ -46,6 +46,7 @@ FEATURE_COMMANDS = (
     "drillbook.report.commands",
     "drillbook.evidence.commands",
     "drillbook.runbook.commands",
+    "drillbook.backends.postgres.commands",
 )
 
 
@@ -225,6 +226,17 @@ def _answers(raw: Sequence[str]) -> dict[str, str]:
     return answers
 
 
+def _as_expected(record: dict[str, Any], scenarios: list[Any]) -> str | None:
+    """The verdict as the exit code should count it: a scenario that declares ``expect: failed``
+    (it proves a blind spot) counts as passed when it fails as meant, and as failed when it
+    does not, exactly as the pytest plugin judges it."""
+    verdict = record.get("verdict")
+    for s in scenarios:
+        if s.id == record.get("scenario") and s.expect is not None:
+            return "passed" if verdict == s.expect.value else "failed"
+    return verdict
+
+
 def _run_direct(args: argparse.Namespace, paths: list[Path]) -> int:
     """Scenario files through the engine, no pytest (see :mod:`drillbook.runner`).
 
@@ -241,7 +253,9 @@ def _run_direct(args: argparse.Namespace, paths: list[Path]) -> int:
     from drillbook.session import RunSession
 
     outcome = run_scenarios(RunSession(lambda: cfg, config=cfg), scenarios)
-    code = code_for_verdicts(r.get("verdict") for r in outcome.records if not r.get("dry_run"))
+    code = code_for_verdicts(
+        _as_expected(r, scenarios) for r in outcome.records if not r.get("dry_run")
+    )
     if outcome.interrupted:
         return EXIT_ABORTED
     if code == EXIT_OK and not outcome.evidence_ok:

@@ -45,9 +45,18 @@ TOP_KEYS = {
     "state_dir",
     "scenarios_dir",
     "history_db",
+    "history",
     "sandbox",
 }
-SAFETY_KEYS = {"max_targets", "max_percent", "require_opt_in", "fault_ttl", "intent_ledger"}
+SAFETY_KEYS = {
+    "max_targets",
+    "max_percent",
+    "require_opt_in",
+    "fault_ttl",
+    "intent_ledger",
+    "watchdog",
+    "revert_retry",
+}
 DEFAULT_KEYS = {"probe_interval", "stable_for", "timeout", "response_targets", "probe_timeout"}
 _PROD = re.compile(r"(^|[-_.\s])(prod|production|prd|live)($|[-_.\s\d])", re.IGNORECASE)
 
@@ -64,6 +73,12 @@ class SafetySettings:
     require_opt_in: bool = True
     fault_ttl_s: float = 15 * 60.0
     intent_ledger: Path | None = None  # default: <state_dir>/intents.jsonl
+    #: Whether a drill needs a live TTL watchdog before it injects (off only when said so).
+    watchdog: bool = True
+    #: Who turned the watchdog off ("safety.watchdog: false in drillbook.yaml", the env var).
+    watchdog_off_by: str = ""
+    #: How long a failed revert is retried (with backoff) before the drill gives up on it.
+    revert_retry_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -110,6 +125,9 @@ class Config:
     state_dir: Path = Path(".drillbook")
     scenarios_dir: Path = Path("scenarios")
     history_db: Path | None = None
+    #: ``history: postgresql://...``: the shared store, ``${VAR}``s filled from the environment
+    #: (their values registered as secrets). None: the SQLite file at ``history_path``.
+    history_dsn: str | None = None
     sandbox: Mapping[str, Any] = field(default_factory=dict)
     dry_run: bool = False
     evidence: bool = False
@@ -125,6 +143,11 @@ class Config:
     @property
     def history_path(self) -> Path:
         return self.history_db or self.reports_dir / "history.sqlite"
+
+    @property
+    def history_location(self) -> Path | str:
+        """Where runs are recorded: the PostgreSQL DSN when one is configured, else the file."""
+        return self.history_dsn or self.history_path
 
     def backend_settings(self, backend: str) -> Mapping[str, Any]:
         return self.backends.get(backend, {})
@@ -239,12 +262,23 @@ def _parse(raw: Mapping[str, Any], loaded: Loaded | None, source: str, workdir: 
     ledger = safety_raw.get("intent_ledger")
     if ledger is not None and not isinstance(ledger, str):
         raise err(("safety", "intent_ledger"), "expected a path")
+    watchdog = safety_raw.get("watchdog", True)
+    if not isinstance(watchdog, bool):
+        raise err(("safety", "watchdog"), "expected true or false")
+    revert_retry = SafetySettings.revert_retry_s
+    if "revert_retry" in safety_raw:
+        revert_retry = _duration(
+            loaded, source, ("safety", "revert_retry"), safety_raw["revert_retry"]
+        )
     safety = SafetySettings(
         max_targets=max_targets,
         max_percent=float(max_percent) if max_percent is not None else None,
         require_opt_in=require_opt_in,
         fault_ttl_s=ttl,
         intent_ledger=(workdir / ledger) if ledger else None,
+        watchdog=watchdog,
+        watchdog_off_by="" if watchdog else f"safety.watchdog: false in {source}",
+        revert_retry_s=revert_retry,
     )
 
     defaults_raw = raw.get("defaults", {}) or {}
@@ -299,6 +333,25 @@ def _parse(raw: Mapping[str, Any], loaded: Loaded | None, source: str, workdir: 
     if not isinstance(sandbox, Mapping):
         raise err(("sandbox",), "expected a mapping")
     history = raw.get("history_db")
+    history_dsn = None
+    shared = raw.get("history")
+    if shared is not None:
+        if history is not None:
+            raise err(("history",), "expected one of history and history_db, not both")
+        if not isinstance(shared, str) or not shared.strip():
+            raise err(("history",), "expected a file path or a postgresql:// DSN")
+        from drillbook.history_pg import is_dsn, literal_password
+
+        if is_dsn(shared.strip()) and literal_password(shared.strip()):
+            raise err(
+                ("history",),
+                "expected the password from the environment (${DRILLBOOK_HISTORY_PASSWORD} or "
+                "PGPASSWORD), not written in the DSN",
+            )
+        if is_dsn(shared.strip()):
+            history_dsn = shared.strip()  # filled from the environment by load_config
+        else:
+            history = shared
     return Config(
         source=source,
         workdir=workdir,
@@ -313,6 +366,7 @@ def _parse(raw: Mapping[str, Any], loaded: Loaded | None, source: str, workdir: 
         state_dir=path_value("state_dir", Path(".drillbook")),
         scenarios_dir=path_value("scenarios_dir", Path("scenarios")),
         history_db=(workdir / history) if isinstance(history, str) and history else None,
+        history_dsn=history_dsn,
         sandbox=dict(sandbox),
     )
 
@@ -350,12 +404,14 @@ def load_config(
 
         loaded = load_yaml_file(path, display)
         raw = loaded.data if loaded.data is not None else {}
+        secret_source: Any = raw
         if not isinstance(raw, Mapping):
             raise ConfigError("expected a mapping at the top level", source=display, line=1)
         config = _parse(raw, loaded, display, base)
         config = replace(config, config_path=path)
     else:
         section = _pyproject_section(workdir)
+        secret_source = section[0] if section is not None else None
         if section is not None:
             config = _parse(section[0], None, section[1], workdir)
         else:
@@ -366,6 +422,16 @@ def load_config(
                 state_dir=workdir / ".drillbook",
                 scenarios_dir=workdir / "scenarios",
             )
+
+    if config.history_dsn is not None:
+        from drillbook.history_pg import expand_dsn
+
+        source = f"{config.source}: history" if config.source != "defaults" else "history"
+        config = replace(config, history_dsn=expand_dsn(config.history_dsn, env, source=source))
+    # Every secret the run reads is scrubbed by value wherever data leaves the process.
+    from drillbook.secretsources import register_process_secrets
+
+    register_process_secrets(secret_source, env)
 
     # Environment variables.
     if env.get("DRILLBOOK_ENVIRONMENT"):
@@ -389,6 +455,17 @@ def load_config(
         config = replace(config, defaults=replace(config.defaults, probe_interval_s=interval))
     if env.get("DRILLBOOK_DRY_RUN", "").lower() in ("1", "true", "yes"):
         config = replace(config, dry_run=True)
+    no_watchdog = env.get("DRILLBOOK_NO_WATCHDOG", "").strip().lower()
+    if no_watchdog in ("1", "true", "yes"):
+        # An explicit choice, journaled at every inject as made here (never a silent default).
+        off_by = f"$DRILLBOOK_NO_WATCHDOG={env['DRILLBOOK_NO_WATCHDOG'].strip()}"
+        config = replace(
+            config, safety=replace(config.safety, watchdog=False, watchdog_off_by=off_by)
+        )
+    elif no_watchdog not in ("", "0", "false", "no"):
+        raise ConfigError(
+            "expected 1, true or yes (or 0, false, no)", source="$DRILLBOOK_NO_WATCHDOG"
+        )
 
     # The command line.
     if overrides.environment:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -32,6 +32,8 @@ from drillbook.errors import (
 )
 from drillbook.intents import Intent, IntentLedger
 from drillbook.journal import RunJournal
+from drillbook.locks import Arbiter, Holder, TargetLock
+from drillbook.locks_pg import arbiter_for
 from drillbook.model import (
     FaultSpec,
     LedgerSpec,
@@ -46,11 +48,17 @@ from drillbook.model import (
 from drillbook.operator import ManualOutcome, StepInfo, open_tty
 from drillbook.probing import NamedProbe, ProbeScheduler, run_once
 from drillbook.redact import redact, redact_text
+from drillbook.rollback import backoff, still_injected
 from drillbook.safety import Interrupted, check_blast_radius, check_environment
 from drillbook.timeline import Check, Measures, Sample, compute_measures, judge
+from drillbook.watchdog import Watchdog
 from drillbook.wiring import context_for
 
 __all__ = ["Drill", "DryRun", "SteadyStateFailed"]
+
+#: How long inject waits for its watchdog to say it is ready (it was started before the steady
+#: state, so it usually is already).
+_WATCHDOG_READY_S = 60.0
 
 
 class SteadyStateFailed(DrillbookError):
@@ -68,7 +76,7 @@ class _Injected:
     intent: Intent
     plan: str
     resolved: tuple[str, ...]
-    watchdog: subprocess.Popen[bytes] | None = None
+    watchdog: Watchdog | None = None
     reverted: bool = False
 
 
@@ -175,9 +183,12 @@ class Drill:
         self._scheduler: ProbeScheduler | None = None
         self._guards: list[_Guard] = []
         self._injected: list[_Injected] = []
-        #: A watchdog started before the intent it will watch exists: (intent id, process).
-        self._spare_watchdog: tuple[str, subprocess.Popen[bytes]] | None = None
-        self._to_reap: list[subprocess.Popen[bytes]] = []  # watchdogs killed after a revert
+        #: A watchdog started before the intent it will watch exists: (intent id, watchdog).
+        self._spare_watchdog: tuple[str, Watchdog] | None = None
+        self._to_reap: list[Watchdog] = []  # watchdogs killed after a revert
+        #: One drill per target: the locks this drill holds, by target name (see drillbook.locks).
+        self.arbiter: Arbiter = arbiter_for(config)  # shared when the history is PostgreSQL
+        self._locks: dict[str, TargetLock] = {}
         self._phases: list[_Phase] = []
         self._steps: list[_Step] = []
         self._timeline: list[dict[str, Any]] = []
@@ -195,6 +206,7 @@ class Drill:
         self._measures: Measures | None = None
         self._await_done = False
         self._plans: list[str] = []
+        self._hold: dict[str, Any] | None = None  # a hold drill's outcome (drillbook.hold)
         self._alerts: Any = None  # an alert drill's AlertWatch (drillbook.backends.monitoring)
         self.result: DrillResult | None = None
         self._progress_cls = self._load_progress()
@@ -285,6 +297,9 @@ class Drill:
             "end_offset_s": end_offset,
             "detail": detail,
         }
+        value = result.value if isinstance(result.value, int | float) else None
+        if value is not None:  # a measured probe (an SLO's share, a percentile): reports draw it
+            entry["value"] = value
         with self._lock:
             self._samples.append(sample)
             self._timeline.append(entry)
@@ -307,6 +322,7 @@ class Drill:
                 offset_s=offset,
                 end_offset_s=end_offset,
                 detail=detail,
+                value=value,
             )
         for guard in self._guards:
             if guard.name == sample.probe and not sample.ok:
@@ -334,9 +350,30 @@ class Drill:
         self._need_backend(reg.backend)
         params = {**spec.params, "rate_per_s": spec.rate_per_s}
         ledger = reg.factory(self._ctx_for(reg.backend, params, spec.targets))
+        if self.config.dry_run:  # a dry run writes nothing anywhere: no table, no rows
+            self._event("plan", ledger=spec.type, plan="would start the RPO ledger")
+            if self.on_plan:
+                self.on_plan(f"[dry run] {self.id}: would write the {spec.type} ledger")
+            return
         ledger.start()
         self._ledger = ledger
         self._event("ledger_start", ledger=spec.type, rate_per_s=spec.rate_per_s)
+
+    def _await_ledger_history(self) -> None:
+        """Before the fault, let the ledger write for longer than the RPO: a loss older than its
+        first write cannot be seen, so a shorter history could pass a drill that lost more than
+        the RPO (issue 21: 13.7 s lost, 1.3 s of history, RPA 1.33 s reported). Bounded: a
+        ledger that cannot write at all is judged in finish()."""
+        ledger, rpo = self._ledger, self.objectives.rpo_s
+        if ledger is None or rpo is None:
+            return
+        margin = 2.0 / max(ledger.rate_per_s, 0.1)
+        give_up = self._now() + rpo + margin + 30.0
+        while self._now() < give_up:
+            first = ledger.history_start()
+            if first is not None and time.time() - first > rpo + margin:
+                return
+            self.clock.sleep(0.05)
 
     def steady_state(self, *probes: ProbeSpec, warmup_s: float = 0.0) -> None:
         """Check the target is healthy before anything is injected; unhealthy → verdict error."""
@@ -348,6 +385,9 @@ class Drill:
             checks = [NamedProbe(p.name, p.probe) for p in self._probes]
             if not checks:
                 raise ConfigError("steady_state needs at least one probe", field="probes")
+            if self.config.dry_run:  # probes may write (an app's /health): plan only
+                self._event("plan", probes=[c.name for c in checks], plan="steady state skipped")
+                return
             if warmup_s > 0:
                 self.clock.sleep(warmup_s)
             timeout = self.config.defaults.probe_timeout_s
@@ -403,12 +443,10 @@ class Drill:
             self._need_backend(reg.backend)
             ctx = self._ctx_for(reg.backend, spec.params, spec.targets)
             fault = reg.factory(ctx)
-            destructive = reg.destructive
-            check_environment(self.config, destructive=destructive)
+            read_only = fault.read_only
+            check_environment(self.config, read_only=read_only)
             selection = fault.resolve()
-            check_blast_radius(
-                selection, self.config, destructive=destructive, fault_type=spec.type
-            )
+            check_blast_radius(selection, self.config, read_only=read_only, fault_type=spec.type)
             fault.preflight()
             plan = fault.plan()
             self._plans.append(plan)
@@ -416,18 +454,26 @@ class Drill:
                 t = self.config.target(name)
                 self._targets.setdefault(name, {"name": name, "backend": t.backend, "resolved": []})
                 self._targets[name]["resolved"] = list(selection.chosen)
-            self._event("plan", fault=spec.type, plan=plan, resolved=list(selection.chosen))
+            # The seed of a random subset goes in the journal: `seed:` replays the drill.
+            seeded = {} if selection.seed is None else {"seed": selection.seed}
+            self._event(
+                "plan", fault=spec.type, plan=plan, resolved=list(selection.chosen), **seeded
+            )
             if self.config.dry_run:
                 if self.on_plan:
-                    self.on_plan(f"[dry run] {self.id}: would inject {spec.type}: {plan}")
+                    seed_note = f" (seed {selection.seed})" if seeded else ""
+                    self.on_plan(f"[dry run] {self.id}: would inject {spec.type}: {plan}{seed_note}")
                 raise DryRun(f"dry run: would inject {spec.type}: {plan}")
 
-            self._start_probes()
+            self._await_ledger_history()
+
             ttl = spec.ttl_s or self.config.safety.fault_ttl_s
+            self._hold_targets(spec.targets, ttl)
+            intent_id, watchdog = self._live_watchdog()
+            self._start_probes()
             now_epoch = time.time()
-            spare = self._spare_watchdog  # taken once the intent is recorded, not before
             intent = Intent(
-                id=spare[0] if spare is not None else Intent.new_id(),
+                id=intent_id,
                 run_id=self.journal.run_id if self.journal else "adhoc",
                 drill=self.id,
                 fault_type=spec.type,
@@ -445,16 +491,15 @@ class Drill:
             )
             self.intents.record(intent)
             self._spare_watchdog = None
-            injected = _Injected(spec, fault, intent, plan, selection.chosen)
+            injected = _Injected(spec, fault, intent, plan, selection.chosen, watchdog)
             self._injected.append(injected)
             self._event("intent", intent=intent.id, fault=spec.type, ttl_s=ttl, plan=plan)
-            injected.watchdog = spare[1] if spare is not None else self._spawn_watchdog(intent.id)
             try:
                 fault.inject()
             finally:
                 # Whatever inject managed to do, remember how to undo it.
                 with contextlib.suppress(Exception):
-                    self.intents.injected(intent.id, fault.state(), wait_for_disk=False)
+                    self.intents.injected(intent.id, fault.state())
             verify_by = self._now() + min(30.0, max(5.0, self.timeout / 4))
             # t_inject is when the fault is seen: first looks come fast (a killed process is
             # usually gone within a millisecond), so the stamp is not a poll period late.
@@ -471,13 +516,50 @@ class Drill:
             self._kick_probes()  # the first failing look is TTD: take it now, not a tick later
             self._event("inject", fault=spec.type, plan=plan, intent=intent.id)
 
-    def _spawn_watchdog(
-        self, intent_id: str, *, ahead: bool = False
-    ) -> subprocess.Popen[bytes] | None:
-        """The TTL watchdog of intent ``intent_id``; ``ahead``: started before this drill records
-        that intent (it leaves if none comes)."""
-        if os.environ.get("DRILLBOOK_NO_WATCHDOG"):
-            return None
+    def _hold_targets(self, targets: Sequence[str], ttl_s: float) -> None:
+        """Take the lock of every target not held yet, then refuse a target that still has a
+        fault pending from an earlier run (a crashed holder's): drilling over it would measure
+        that fault and could revert it under its owner. Dry runs touch nothing, locks included."""
+        if self.config.dry_run:
+            return
+        now = time.time()
+        holder = Holder.me(
+            self.journal.run_id if self.journal else "adhoc",
+            self.id,
+            now,
+            self.timeout + ttl_s,
+        )
+        for name in sorted(set(targets) - set(self._locks)):
+            lock = self.arbiter.acquire(name, holder)
+            self._locks[name] = lock
+            if lock.taken_over is not None:
+                line = f"took over target {name!r} from {lock.taken_over.describe()}: it is gone"
+                self._event("lock", target=name, taken_over=True, detail=line)
+                print(f"[drillbook] {self.id}: {line}", file=sys.stderr)
+            else:
+                self._event("lock", target=name, taken_over=False)
+            mine = {i.intent.id for i in self._injected}
+            left = [i for i in self.intents.pending() if name in i.targets and i.id not in mine]
+            if left:
+                old = left[0]
+                raise SafetyError(
+                    f"target {name!r} still has {old.fault_type} pending from run {old.run_id} "
+                    f"(intent {old.id}, {old.status}, pid {old.pid} on {old.host}): run "
+                    f"`drillbook rollback` first"
+                )
+
+    def _release_targets(self) -> None:
+        """Free every held target; a target whose fault is not known reverted keeps its
+        holder's record (the next drill finds it, and the pending intent refuses it)."""
+        failed = {t for i in self._injected if not i.reverted for t in i.spec.targets}
+        locks, self._locks = self._locks, {}
+        for name, lock in locks.items():
+            with contextlib.suppress(OSError):
+                lock.release(clean=name not in failed)
+
+    def _spawn_watchdog(self, intent_id: str) -> Watchdog | None:
+        """The TTL watchdog of intent ``intent_id``, started before this drill records it (it
+        leaves if none comes). None when it could not be started."""
         from drillbook.watchdog import spawn
 
         try:
@@ -485,31 +567,71 @@ class Drill:
                 self.config.intent_ledger,
                 intent_id,
                 self.config.state_dir / "watchdog.log",
-                before_intent_s=max(60.0, 2 * self.timeout) if ahead else None,
+                before_intent_s=max(60.0, 2 * self.timeout),
             )
-        except OSError:
+        except OSError as exc:
+            self._event("watchdog", live=False, detail=f"could not start: {exc}")
             return None
+
+    def _live_watchdog(self) -> tuple[str, Watchdog | None]:
+        """The id of the intent about to be recorded, and its watchdog, ready.
+
+        A fault is not injected without a live watchdog: if this process dies, nothing else
+        would revert it before someone runs rollback. Only ``safety.watchdog: false`` (or
+        ``DRILLBOOK_NO_WATCHDOG=1``) lets a drill go without one, and the journal says so."""
+        spare, self._spare_watchdog = self._spare_watchdog, None
+        safety = self.config.safety
+        if not safety.watchdog:
+            if spare is not None:
+                spare[1].stop()
+                self._to_reap.append(spare[1])
+            intent_id = spare[0] if spare is not None else Intent.new_id()
+            self._event("watchdog", live=False, allowed_by=safety.watchdog_off_by)
+            return intent_id, None
+        if spare is None:
+            intent_id = Intent.new_id()
+            watchdog = self._spawn_watchdog(intent_id)
+        else:
+            intent_id, watchdog = spare
+        if watchdog is None or not watchdog.wait_ready(_WATCHDOG_READY_S):
+            if watchdog is not None:
+                watchdog.stop()
+                self._to_reap.append(watchdog)
+            raise SafetyError(
+                "no live TTL watchdog: refusing to inject a fault nothing would revert if this "
+                f"process died (see {self.config.state_dir / 'watchdog.log'}); set "
+                "`safety.watchdog: false` to drill without one"
+            )
+        self._event("watchdog", live=True, pid=watchdog.proc.pid, intent=intent_id)
+        return intent_id, watchdog
 
     def _start_watchdog_early(self) -> None:
         """Start the next inject's watchdog now, before the steady-state check: an interpreter
-        starting beside the inject cost it milliseconds and CPU inside the measured window (a
-        fsync after a process start waits on it too), none of which it needs to."""
-        if self._spare_watchdog is not None or self.config.dry_run:
+        starting beside the inject would cost it CPU inside the measured window."""
+        if (
+            self._spare_watchdog is not None
+            or self.config.dry_run
+            or not self.config.safety.watchdog
+        ):
             return
         intent_id = Intent.new_id()
-        proc = self._spawn_watchdog(intent_id, ahead=True)
+        proc = self._spawn_watchdog(intent_id)
         if proc is not None:
             self._spare_watchdog = (intent_id, proc)
 
     def _drop_spare_watchdog(self) -> None:
         spare, self._spare_watchdog = self._spare_watchdog, None
         if spare is not None:
-            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-                spare[1].kill()
-                spare[1].wait(timeout=5)
+            spare[1].stop()
+            spare[1].reap()
 
     def mark_start(self) -> None:
         """For drills without a fault (e.g. backup verification): t_inject is now."""
+        if self.config.dry_run:  # the recovery steps of a drill without a fault change things
+            if self.on_plan:
+                self.on_plan(f"[dry run] {self.id}: would start the clock and run recovery")
+            raise DryRun("dry run: no fault; would start the clock and run the recovery steps")
+        self._await_ledger_history()
         self._start_probes()
         self._t_inject = self._now()
         self._t_inject_epoch = time.time()
@@ -563,7 +685,13 @@ class Drill:
             # taken after the last step count (else a healthy source would make RTA zero).
             floor = max(st.start + st.duration for st in self._steps)  # automatic: duration 0
             samples = [s for s in samples if s.start >= floor]
-        measures = compute_measures(samples, self._t_inject, self.stable_for, now=self._now())
+        measures = compute_measures(
+            samples,
+            self._t_inject,
+            self.stable_for,
+            now=self._now(),
+            has_fault=bool(self._injected),
+        )
         self._measure_cost_s = self.clock.monotonic() - started
         return measures
 
@@ -656,6 +784,7 @@ class Drill:
                         spec.targets,
                         clock=self.clock,
                         deadline=deadline,
+                        artifacts_dir=self.journal.dir / self.id if self.journal else None,
                     )
                     detail = reg.factory(ctx).run() or ""
                 else:
@@ -758,12 +887,18 @@ class Drill:
                         or not self._injected
                         or self._now() - self._t_inject >= self.stable_for
                     ):
-                        self._t_recovered = self._t_inject + (m.rta_s or 0.0)
-                        self._event(
-                            "recovered",
-                            rta_s=round(m.rta_s or 0.0, 6),
-                            rta_bracket_s=list(m.rta_bracket_s) if m.rta_bracket_s else None,
-                        )
+                        if m.rta_s is None:
+                            self._event(
+                                "not_observed",
+                                detail="healthy, but no probe saw the fault: no recovery time",
+                            )
+                        else:
+                            self._t_recovered = self._t_inject + m.rta_s
+                            self._event(
+                                "recovered",
+                                rta_s=round(m.rta_s, 6),
+                                rta_bracket_s=list(m.rta_bracket_s) if m.rta_bracket_s else None,
+                            )
                         self._measures = m
                         break
                     self._check_guards()
@@ -841,6 +976,8 @@ class Drill:
         try:
             self._runbook_warning(scenario)
             if scenario.fault is not None:
+                fault = scenario.fault
+                self._hold_targets(fault.targets, fault.ttl_s or self.config.safety.fault_ttl_s)
                 self._start_watchdog_early()
             self._load_factories(scenario)
             self.watch(*scenario.probes)
@@ -853,6 +990,11 @@ class Drill:
             if scenario.alerts is not None:
                 self._arm_alerts(scenario)
             self.steady_state(*steady, warmup_s=warmup)
+            if scenario.shape == "hold":
+                from drillbook.hold import run_hold
+
+                run_hold(self, scenario)
+                return self.finish()
             if scenario.fault is not None:
                 self.inject(scenario.fault)
                 if self._alerts is not None:
@@ -1025,56 +1167,89 @@ class Drill:
 
     # ------------------------------------------------------------------ the end
     def revert_all(self) -> None:
-        """Revert every injected fault, newest first; idempotent."""
+        """Revert every injected fault, newest first; idempotent. A revert that does not hold
+        is tried again with backoff for ``safety.revert_retry``, every try journaled; one that
+        never holds ends with a "still injected" line, and its watchdog is left to try at TTL."""
         for item in reversed(self._injected):
             if item.reverted:
                 continue
-            ok, verified, detail = False, False, ""
-            try:
-                item.fault.revert()
-                verify_by = self._now() + 30.0
-                verified = item.fault.verify_reverted()
-                while not verified and self._now() < verify_by:
-                    self.clock.sleep(0.1)
-                    verified = item.fault.verify_reverted()
-                ok = verified
-                detail = (
-                    "reverted and verified"
-                    if verified
-                    else "revert ran; verify_reverted() still sees the fault"
+            ok, verified, detail, tries = False, False, "", 0
+            for tries in backoff(self.config.safety.revert_retry_s, self.clock):
+                ok, verified, detail = self._revert_once(item.fault)
+                if ok:
+                    break
+                self.intents.revert_failed(item.intent.id, detail, attempt=tries)
+                self._event(
+                    "revert_try",
+                    fault=item.spec.type,
+                    intent=item.intent.id,
+                    attempt=tries,
+                    ok=False,
+                    detail=detail,
                 )
-                report = item.fault.revert_report()
-                if report:
-                    detail = f"{detail}: {report}"
-            except Exception as exc:
-                detail = redact_text(f"{type(exc).__name__}: {exc}")
             if ok:
-                self.intents.reverted(item.intent.id, detail, wait_for_disk=False)
+                self.intents.reverted(item.intent.id, detail)
                 item.reverted = True
                 self._t_revert_confirmed = self._now()
-            else:
-                self.intents.revert_failed(item.intent.id, detail)
-            if item.watchdog is not None and ok:
-                # Reaped at the end of finish(): its teardown overlaps the journal and verdict.
-                with contextlib.suppress(OSError):
-                    item.watchdog.kill()
+                if item.watchdog is not None:
+                    # Reaped at the end of finish(): its teardown overlaps the journal and verdict.
+                    item.watchdog.stop()
                     self._to_reap.append(item.watchdog)
+            else:
+                line = still_injected(item.spec.type, item.spec.targets, item.intent.id)
+                detail = f"{detail}; {line}"
+                print(f"[drillbook] {self.id}: {line}", file=sys.stderr, flush=True)
             rec = {
                 "fault": item.spec.type,
                 "intent": item.intent.id,
                 "at": utc_iso(self.clock.wall()),
                 "ok": ok,
                 "verified": verified,
+                "tries": tries,
                 "detail": detail,
             }
             self._reverts.append(rec)
             self._event("revert", **rec)
 
+    def _check_ledger_history(self, ledger: Ledger, t_inject_epoch: float) -> None:
+        """A ledger that wrote for less than the RPO before the fault cannot show the RPA is
+        within it: the drill says so and does not pass on it."""
+        rpo = self.objectives.rpo_s
+        if rpo is None:
+            return
+        first = ledger.history_start()
+        history = None if first is None else t_inject_epoch - first
+        ok = history is not None and history > rpo
+        seen = "no write before the fault" if history is None else f"{history:.2f}s"
+        detail = (
+            f"ledger history before the fault {seen}, RPO {rpo:g}s"
+            + ("" if ok else ": older losses cannot be seen, so RPA is not shown within the RPO")
+        )
+        self._checks.append(Check("ledger history", ok, detail))
+
+    def _revert_once(self, fault: Fault) -> tuple[bool, bool, str]:
+        """(ok, verified, detail) of one revert, waiting 30 s at most to see it hold."""
+        try:
+            fault.revert()
+            verify_by = self._now() + 30.0
+            verified = fault.verify_reverted()
+            while not verified and self._now() < verify_by:
+                self.clock.sleep(0.1)
+                verified = fault.verify_reverted()
+            report = fault.revert_report()
+        except Exception as exc:
+            return False, False, redact_text(f"{type(exc).__name__}: {exc}")
+        detail = (
+            "reverted and verified"
+            if verified
+            else "revert ran; verify_reverted() still sees the fault"
+        )
+        return verified, verified, f"{detail}: {report}" if report else detail
+
     def _reap_watchdogs(self) -> None:
         reap, self._to_reap = self._to_reap, []
-        for proc in reap:
-            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-                proc.wait(timeout=5)
+        for watchdog in reap:
+            watchdog.reap()
 
     def finish(self, exc: BaseException | None = None) -> DrillResult:
         """Stop probes, revert, measure, judge, record. Idempotent; safe in ``finally``."""
@@ -1090,11 +1265,13 @@ class Drill:
         except BaseException as again:
             interrupted = again
             self.revert_all()
+        self._release_targets()
         if self._ledger is not None:
             try:
                 self._ledger.stop()
                 if self._t_inject_epoch is not None and self._await_done:
                     self._ledger_measure = self._ledger.measure(self._t_inject_epoch)
+                    self._check_ledger_history(self._ledger, self._t_inject_epoch)
             except Exception as lexc:
                 self._checks.append(
                     Check("ledger", False, redact_text(f"{type(lexc).__name__}: {lexc}"))
@@ -1105,17 +1282,15 @@ class Drill:
         alert_checks, alert_records = self._finish_alerts()
         self._checks.extend(alert_checks)
 
-        measures = self._measures
-        if measures is None and self._t_inject is not None:
-            measures = self._measure_now()
-        measures = measures or Measures()
+        measures = self._final_measures()
         lm = self._ledger_measure
         verdict, checks, reasons = judge(
             measures,
             self.objectives,
-            has_fault=bool(self._injected),
+            has_fault=bool(self._injected) and self._hold is None,
             rpa_s=lm.rpa_s if lm else None,
             lost_writes=lm.lost_writes if lm else None,
+            allow_relapse=bool(self.scenario and self.scenario.allow_relapse),
             extra_checks=self._checks,
         )
         for r in self._reverts:
@@ -1168,6 +1343,26 @@ class Drill:
             rec["params"] = dict(st.params)
         return rec
 
+    def _final_measures(self) -> Measures:
+        """The measures over every sample the drill took, the probes now stopped.
+
+        Recovery is not the end of watching: the probes ran on until here (verify included), so a
+        relapse after recovery is seen, and a probe that started before recovery was confirmed
+        but answered "failing" only afterwards reopens the outage it belongs to. A drill that did
+        not recover in time keeps that answer: a recovery after the deadline is not a recovery."""
+        measures = self._measures
+        if self._t_inject is not None and (measures is None or measures.recovered):
+            measures = self._measure_now()
+        measures = measures or Measures()
+        if measures.relapse_s is not None and self._t_inject is not None:
+            self._event(
+                "relapse",
+                probe=measures.relapse_probe,
+                relapse_s=round(measures.relapse_s, 6),
+                allowed=bool(self.scenario and self.scenario.allow_relapse),
+            )
+        return measures
+
     @staticmethod
     def _verdict_for(exc: BaseException) -> tuple[Verdict, str]:
         text = redact_text(str(exc)) or type(exc).__name__
@@ -1202,6 +1397,11 @@ class Drill:
 
         def rnd(v: float | None) -> float | None:
             return None if v is None else round(v, 6)
+
+        def epoch_iso(epoch: float | None) -> str | None:
+            from datetime import UTC, datetime
+
+            return None if epoch is None else utc_iso(datetime.fromtimestamp(epoch, UTC))
 
         lm = self._ledger_measure
         s = self.scenario
@@ -1265,9 +1465,19 @@ class Drill:
                 "ledger": {
                     "acknowledged": lm.acknowledged,
                     "survived": lm.survived,
+                    "lost_before_inject": lm.lost_before_inject,
+                    "oldest_lost_at": epoch_iso(lm.oldest_lost_at),
+                    "newest_lost_at": epoch_iso(lm.newest_lost_at),
+                    "recovery_point": epoch_iso(lm.recovery_point),
                     "detail": lm.detail,
                 }
                 if lm
+                else None,
+                "outage_observed": m.detected if self._injected else None,
+                "relapse_s": rnd(m.relapse_s),
+                "relapse_probe": m.relapse_probe,
+                "t_relapse": iso(ti + m.relapse_s)
+                if ti is not None and m.relapse_s is not None
                 else None,
                 "t_inject": iso(ti),
                 "t_detect": iso(self._t_detect),
@@ -1294,6 +1504,7 @@ class Drill:
                 for g in self._guards
             ],
             "reverts": list(self._reverts),
+            **({"hold": self._hold} if self._hold is not None else {}),
         }
 
 

@@ -1,9 +1,15 @@
-"""The history: every recorded run in one SQLite file, and the MTTR/MTTD trend queries over it.
+"""The history: every recorded run in one database, and the MTTR/MTTD trend queries over it.
 
 One row per run and one per drill, with the measures the trend and quarterly reports need in plain
 columns under a covering index, so ``drillbook trend`` over 10,000 runs reads one index and never
 parses a journal. The full journal is kept too (zlib-compressed, in its own table) so reports can
-be re-rendered and history rebuilt from the database alone. Recording is idempotent per run id.
+be re-rendered and history rebuilt from the database alone. Recording is idempotent per run id
+(and per run id + drill id): ``INSERT ... ON CONFLICT DO NOTHING`` in one transaction, so any
+number of runners recording at once lose nothing and duplicate nothing.
+
+Two stores behind one small protocol (:class:`Store`): the embedded SQLite file (the default,
+``reports/history.sqlite``) and a shared PostgreSQL database for teams (a ``postgresql://`` DSN,
+see :mod:`drillbook.history_pg`). Every query below is written once and runs on both.
 """
 
 from __future__ import annotations
@@ -13,11 +19,11 @@ import math
 import sqlite3
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import closing, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from drillbook.errors import ConfigError
 from drillbook.report.journal import (
@@ -33,14 +39,18 @@ from drillbook.report.journal import (
 __all__ = [
     "DEFAULT_HISTORY_NAME",
     "DrillRow",
+    "HistoryLocation",
     "ImportResult",
     "QuarterStats",
     "Stats",
+    "Store",
     "TrendSeries",
     "default_history_path",
+    "describe_location",
     "drill_rows",
     "import_files",
     "load_run_journal",
+    "open_store",
     "percentile",
     "quarter_bounds",
     "record_run",
@@ -104,8 +114,73 @@ def default_history_path(reports_dir: Path) -> Path:
     return reports_dir / DEFAULT_HISTORY_NAME
 
 
+#: Where the history lives: a SQLite file, or a ``postgresql://`` DSN (already expanded).
+HistoryLocation = Path | str
+
+
+class Store(Protocol):
+    """One open history database. SQL uses ``?`` placeholders; a store translates them."""
+
+    dialect: str
+
+    def transaction(self) -> AbstractContextManager[None]: ...
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+    def blob(self, value: Any) -> bytes: ...
+
+
+class _SQLiteStore:
+    """The embedded default: one file, WAL, written by one host's runners."""
+
+    dialect = "sqlite"
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._conn:
+            yield
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._conn.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._conn.executemany(sql, rows)
+
+    def blob(self, value: Any) -> bytes:
+        return bytes(value)
+
+
+def _is_dsn(location: HistoryLocation) -> bool:
+    return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
+
+
+def describe_location(location: HistoryLocation) -> str:
+    """The location for a message: a DSN with its password removed."""
+    from drillbook.redact import redact_text
+
+    return redact_text(str(location))
+
+
+def _exists(location: HistoryLocation) -> bool:
+    """A shared database always "exists" (it is created on first use); a file may not."""
+    return _is_dsn(location) or Path(location).exists()
+
+
 @contextmanager
-def _connect(db_path: Path, *, create: bool = True) -> Iterator[sqlite3.Connection]:
+def open_store(location: HistoryLocation, *, create: bool = True) -> Iterator[Store]:
+    """Open the history at ``location``, creating or migrating its schema."""
+    if _is_dsn(location):
+        from drillbook.history_pg import PostgresStore
+
+        with PostgresStore.open(str(location)) as pg:
+            yield pg
+        return
+    db_path = Path(location)
     if not create and not db_path.exists():
         raise ConfigError(
             "expected a history database (run drills or import journals first)", source=str(db_path)
@@ -116,12 +191,13 @@ def _connect(db_path: Path, *, create: bool = True) -> Iterator[sqlite3.Connecti
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.executescript(_SCHEMA)
         _migrate(conn)
-        yield conn
+        yield _SQLiteStore(conn)
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
     """A history written before alert drills has no ``tta_s`` column: add it (SQLite appends
-    it, so rows keep their column order), then the covering index that includes it."""
+    it, so rows keep their column order), then the covering index that includes it.
+    (history_pg.py mirrors this for PostgreSQL.)"""
     columns = {row[1] for row in conn.execute("PRAGMA table_info(drills)")}
     if "tta_s" not in columns:
         conn.execute("ALTER TABLE drills ADD COLUMN tta_s REAL")
@@ -138,17 +214,34 @@ def _iso(when: datetime | None) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
-def _insert(conn: sqlite3.Connection, journal: Mapping[str, Any], source: str) -> bool:
+_RUN_COLUMNS = (
+    "run_id, started_at, ended_at, environment, host, git_commit, exit_status,"
+    " drillbook_version, source, recorded_at"
+)
+_DRILL_COLUMNS = (
+    "run_id, drill_id, scenario, target, started_at, quarter, verdict, ttd_s, rta_s, rpa_s,"
+    " rto_s, rpo_s, response_target_s, lost_writes, severity, fault, reasons, tta_s"
+)
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+def _insert(store: Store, journal: Mapping[str, Any], source: str) -> bool:
+    """Record one run inside the caller's transaction; ``False`` if its run id was there.
+
+    ``ON CONFLICT DO NOTHING`` rather than look-then-insert: a concurrent runner recording the
+    same run waits on the row's lock and then finds it, instead of failing or doubling it.
+    """
     validate_journal(journal, source=source)
     run_id = str(journal["run_id"])
-    if conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone():
-        return False
     env = journal.get("environment")
     env = env if isinstance(env, Mapping) else {}
     run_start = parse_time(journal.get("started_at"))
     exit_status = journal.get("exit_status")
-    conn.execute(
-        "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?)",
+    cur = store.execute(
+        f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({_marks(10)}) ON CONFLICT (run_id) DO NOTHING",
         (
             run_id,
             _iso(run_start),
@@ -162,9 +255,13 @@ def _insert(conn: sqlite3.Connection, journal: Mapping[str, Any], source: str) -
             _iso(datetime.now().astimezone()),
         ),
     )
+    if cur.rowcount == 0:
+        return False
     body = json.dumps(journal, separators=(",", ":"), sort_keys=True).encode()
-    conn.execute("INSERT INTO journals VALUES (?, ?)", (run_id, zlib.compress(body, 6)))
-    rows = []
+    store.execute(
+        "INSERT INTO journals (run_id, body) VALUES (?, ?)", (run_id, zlib.compress(body, 6))
+    )
+    rows: dict[str, tuple[Any, ...]] = {}  # by drill id: a repeated id keeps its last record
     for drill in seq(journal.get("drills")):
         started = parse_time(drill.get("started_at")) or run_start
         if started is None:
@@ -174,32 +271,40 @@ def _insert(conn: sqlite3.Connection, journal: Mapping[str, Any], source: str) -
         fault = drill.get("fault") if isinstance(drill.get("fault"), Mapping) else {}
         lost = measures.get("lost_writes")
         verdict = drill.get("verdict")
-        rows.append(
-            (
-                run_id,
-                str(drill["id"]),
-                str(drill.get("scenario") or drill["id"]),
-                drill_target_key(drill),
-                _iso(started),
-                quarter_of(started),
-                verdict if isinstance(verdict, str) and verdict else "error",
-                num(measures.get("ttd_s")),
-                num(measures.get("rta_s")),
-                num(measures.get("rpa_s")),
-                num(objectives.get("rto_s")),
-                num(objectives.get("rpo_s")),
-                num(objectives.get("response_target_s")),
-                lost if isinstance(lost, int) and not isinstance(lost, bool) else None,
-                str(drill.get("severity") or objectives.get("severity") or ""),
-                str(fault.get("type") or ""),
-                json.dumps(_reasons(drill)),
-                num(measures.get("tta_s")),
-            )
+        rows[str(drill["id"])] = (
+            run_id,
+            str(drill["id"]),
+            str(drill.get("scenario") or drill["id"]),
+            drill_target_key(drill),
+            _iso(started),
+            quarter_of(started),
+            verdict if isinstance(verdict, str) and verdict else "error",
+            num(measures.get("ttd_s")),
+            num(measures.get("rta_s")),
+            num(measures.get("rpa_s")),
+            num(objectives.get("rto_s")),
+            num(objectives.get("rpo_s")),
+            num(objectives.get("response_target_s")),
+            lost if isinstance(lost, int) and not isinstance(lost, bool) else None,
+            str(drill.get("severity") or objectives.get("severity") or ""),
+            str(fault.get("type") or ""),
+            json.dumps(_reasons(drill)),
+            num(measures.get("tta_s")),
         )
-    conn.executemany(
-        "INSERT OR REPLACE INTO drills VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
-    )
+    if rows:
+        store.executemany(
+            f"INSERT INTO drills ({_DRILL_COLUMNS}) VALUES ({_marks(18)})"
+            " ON CONFLICT (run_id, drill_id) DO NOTHING",
+            list(rows.values()),
+        )
     return True
+
+
+def _in_run_id_order(
+    journals: Iterable[tuple[Mapping[str, Any], str]],
+) -> list[tuple[Mapping[str, Any], str]]:
+    """Writers that insert overlapping runs in one order never deadlock one another."""
+    return sorted(journals, key=lambda item: str(item[0].get("run_id")))
 
 
 def _reasons(drill: Mapping[str, Any]) -> list[str]:
@@ -212,16 +317,16 @@ def _reasons(drill: Mapping[str, Any]) -> list[str]:
     return reasons
 
 
-def record_run(db_path: Path, journal: Mapping[str, Any], *, source: str = "") -> bool:
+def record_run(db: HistoryLocation, journal: Mapping[str, Any], *, source: str = "") -> bool:
     """Record one run; ``False`` when its run id was already there (recording is idempotent)."""
-    with _connect(db_path) as conn, conn:
-        return _insert(conn, journal, source or "journal")
+    with open_store(db) as store, store.transaction():
+        return _insert(store, journal, source or "journal")
 
 
-def record_runs(db_path: Path, journals: Iterable[tuple[Mapping[str, Any], str]]) -> int:
+def record_runs(db: HistoryLocation, journals: Iterable[tuple[Mapping[str, Any], str]]) -> int:
     """Record many ``(journal, source)`` pairs in one transaction; returns how many were new."""
-    with _connect(db_path) as conn, conn:
-        return sum(_insert(conn, journal, source) for journal, source in journals)
+    with open_store(db) as store, store.transaction():
+        return sum(_insert(store, j, source) for j, source in _in_run_id_order(journals))
 
 
 @dataclass(frozen=True)
@@ -232,7 +337,7 @@ class ImportResult:
     already: list[str] = field(default_factory=list)
 
 
-def import_files(db_path: Path, paths: Sequence[Path]) -> ImportResult:
+def import_files(db: HistoryLocation, paths: Sequence[Path]) -> ImportResult:
     """Import journal.json files (or run folders) recorded elsewhere, e.g. CI artifacts.
 
     All files are read and checked first, so one bad file imports nothing.
@@ -241,23 +346,25 @@ def import_files(db_path: Path, paths: Sequence[Path]) -> ImportResult:
     for path in paths:
         journal = load_journal(path)
         journals.append((journal, str(path)))
+    new: dict[int, bool] = {}
+    with open_store(db) as store, store.transaction():
+        for doc, source in _in_run_id_order(journals):
+            new[id(doc)] = _insert(store, doc, source)
     result = ImportResult()
-    with _connect(db_path) as conn, conn:
-        for journal, source in journals:
-            target = result.imported if _insert(conn, journal, source) else result.already
-            target.append(str(journal["run_id"]))
+    for doc, _source in journals:  # reported in the order given
+        (result.imported if new[id(doc)] else result.already).append(str(doc["run_id"]))
     return result
 
 
-def recorded_run_ids(db_path: Path) -> set[str]:
+def recorded_run_ids(db: HistoryLocation) -> set[str]:
     """Run ids already in the history."""
-    if not db_path.exists():
+    if not _exists(db):
         return set()
-    with _connect(db_path) as conn:
-        return {row[0] for row in conn.execute("SELECT run_id FROM runs")}
+    with open_store(db) as store:
+        return {row[0] for row in store.execute("SELECT run_id FROM runs")}
 
 
-def sync_reports_dir(db_path: Path, reports_dir: Path) -> int:
+def sync_reports_dir(db: HistoryLocation, reports_dir: Path) -> int:
     """Record every ``reports/<run>/journal.json`` not yet in the history; returns how many.
 
     Trend and quarterly reports call this first, so they are right even for runs whose recording
@@ -266,7 +373,7 @@ def sync_reports_dir(db_path: Path, reports_dir: Path) -> int:
     """
     if not reports_dir.is_dir():
         return 0
-    known = recorded_run_ids(db_path)
+    known = recorded_run_ids(db)
     fresh = []
     for path in sorted(reports_dir.glob("*/journal.json")):
         if path.parent.is_symlink() or path.parent.name in known:
@@ -277,18 +384,19 @@ def sync_reports_dir(db_path: Path, reports_dir: Path) -> int:
             continue
         if journal["run_id"] not in known:
             fresh.append((journal, str(path)))
-    return record_runs(db_path, fresh) if fresh else 0
+    return record_runs(db, fresh) if fresh else 0
 
 
-def load_run_journal(db_path: Path, run_id: str) -> dict[str, Any] | None:
+def load_run_journal(db: HistoryLocation, run_id: str) -> dict[str, Any] | None:
     """The full journal of a recorded run, or None."""
-    if not db_path.exists():
+    if not _exists(db):
         return None
-    with _connect(db_path) as conn:
-        row = conn.execute("SELECT body FROM journals WHERE run_id = ?", (run_id,)).fetchone()
-    if row is None:
+    with open_store(db) as store:
+        row = store.execute("SELECT body FROM journals WHERE run_id = ?", (run_id,)).fetchone()
+        body = None if row is None else store.blob(row[0])
+    if body is None:
         return None
-    data = json.loads(zlib.decompress(row[0]))
+    data = json.loads(zlib.decompress(body))
     assert isinstance(data, dict)
     return data
 
@@ -335,7 +443,7 @@ def quarter_bounds(quarter: str) -> tuple[str, str]:
 
 
 def drill_rows(
-    db_path: Path,
+    db: HistoryLocation,
     *,
     scenario: str | None = None,
     since: str | None = None,
@@ -348,12 +456,17 @@ def drill_rows(
     if with_details:
         cols += ", lost_writes, severity, fault, reasons, tta_s"
     where, params = _filters(scenario, since, until)
-    sql = f"SELECT {cols} FROM drills{where} ORDER BY scenario, target, started_at"
-    with _connect(db_path, create=False) as conn:
-        raw = conn.execute(sql, params).fetchall()
+    sql = f"SELECT {cols} FROM drills{where} ORDER BY {_SERIES_ORDER}"
+    with open_store(db, create=False) as store:
+        raw = store.execute(sql, params).fetchall()
     if not with_details:
         return [DrillRow(*r) for r in raw]
     return [DrillRow._make((*r[:15], tuple(json.loads(r[15])), r[16])) for r in raw]
+
+
+#: Oldest first per scenario and target; run and drill ids break a tie in start time (two runners
+#: starting in the same millisecond), so both stores return the same order.
+_SERIES_ORDER = "scenario, target, started_at, run_id, drill_id"
 
 
 def _filters(scenario: str | None, since: str | None, until: str | None) -> tuple[str, list[str]]:
@@ -506,7 +619,7 @@ def _series(scenario: str, target: str, rows: Sequence[_TrendRow]) -> TrendSerie
 
 
 def trend(
-    db_path: Path, *, scenario: str | None = None, since: str | None = None
+    db: HistoryLocation, *, scenario: str | None = None, since: str | None = None
 ) -> list[TrendSeries]:
     """Per scenario and target: counts, pass rate, MTTD/MTTR by quarter, and the regression flag.
 
@@ -515,9 +628,9 @@ def trend(
     """
     where, params = _filters(scenario, since, None)
     sql = f"SELECT {', '.join(_TrendRow._fields)} FROM drills{where}"
-    sql += " ORDER BY scenario, target, started_at"
-    with _connect(db_path, create=False) as conn:
-        rows = [_TrendRow._make(r) for r in conn.execute(sql, params)]
+    sql += f" ORDER BY {_SERIES_ORDER}"
+    with open_store(db, create=False) as store:
+        rows = [_TrendRow._make(r) for r in store.execute(sql, params)]
     out: list[TrendSeries] = []
     start = 0
     for i in range(1, len(rows) + 1):

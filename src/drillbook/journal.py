@@ -1,19 +1,17 @@
 """The record of a run: ``events.jsonl`` while it goes, ``journal.json`` at the end.
 
 Why both: a crash must lose nothing, so every event is appended the moment it happens (a killed
-harness loses nothing: the kernel has every line written) and the ones that matter (phase events)
-are fsynced right after by a syncer thread, so a power cut loses at most the last milliseconds
-and the drill's own thread never waits on the disk (17 fsyncs were ~5 ms of a short drill's
-timeline); and readers want one document, so the end of the run writes it whole (fsynced, the
-event log too, before it returns). Each
-event line carries ``prev``, the SHA-256 of the previous line's bytes: the log is a hash chain, so
-evidence can prove that no event was dropped, changed or reordered. Everything written passes
-through :func:`drillbook.redact.redact`.
+harness loses nothing: the kernel has every line written) and the ones that matter (phase events,
+see :data:`DURABLE_KINDS`) are fsynced before :meth:`RunJournal.event` returns, by the thread
+that wrote them, so a power cut cannot drop a link of the hash chain below an event already
+acted on; and readers want one document, so the end of the run writes it whole (fsynced, the
+event log too, before it returns). Each event line carries ``prev``, the SHA-256 of the previous
+line's bytes: the log is a hash chain, so evidence can prove that no event was dropped, changed
+or reordered. Everything written passes through :func:`drillbook.redact.redact`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import getpass
 import hashlib
 import json
@@ -44,9 +42,7 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 GENESIS = "0" * 64
-#: How long the syncer thread waits for work before it ends (a new durable event starts one).
-_SYNCER_IDLE_S = 1.0
-#: Event kinds whose loss would matter after a crash: each one asks the syncer for an fsync.
+#: Event kinds whose loss would matter after a crash: each one is fsynced as it is written.
 DURABLE_KINDS = frozenset(
     {
         "run_start",
@@ -143,9 +139,6 @@ class RunJournal:
         self._seq = 0
         self._prev = GENESIS
         self._fh = open(self.events_path, "ab")
-        self._dirty = threading.Event()  # a durable event is written but not yet fsynced
-        self._closing = False
-        self._syncer: threading.Thread | None = None
         self._mono0 = self.clock.monotonic()
         self.started_at = utc_iso(self.clock.wall())
         self.environment = dict(environment)
@@ -188,7 +181,7 @@ class RunJournal:
             self._fh.write(line + b"\n")
             self._fh.flush()
             if durable if durable is not None else kind in DURABLE_KINDS:
-                self._request_sync()
+                os.fsync(self._fh.fileno())
             self._prev = hashlib.sha256(line).hexdigest()
             self._seq += 1
             return record
@@ -204,6 +197,7 @@ class RunJournal:
         offset_s: float,
         end_offset_s: float,
         detail: str,
+        value: float | None = None,
     ) -> None:
         """The one event written thousands of times a second: a probe sample.
 
@@ -218,7 +212,7 @@ class RunJournal:
             f',"mono_s":{_num(self.mono_offset())},"probe":{enc(probe)}'
             f',"ok":{"true" if ok else "false"},"latency_s":{_num(latency_s)}'
             f',"offset_s":{_num(offset_s)},"end_offset_s":{_num(end_offset_s)}'
-            f',"detail":{enc(detail)}'
+            f',"detail":{enc(detail)}' + ("" if value is None else f',"value":{_num(value)}')
         )
         with self._lock:
             line = f'{{"seq":{self._seq},"run_id":{self._run_id_json}{body},"prev":"{self._prev}"}}'
@@ -248,38 +242,6 @@ class RunJournal:
             self._fh.flush()
             os.fsync(self._fh.fileno())
 
-    def _request_sync(self) -> None:
-        """Called with the lock held, after a durable line is written and flushed."""
-        self._dirty.set()
-        if self._syncer is None:
-            self._syncer = threading.Thread(
-                target=self._sync_loop, name="drillbook-journal-sync", daemon=True
-            )
-            self._syncer.start()
-
-    def _sync_loop(self) -> None:
-        fd = self._fh.fileno()  # closed only after this thread has ended (finish joins it)
-        while True:
-            if not self._dirty.wait(_SYNCER_IDLE_S):
-                with self._lock:  # idle: leave (a journal never finished keeps no thread)
-                    if not self._dirty.is_set():
-                        self._syncer = None
-                        return
-            self._dirty.clear()
-            if self._closing:
-                return
-            with contextlib.suppress(OSError):
-                os.fsync(fd)  # without the GIL and without the lock: writers go on meanwhile
-
-    def _stop_syncer(self) -> None:
-        with self._lock:
-            syncer = self._syncer
-            self._closing = True
-            self._dirty.set()
-        if syncer is not None:
-            syncer.join()
-        self._syncer = None
-
     def add_drill(self, record: Mapping[str, Any]) -> None:
         with self._lock:
             self.drills.append(redact(dict(record)))
@@ -307,7 +269,6 @@ class RunJournal:
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-        self._stop_syncer()
         with self._lock:
             self._fh.flush()
             os.fsync(self._fh.fileno())  # the whole event log, before the run is said done

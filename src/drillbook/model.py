@@ -195,6 +195,11 @@ class Scenario:
     stable_for_s: float | None = None
     timeout_s: float | None = None
     tags: tuple[str, ...] = ()
+    #: ``recover`` (inject -> detect -> recover) or ``hold`` (hold the fault for ``hold_s`` while
+    #: the probes, the SLO, must keep passing; then revert and time the return to steady state).
+    shape: str = "recover"
+    hold_s: float | None = None
+    allow_relapse: bool = False  # a failure after recovery is reported but does not fail it
     alerts: AlertsSpec | None = None
     #: The verdict the scenario is meant to end with (a drill that proves a blind spot is meant
     #: to fail); None: passed. The test passes when the verdict is this one.

@@ -1,27 +1,45 @@
 """The reaper: revert whatever a killed run left injected.
 
-``drillbook rollback`` and the TTL watchdog both call :func:`rollback`. It rebuilds each pending
-fault from the intent ledger (type, params, target names, saved state), calls its idempotent
-``revert``, checks ``verify_reverted``, and records the outcome, so running it twice is harmless
-and running it after a clean run does nothing.
+``drillbook rollback`` and the TTL watchdog both call into here. Each pending fault is rebuilt
+from the intent ledger (type, params, target names, saved state), its idempotent ``revert`` is
+called and ``verify_reverted`` checked; a failed try is recorded and tried again with backoff
+until it holds or ``safety.revert_retry`` has passed. Running it twice is harmless and running it
+after a clean run does nothing.
+
+Whose fault may be reverted: one whose run is provably gone. A pid is only evidence on the host,
+PID namespace and boot it was recorded on (:mod:`drillbook.liveness`); an intent recorded
+elsewhere (a CronJob's pod writing to a shared state volume) has unknown liveness, and is left
+alone until its TTL has passed, unless ``--force``.
 """
 
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from drillbook.backends.base import get_registry
+from drillbook.clock import Clock, get_clock, utc_iso
 from drillbook.config import Config, Overrides, load_config
 from drillbook.errors import DrillbookError
 from drillbook.intents import Intent, IntentLedger
+from drillbook.liveness import Liveness, here, liveness
 from drillbook.redact import redact_text
 from drillbook.wiring import context_for
 
-__all__ = ["RollbackOutcome", "revert_intent", "rollback"]
+__all__ = [
+    "RollbackOutcome",
+    "backoff",
+    "revert_intent",
+    "revert_until_holds",
+    "rollback",
+    "still_injected",
+]
+
+#: The first pause between two tries of a failed revert, and the longest one.
+FIRST_PAUSE_S, LONGEST_PAUSE_S = 0.5, 10.0
 
 
 @dataclass(frozen=True)
@@ -29,21 +47,31 @@ class RollbackOutcome:
     intent: Intent
     ok: bool
     detail: str
+    tries: int = 1
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie still answers kill(0); treat it as dead.
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().split(") ", 1)[1][:1] != "Z"
-    except (OSError, IndexError):
-        return True
+def backoff(limit_s: float, clock: Clock | None = None) -> Iterator[int]:
+    """Try numbers 1, 2, ... with a doubling pause between them (from :data:`FIRST_PAUSE_S` to
+    :data:`LONGEST_PAUSE_S`), for as long as ``limit_s`` allows; the first try is always made.
+    The caller stops iterating once a try holds."""
+    clock = clock or get_clock()
+    end = clock.monotonic() + max(0.0, limit_s)
+    pause = FIRST_PAUSE_S
+    n = 1
+    while True:
+        yield n
+        left = end - clock.monotonic()
+        if left <= 0:
+            return
+        clock.sleep(min(pause, left))
+        pause = min(pause * 2, LONGEST_PAUSE_S)
+        n += 1
+
+
+def still_injected(fault_type: str, targets: tuple[str, ...] | list[str], intent_id: str) -> str:
+    """The line a run ends with when a fault could not be reverted."""
+    where = ", ".join(targets) or "-"
+    return f"still injected: {fault_type} on {where} (intent {intent_id}); run drillbook rollback"
 
 
 def _config_for(intent: Intent, fallback: Config | None) -> Config:
@@ -55,40 +83,98 @@ def _config_for(intent: Intent, fallback: Config | None) -> Config:
     return load_config(Overrides(config_path=path), workdir=Path(intent.workdir))
 
 
-def revert_intent(
-    intent: Intent, ledger: IntentLedger, config: Config | None = None, by: str = "rollback"
-) -> RollbackOutcome:
-    """Rebuild one fault in this process and revert it."""
+def _revert_once(intent: Intent, cfg: Config) -> tuple[bool, str]:
+    """Rebuild the fault in this process, revert it, and wait (30 s at most) to see it gone."""
     try:
-        cfg = _config_for(intent, config)
-        registry = get_registry()
-        reg = registry.fault(intent.fault_type)
+        reg = get_registry().fault(intent.fault_type)
+        clock = get_clock()
         ctx = context_for(
-            cfg, reg.backend, intent.params, intent.targets, deadline=time.monotonic() + 300
+            cfg, reg.backend, intent.params, intent.targets, deadline=clock.monotonic() + 300
         )
         fault = reg.factory(ctx)
         fault.load_state(intent.state)
         fault.revert()
         # Poll, as the engine does: a restarted service may run before it listens again.
-        verify_by = time.monotonic() + 30.0
+        verify_by = clock.monotonic() + 30.0
         verified = fault.verify_reverted()
-        while not verified and time.monotonic() < verify_by:
-            time.sleep(0.1)
+        while not verified and clock.monotonic() < verify_by:
+            clock.sleep(0.1)
             verified = fault.verify_reverted()
+        report = fault.revert_report()
+    except (DrillbookError, Exception) as exc:
+        return False, redact_text(f"{type(exc).__name__}: {exc}")
+    if not verified:
+        return False, "revert ran but verify_reverted() still sees the fault"
+    detail = f"reverted {intent.fault_type} on {', '.join(intent.targets) or '-'}"
+    return True, f"{detail}: {report}" if report else detail
+
+
+def revert_until_holds(
+    intent: Intent,
+    ledger: IntentLedger,
+    config: Config | None = None,
+    by: str = "rollback",
+    say: Callable[[str], None] = print,
+) -> RollbackOutcome:
+    """Revert one intent, retrying with :func:`backoff` for ``safety.revert_retry``; every try
+    is in the ledger (``revert_failed`` with its number, or the final ``reverted``)."""
+    try:
+        cfg = _config_for(intent, config)
     except (DrillbookError, Exception) as exc:
         detail = redact_text(f"{type(exc).__name__}: {exc}")
-        ledger.revert_failed(intent.id, detail)
+        ledger.revert_failed(intent.id, detail, attempt=1)
+        say(still_injected(intent.fault_type, intent.targets, intent.id))
         return RollbackOutcome(intent, False, detail)
-    if not verified:
-        detail = "revert ran but verify_reverted() still sees the fault"
+    ok, detail, tries = False, "", 0
+    for tries in backoff(cfg.safety.revert_retry_s):
+        ok, detail = _revert_once(intent, cfg)
+        if ok:
+            break
+        ledger.revert_failed(intent.id, detail, attempt=tries)
+        say(f"revert try {tries} of {intent.id} ({intent.fault_type}) failed: {detail}")
+    if ok:
+        ledger.reverted(intent.id, detail, by=by)
+    else:
+        say(still_injected(intent.fault_type, intent.targets, intent.id))
+    return RollbackOutcome(intent, ok, detail, tries)
+
+
+def revert_intent(
+    intent: Intent, ledger: IntentLedger, config: Config | None = None, by: str = "rollback"
+) -> RollbackOutcome:
+    """One try, recorded (callers that retry themselves, and tests)."""
+    try:
+        cfg = _config_for(intent, config)
+    except (DrillbookError, Exception) as exc:
+        ok, detail = False, redact_text(f"{type(exc).__name__}: {exc}")
+    else:
+        ok, detail = _revert_once(intent, cfg)
+    if ok:
+        ledger.reverted(intent.id, detail, by=by)
+    else:
         ledger.revert_failed(intent.id, detail)
-        return RollbackOutcome(intent, False, detail)
-    detail = f"reverted {intent.fault_type} on {', '.join(intent.targets) or '-'}"
-    report = fault.revert_report()
-    if report:
-        detail = f"{detail}: {report}"
-    ledger.reverted(intent.id, detail, by=by)
-    return RollbackOutcome(intent, True, detail)
+    return RollbackOutcome(intent, ok, detail)
+
+
+def _why_not(intent: Intent, now_epoch: float) -> str | None:
+    """Why this intent's run may still be acting on it (so rollback leaves it), or None."""
+    if intent.pid == os.getpid() and intent.origin == here():
+        return None  # this process's own: it is reverting them
+    state = liveness(intent.pid, intent.origin)
+    if state is Liveness.ALIVE:
+        return f"belongs to a live run (pid {intent.pid} on {intent.host})"
+    if state is Liveness.UNKNOWN and intent.expires_at > now_epoch:
+        until = utc_iso(_epoch(intent.expires_at))
+        return (
+            f"was recorded by pid {intent.pid} on host {intent.host} (another host or PID "
+            f"namespace: whether that run is alive cannot be told from here); its TTL ends at "
+            f"{until}, after which rollback reverts it"
+        )
+    return None
+
+
+def _epoch(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
 
 
 def rollback(
@@ -99,7 +185,8 @@ def rollback(
     only: str | None = None,
     say: Callable[[str], None] = print,
 ) -> list[RollbackOutcome]:
-    """Revert every pending intent whose owning process is gone (or all, with ``include_live``)."""
+    """Revert every pending intent whose run is provably gone or whose TTL has passed (or all,
+    with ``include_live``; ``only``: that one intent, whoever owns it)."""
     ledger = IntentLedger(ledger_path)
     outcomes: list[RollbackOutcome] = []
     pending = ledger.pending()
@@ -108,14 +195,14 @@ def rollback(
     if not pending:
         say("nothing pending: no injected fault is waiting to be reverted")
         return outcomes
+    now_epoch = get_clock().wall().timestamp()
     for intent in pending:
-        if not include_live and intent.pid != os.getpid() and _alive(intent.pid) and only is None:
-            say(
-                f"skip {intent.id}: {intent.fault_type} on {', '.join(intent.targets)} belongs to "
-                f"a live run (pid {intent.pid}); use --force to revert it anyway"
-            )
+        why = None if include_live or only is not None else _why_not(intent, now_epoch)
+        if why is not None:
+            where = ", ".join(intent.targets)
+            say(f"skip {intent.id}: {intent.fault_type} on {where} {why}; --force reverts it now")
             continue
-        outcome = revert_intent(intent, ledger, config)
+        outcome = revert_until_holds(intent, ledger, config, say=say)
         mark = "ok" if outcome.ok else "FAILED"
         say(f"{mark} {intent.id} {intent.fault_type} ({intent.drill}): {outcome.detail}")
         outcomes.append(outcome)

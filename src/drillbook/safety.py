@@ -1,9 +1,12 @@
 """Checks that refuse a drill before anything is touched, and signal handling that makes revert run.
 
-ARCHITECTURE.md, "The safety model": production needs two keys (file and command line); blast-radius caps are
-enforced after targets are resolved, and an empty selection is an error, never a no-op; SIGTERM
-and SIGHUP become an exception in the main thread so the engine's ``finally`` reverts before exit,
-exactly as it does for Ctrl-C.
+ARCHITECTURE.md, "The safety model": production needs two keys (file and command line);
+blast-radius caps are enforced after targets are resolved, and an empty selection is an error,
+never a no-op. Both apply to every fault that changes a target's state, which is every fault
+that does not declare itself read-only (:attr:`drillbook.backends.base.Fault.read_only`): a fault
+that "only" moves traffic or flips a health check changes production as surely as one that kills
+a process. SIGTERM and SIGHUP become an exception in the main thread so the engine's ``finally``
+reverts before exit, exactly as it does for Ctrl-C.
 """
 
 from __future__ import annotations
@@ -31,9 +34,9 @@ class Interrupted(KeyboardInterrupt):
         super().__init__(f"received {signal.Signals(signum).name}")
 
 
-def check_environment(config: Config, *, destructive: bool = True) -> None:
+def check_environment(config: Config, *, read_only: bool = False) -> None:
     """Refuse production unless both the file and the command line allow it."""
-    if not destructive or not config.production:
+    if read_only or not config.production:
         return
     if not config.allow_production:
         raise SafetyError(
@@ -51,14 +54,14 @@ def check_blast_radius(
     selection: Selection,
     config: Config,
     *,
-    destructive: bool,
     fault_type: str,
+    read_only: bool = False,
 ) -> None:
     """Enforce max_targets / max_percent after resolving; an empty selection is an error."""
     chosen = len(selection.chosen)
     if chosen == 0:
         raise SafetyError(f"{fault_type}: the selector matched nothing; refusing an empty drill")
-    if not destructive:
+    if read_only:
         return
     cap = config.safety.max_targets
     if cap is not None and chosen > cap:

@@ -18,6 +18,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from drillbook.backends.base import Registration, Registry
+from drillbook.backends.selection import RENAMED
 from drillbook.config import Config
 from drillbook.durations import parse_duration
 from drillbook.errors import ConfigError, ScenarioError
@@ -97,6 +98,7 @@ def _schema_errors(loaded: Loaded) -> None:
             "probe_interval",
             "ttl",
             "response_target",
+            "duration",
             "poll_interval",
             "resolve_timeout",
             "tta",
@@ -225,6 +227,13 @@ class _Builder:
                         sub = (*sub, extra[0])
                         allowed = ", ".join(sorted(err.schema.get("properties", {}))) or "none"
                         message = f"unknown parameter; expected one of: {allowed}"
+                        if extra[0] in RENAMED:
+                            message = f"renamed: use {RENAMED[extra[0]]} (every backend's name)"
+                elif err.validator == "anyOf" and all(
+                    set(alt) == {"required"} for alt in err.validator_value
+                ):  # "at least one of these", e.g. a fault's effects
+                    wanted = ", ".join(k for alt in err.validator_value for k in alt["required"])
+                    message = f"expected at least one of: {wanted}"
                 raise self.error((*path, *sub), message)
         return params
 
@@ -431,10 +440,28 @@ class _Builder:
             raise self.error((), "a scenario needs a `fault:`, `recovery:` steps, or both")
         if not probes and fault is not None:
             raise self.error(("probes",), "a scenario with a fault needs at least one probe")
+        shape = str(data.get("shape", "recover"))
+        hold_s: float | None = None
+        if shape == "hold":
+            if "duration" not in data:
+                raise self.error(("shape",), "a hold drill needs `duration:` (how long to hold)")
+            hold_s = self.duration(data["duration"], ("duration",), allow_zero=False)
+            if fault is None:
+                raise self.error(("shape",), "a hold drill needs a `fault:` to hold")
+            if recovery:
+                raise self.error(
+                    ("recovery",),
+                    "a hold drill has no recovery steps: it reverts the fault after `duration`",
+                )
+        elif "duration" in data:
+            raise self.error(("duration",), "`duration:` belongs to `shape: hold` drills")
         if fault is not None and self.registry is not None:
-            reg = self.registry.faults.get(fault.type)
-            if reg is not None and reg.destructive and not fault.targets:
-                raise self.error(("fault",), "a destructive fault needs a target or selector")
+            known = fault.type in self.registry.faults
+            # Asked only of a fault without targets: the answer imports the fault's module.
+            if known and not fault.targets and not self.registry.fault_is_read_only(fault.type):
+                raise self.error(
+                    ("fault",), "a fault that changes its targets needs a target or selector"
+                )
 
         return Scenario(
             id=str(data["id"]),
@@ -464,6 +491,9 @@ class _Builder:
             if "timeout" in data
             else None,
             tags=tuple(str(t) for t in data.get("tags", ())),
+            shape=shape,
+            hold_s=hold_s,
+            allow_relapse=bool(data.get("allow_relapse", False)),
             alerts=alerts,
             expect=Verdict(data["expect"]) if "expect" in data else None,
         )
@@ -497,6 +527,10 @@ def load_scenario(
     if not isinstance(loaded.data, Mapping):
         raise ScenarioError("expected a mapping with at least `id:`", source=loaded.source, line=1)
     _schema_errors(loaded)
+    # A probe's header token or a step's DSN is as secret as drillbook.yaml's.
+    from drillbook.secretsources import register_config_secrets
+
+    register_config_secrets(loaded.data)
     return _Builder(loaded, registry, config).build()
 
 

@@ -171,7 +171,7 @@ class RunSession:
         self.results = list(doc["drills"]) + [r for r in self.results if r.get("dry_run")]
         tasks: list[tuple[str, Callable[[], list[Path]]]] = [
             ("reports", lambda: _write_reports(run_dir, doc)),
-            ("history", lambda: _record_history_at(cfg.history_path, doc)),
+            ("history", lambda: _record_history_at(cfg.history_location, doc)),
         ]
         for what, call in tasks:
             try:
@@ -200,6 +200,21 @@ class RunSession:
         return lines
 
 
+def _rta_cell(d: Mapping[str, Any]) -> str:
+    """A hold drill's recovery is its return to steady state after the revert; a drill whose
+    fault no probe saw has no recovery time to show."""
+    m = d.get("measures", {})
+    hold = d.get("hold")
+    if hold:
+        back = hold.get("return_s")
+        return f"held {format_duration(hold.get('held_s'))}, back in " + (
+            format_duration(back) if back is not None else "never"
+        )
+    if m.get("outage_observed") is False:
+        return "not observed"
+    return format_duration(m.get("rta_s"))
+
+
 def drill_table(records: Iterable[Mapping[str, Any]]) -> str:
     """drill, verdict, TTD, RTA / RTO, RPA / RPO: one row per drill record."""
     from tabulate import tabulate
@@ -214,7 +229,7 @@ def drill_table(records: Iterable[Mapping[str, Any]]) -> str:
                 d.get("id"),
                 "DRY RUN" if d.get("dry_run") else d.get("verdict", "").upper(),
                 format_duration(m.get("ttd_s")),
-                f"{format_duration(m.get('rta_s'))} / {format_duration(o.get('rto_s'))}",
+                f"{_rta_cell(d)} / {format_duration(o.get('rto_s'))}",
                 f"{format_duration(m.get('rpa_s'))} / {format_duration(o.get('rpo_s'))}"
                 + (f" ({lost} lost)" if lost is not None else ""),
             ]
@@ -233,7 +248,7 @@ def _write_reports(run_dir: Path, doc: Mapping[str, Any]) -> list[Path]:
     return list(write_run_reports(run_dir, doc))
 
 
-def _record_history_at(history_path: Path, doc: Mapping[str, Any]) -> list[Path]:
+def _record_history_at(history_path: Path | str, doc: Mapping[str, Any]) -> list[Path]:
     try:
         from drillbook.history import record_run
     except ImportError:

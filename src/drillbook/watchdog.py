@@ -1,83 +1,187 @@
 """The TTL watchdog: a detached process that reverts a fault when its TTL expires.
 
 Why a separate process: if the harness is SIGKILLed nothing inside it can run, and not every
-platform can expire a fault by itself (a SIGSTOPped process stays stopped forever). The engine
-starts one watchdog per injected fault and ends it (by PID) once the fault is reverted; if the
-harness dies, the watchdog reverts at the deadline. ``python -m drillbook.watchdog LEDGER ID``;
-:func:`spawn` starts the lighter :mod:`drillbook.ttlwait`, which waits and then calls :func:`main`.
+platform can expire a fault by itself (a SIGSTOPped process stays stopped forever). A drill
+starts one watchdog per fault before it records the intent, and does not inject until that
+watchdog says it is ready (see :class:`Watchdog`); it ends the watchdog (by PID) once the fault
+is reverted. If the harness dies, the watchdog reverts at the deadline, retrying with backoff
+as :func:`drillbook.rollback.revert_until_holds` does.
+
+``python -m drillbook.watchdog LEDGER INTENT_ID [--harness-pid PID --wait S] [--ready-fd FD]``.
+It reads the live intent ledger about once a second; that file holds only what may be pending
+(reverted intents move to the archive), so the read stays small however many drills ran before.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import select
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from drillbook.intents import IntentLedger
+from drillbook.liveness import pid_alive
 
-__all__ = ["main", "spawn"]
+__all__ = ["Watchdog", "await_intent", "main", "spawn"]
 
 
 #: The watchdog starts at nice 10 where coreutils' nice is at hand: its interpreter start-up
-#: (~10 ms of CPU) runs beside a drill that is about to measure, and waiting needs no priority.
+#: runs beside a drill that is about to measure, and waiting needs no priority.
 _NICE = next(([p, "-n", "10"] for p in ("/usr/bin/nice", "/bin/nice") if os.path.exists(p)), [])
+_READY = b"ready\n"
+
+
+@dataclass
+class Watchdog:
+    """A started watchdog and the pipe on which it says it is ready."""
+
+    proc: subprocess.Popen[bytes]
+    ready_fd: int | None
+    live: bool = False
+
+    def wait_ready(self, timeout_s: float) -> bool:
+        """True once the watchdog has started, imported drillbook and read the ledger; False if
+        it died first or said nothing within ``timeout_s``."""
+        if self.live or self.ready_fd is None:
+            return self.live and self.proc.poll() is None
+        deadline = time.monotonic() + timeout_s
+        got = b""
+        while len(got) < len(_READY):
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.ready_fd], [], [], left)[0]:
+                break
+            chunk = os.read(self.ready_fd, len(_READY) - len(got))
+            if not chunk:
+                break  # it closed the pipe without a word: it died
+            got += chunk
+        os.close(self.ready_fd)
+        self.ready_fd = None
+        self.live = got == _READY and self.proc.poll() is None
+        return self.live
+
+    def stop(self) -> None:
+        """Kill it (the fault it watched is reverted, or was never injected)."""
+        if self.ready_fd is not None:
+            os.close(self.ready_fd)
+            self.ready_fd = None
+        if self.proc.poll() is None:
+            try:
+                self.proc.kill()
+            except OSError:
+                pass
+
+    def reap(self, timeout_s: float = 5.0) -> None:
+        try:
+            self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            pass
 
 
 def spawn(
     ledger_path: Path, intent_id: str, log_path: Path, *, before_intent_s: float | None = None
-) -> subprocess.Popen[bytes]:
+) -> Watchdog:
     """Start a watchdog in its own session, so a signal to the harness's group does not reach it.
 
-    It waits in :mod:`drillbook.ttlwait`, run by path with ``-P`` (so drillbook's own folder is
-    not put on ``sys.path``: its modules are only ever imported as the package's) and with the
-    folder holding this drillbook first on ``PYTHONPATH``, so the revert at the deadline imports
-    the same drillbook as this harness.
-
-    ``before_intent_s``: started before the intent is recorded, it waits that long at most for
-    it, and leaves if this process dies first (see :func:`drillbook.ttlwait.await_intent`)."""
+    The folder holding this drillbook goes first on ``PYTHONPATH``, so the watchdog imports the
+    same drillbook as this harness. ``before_intent_s``: started before the intent is recorded,
+    it waits that long at most for it, and leaves if this process dies first."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     here = Path(__file__).resolve().parent
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(here.parent), env.get("PYTHONPATH", "")) if p
     )
-    with open(log_path, "ab") as log:
-        return subprocess.Popen(
-            _NICE
-            + [sys.executable, "-P", str(here / "ttlwait.py"), str(ledger_path), intent_id]
-            + ([] if before_intent_s is None else [str(os.getpid()), str(before_intent_s)]),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            env=env,
-            start_new_session=True,
-            close_fds=True,
-        )
+    read_fd, write_fd = os.pipe()
+    args = [str(ledger_path), intent_id, "--ready-fd", str(write_fd)]
+    if before_intent_s is not None:
+        args += ["--harness-pid", str(os.getpid()), "--wait", str(before_intent_s)]
+    try:
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(
+                [*_NICE, sys.executable, "-m", "drillbook.watchdog", *args],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                env=env,
+                start_new_session=True,
+                pass_fds=(write_fd,),
+            )
+    except BaseException:
+        os.close(read_fd)
+        raise
+    finally:
+        os.close(write_fd)
+    return Watchdog(proc, read_fd)
+
+
+def await_intent(ledger: IntentLedger, intent_id: str, harness_pid: int, limit_s: float) -> bool:
+    """Wait for an intent the harness has not recorded yet: True once it is in the ledger,
+    False if the harness is gone (or ``limit_s`` passed) without recording it.
+
+    The ledger is read once more after the harness is seen gone: it cannot write after that, so
+    an intent recorded just before it died is seen."""
+    deadline = time.monotonic() + limit_s
+    while ledger.get(intent_id) is None:
+        if not pid_alive(harness_pid) or time.monotonic() > deadline:
+            return ledger.get(intent_id) is not None
+        time.sleep(0.2)
+    return True
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m drillbook.watchdog")
+    parser.add_argument("ledger", type=Path)
+    parser.add_argument("intent_id")
+    parser.add_argument("--harness-pid", type=int)
+    parser.add_argument("--wait", type=float, default=60.0)
+    parser.add_argument("--ready-fd", type=int)
+    return parser.parse_args(argv)
+
+
+def _say_ready(fd: int | None) -> None:
+    if fd is None:
+        return
+    try:
+        os.write(fd, _READY)
+    except OSError:
+        pass  # the harness is gone already; it will not inject
+    finally:
+        os.close(fd)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2:
-        print("usage: python -m drillbook.watchdog LEDGER INTENT_ID", file=sys.stderr)
-        return 2
-    ledger = IntentLedger(Path(args[0]))
-    intent_id = args[1]
+    args = _parse(sys.argv[1:] if argv is None else argv)
+    ledger = IntentLedger(args.ledger)
+    ledger.get(args.intent_id)  # the ledger is readable before this says it is ready
+    _say_ready(args.ready_fd)
+    if args.harness_pid is not None and not await_intent(
+        ledger, args.intent_id, args.harness_pid, args.wait
+    ):
+        return 0  # never recorded: nothing to watch
     while True:
-        intent = ledger.get(intent_id)
+        intent = ledger.get(args.intent_id)
         if intent is None or intent.status == "reverted":
-            return 0
+            return 0  # reverted (and moved to the archive)
         remaining = intent.expires_at - time.time()
         if remaining <= 0:
             break
         time.sleep(min(1.0, remaining))
-    from drillbook.rollback import revert_intent
+    try:  # started at nice 10 to wait; the revert itself gets normal priority where allowed
+        os.setpriority(os.PRIO_PROCESS, 0, 0)
+    except OSError:
+        pass
+    from drillbook.rollback import revert_until_holds
 
-    intent = ledger.get(intent_id)
-    if intent is None or intent.status == "reverted":
-        return 0
-    outcome = revert_intent(intent, ledger, by="ttl-watchdog")
+    outcome = revert_until_holds(
+        intent,
+        ledger,
+        by="ttl-watchdog",
+        say=lambda line: print(f"[watchdog pid {os.getpid()}] {line}", flush=True),
+    )
     print(f"[watchdog pid {os.getpid()}] TTL expired: {outcome.detail}", flush=True)
     return 0 if outcome.ok else 1
 

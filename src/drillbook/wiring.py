@@ -8,6 +8,7 @@ in the intent ledger), the same backend settings, the same folders.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from drillbook.backends.base import Context
@@ -25,6 +26,7 @@ def context_for(
     *,
     clock: Clock | None = None,
     deadline: float | None = None,
+    artifacts_dir: Path | None = None,
 ) -> Context:
     return Context(
         params=dict(params),
@@ -39,4 +41,5 @@ def context_for(
         workdir=config.workdir,
         state_dir=config.state_dir,
         deadline=deadline,
+        artifacts_dir=artifacts_dir,
     )

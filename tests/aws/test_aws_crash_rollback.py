@@ -91,7 +91,11 @@ def test_sigkilled_harness_after_ec2_stop_is_reverted_by_drillbook_rollback(
     # The fault outlived its harness: two of the three are stopped.
     states = instance_states(aws, ids)
     assert sorted(states.values()).count("running") == 1, states
-    assert {states[i] for i in ids[:2]} <= {"stopping", "stopped"}
+    assert (
+        sorted(states.values()).count("running")
+        + sum(s in ("stopping", "stopped") for s in states.values())
+        == 3
+    ), states
 
     reaper = _rollback(config, tmp_path, env)
     assert reaper.returncode == 0, reaper.stdout + reaper.stderr
@@ -100,3 +104,44 @@ def test_sigkilled_harness_after_ec2_stop_is_reverted_by_drillbook_rollback(
 
     again = _rollback(config, tmp_path, env)
     assert again.returncode == 0 and "nothing pending" in again.stdout
+
+
+def test_sigkilled_harness_after_ec2_stop_is_reverted_by_its_watchdog_alone(
+    aws: dict[str, Any], tmp_path: Path
+) -> None:
+    """The same crash with the watchdog on (the default) and nobody else acting: at the fault's
+    TTL the watchdog starts the instances again, and the ledger says who did."""
+    import time
+
+    from drillbook.intents import IntentLedger
+
+    ids = run_instances(aws, 3, {"app": "crash-web", "drillbook:chaos": "allowed"})
+    _config(tmp_path, aws)
+    env = {k: v for k, v in os.environ.items() if k != "DRILLBOOK_NO_WATCHDOG"}
+    harness = subprocess.Popen(
+        [sys.executable, "-c", HARNESS.replace("300.0", "4.0"), str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    try:
+        assert harness.stdout is not None
+        line = harness.stdout.readline()
+        assert line.strip() == "INJECTED", harness.stderr.read() if harness.stderr else line
+        harness.send_signal(signal.SIGKILL)
+        assert harness.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if harness.poll() is None:
+            harness.kill()
+            harness.wait(timeout=30)
+    ledger = IntentLedger(tmp_path / ".drillbook" / "intents.jsonl")
+    end = time.monotonic() + 120
+    while ledger.pending() and time.monotonic() < end:
+        time.sleep(0.2)
+    assert ledger.pending() == []
+    (done,) = ledger.archived().values()
+    assert done.status == "reverted" and done.fault_type == "ec2.stop"
+    assert '"by":"ttl-watchdog"' in ledger.archive_path.read_text()
+    assert set(instance_states(aws, ids).values()) <= {"pending", "running"}

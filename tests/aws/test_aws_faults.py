@@ -40,13 +40,14 @@ def test_ec2_stop_inject_revert_from_state(aws: dict[str, Any]) -> None:
     ids = run_instances(aws, 4, TAGS)
     fault = Ec2Stop(make_ctx(aws, {"tags": {"app": "web"}, "count": 2}))
     sel = fault.resolve()
-    assert sel.chosen == tuple(ids[:2]) and sel.candidates == 4
+    assert len(sel.chosen) == 2 and set(sel.chosen) <= set(ids) and sel.candidates == 4
+    assert sel.seed is not None  # a subset was drawn: its seed goes in the journal
     fault.preflight()
     fault.inject()
     assert fault.verify_injected()
     states = instance_states(aws, ids)
-    assert {states[i] for i in ids[:2]} <= {"stopping", "stopped"}
-    assert {states[i] for i in ids[2:]} == {"running"}
+    assert {states[i] for i in sel.chosen} <= {"stopping", "stopped"}
+    assert {states[i] for i in set(ids) - set(sel.chosen)} == {"running"}
     again = rebuilt(Ec2Stop, fault)
     again.revert()
     again.revert()  # idempotent
@@ -270,8 +271,8 @@ def test_region_loss_composite_reverts_every_part_from_state(aws: dict[str, Any]
     }
     fault = RegionLoss(make_ctx(aws, params))
     sel = fault.resolve()
-    # 2 instances + the db; the health check is not destructive, so not in the blast radius.
-    assert sel.candidates == 3 and len(sel.chosen) == 3 and DEMO["gdb"] in sel.chosen
+    # 2 instances + the db + the health check: every part changes a target, so all count.
+    assert sel.candidates == 4 and len(sel.chosen) == 4 and DEMO["gdb"] in sel.chosen
     fault.preflight()
     fault.inject()
     assert fault.verify_injected()

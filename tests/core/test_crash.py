@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from drillbook.backends.local.service import pid_alive, process_state
 from drillbook.intents import IntentLedger
+from drillbook.procs import pid_alive, process_state
 
 CONFIG = """\
 environment: test
@@ -76,8 +76,12 @@ def wait_injected(project: Path, proc: subprocess.Popen[bytes], timeout: float =
     ledger = IntentLedger(project / ".drillbook" / "intents.jsonl")
     end = time.monotonic() + timeout
     while time.monotonic() < end:
+        events = project / "reports" / "latest" / "events.jsonl"
+        # The ledger's "injected" line comes before the fault is verified; the journal's
+        # "inject" event after: a signal sent is not yet a process stopped.
+        verified = events.exists() and '"kind":"inject"' in events.read_text()
         for intent in ledger.all().values():
-            if intent.status == "injected":
+            if intent.status == "injected" and verified:
                 return intent.id
         if proc.poll() is not None:
             out = proc.stdout.read().decode() if proc.stdout else ""
@@ -128,7 +132,7 @@ def test_sigkill_after_inject_then_rollback_reverts(project: Path) -> None:
     assert process_state(pid) not in ("T", "t")
     assert healthy(project)
     ledger = IntentLedger(project / ".drillbook" / "intents.jsonl")
-    assert ledger.get(intent_id).status == "reverted"  # type: ignore[union-attr]
+    assert ledger.lookup(intent_id).status == "reverted"  # type: ignore[union-attr]
     assert ledger.pending() == []
     again = subprocess.run(
         [sys.executable, "-m", "drillbook.cli", "rollback"],
@@ -150,11 +154,57 @@ def test_signal_mid_fault_reverts_before_exit(project: Path, sig: signal.Signals
     out = proc.communicate(timeout=60)[0].decode()
     assert proc.returncode != 0
     ledger = IntentLedger(project / ".drillbook" / "intents.jsonl")
-    assert ledger.get(intent_id).status == "reverted", out  # type: ignore[union-attr]
+    assert ledger.lookup(intent_id).status == "reverted", out  # type: ignore[union-attr]
     doc = json.loads((project / "reports" / "latest" / "journal.json").read_text())
     (d,) = doc["drills"]
     assert d["verdict"] == "aborted", out
     assert d["reverts"][0]["ok"] is True
+
+
+def _tear_the_ledger(project: Path) -> None:
+    """A ledger whose last line a crash cut mid-write (an earlier harness killed, a full disk)."""
+    ledger = project / ".drillbook" / "intents.jsonl"
+    ledger.parent.mkdir(parents=True, exist_ok=True)
+    ledger.write_text('{"op":"intent","id":"int-0123456789ab","run_id":"earlier","drill":"freeze"')
+
+
+def test_after_a_torn_ledger_line_rollback_reverts_a_killed_drill(project: Path) -> None:
+    _tear_the_ledger(project)
+    proc = start_harness(project)
+    intent_id = wait_injected(project, proc)
+    pid = service_pid(project)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert process_state(pid) == "T"
+    ledger = IntentLedger(project / ".drillbook" / "intents.jsonl")
+    assert [i.id for i in ledger.pending()] == [intent_id]
+    out = subprocess.run(
+        [sys.executable, "-m", "drillbook.cli", "rollback"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"ok {intent_id} process.stop" in out.stdout
+    assert process_state(pid) not in ("T", "t") and healthy(project)
+    assert ledger.pending() == []
+
+
+def test_after_a_torn_ledger_line_the_watchdog_reverts_a_killed_drill(project: Path) -> None:
+    (project / "scenarios" / "freeze.yaml").write_text(SCENARIO.replace("ttl: 10m", "ttl: 3s"))
+    _tear_the_ledger(project)
+    proc = start_harness(project)
+    intent_id = wait_injected(project, proc)
+    pid = service_pid(project)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    ledger = IntentLedger(project / ".drillbook" / "intents.jsonl")
+    end = time.monotonic() + 60
+    while time.monotonic() < end and ledger.lookup(intent_id).status != "reverted":  # type: ignore[union-attr]
+        time.sleep(0.2)
+    assert ledger.lookup(intent_id).status == "reverted"  # type: ignore[union-attr]
+    assert process_state(pid) not in ("T", "t") and healthy(project)
 
 
 def test_ttl_watchdog_reverts_when_nobody_else_does(project: Path) -> None:
@@ -166,7 +216,7 @@ def test_ttl_watchdog_reverts_when_nobody_else_does(project: Path) -> None:
     proc.wait(timeout=10)
     ledger = IntentLedger(project / ".drillbook" / "intents.jsonl")
     end = time.monotonic() + 30
-    while time.monotonic() < end and ledger.get(intent_id).status != "reverted":  # type: ignore[union-attr]
+    while time.monotonic() < end and ledger.lookup(intent_id).status != "reverted":  # type: ignore[union-attr]
         time.sleep(0.2)
-    assert ledger.get(intent_id).status == "reverted"  # type: ignore[union-attr]
+    assert ledger.lookup(intent_id).status == "reverted"  # type: ignore[union-attr]
     assert process_state(pid) not in ("T", "t")

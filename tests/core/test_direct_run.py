@@ -68,13 +68,14 @@ def journal(root: Path) -> dict[str, Any]:
 
 
 def intent_ops(root: Path) -> list[str]:
-    """The intent ledger's operations, from complete lines only: a test may read the file while
-    the drill is still appending to it."""
-    path = root / ".drillbook" / "intents.jsonl"
-    if not path.exists():
-        return []
-    complete = path.read_text().split("\n")[:-1]
-    return [json.loads(x)["op"] for x in complete]
+    """The intent ledger's operations (its archive's, then the live ones), from complete lines
+    only: a test may read the file while the drill is still appending to it."""
+    ops: list[str] = []
+    for name in ("intents.archive.jsonl", "intents.jsonl"):
+        path = root / ".drillbook" / name
+        if path.exists():
+            ops += [json.loads(x)["op"] for x in path.read_text().split("\n")[:-1]]
+    return ops
 
 
 @pytest.fixture
@@ -209,13 +210,15 @@ def test_unavailable_backend_exits_4_with_one_line(project: Path) -> None:
             from drillbook.backends.base import Fault
 
             class Meteor(Fault):
+                read_only = True  # so it needs no target: this scenario names none
+
                 def inject(self): raise AssertionError("must not inject")
                 def verify_injected(self): return True
                 def revert(self): pass
 
             def register(registry):
                 registry.add_backend("acme", lambda settings: "the acme API does not answer")
-                registry.add_fault("acme.meteor", "acme", Meteor, destructive=False)
+                registry.add_fault("acme.meteor", "acme", Meteor)
             """
         )
     )
@@ -254,3 +257,16 @@ def test_evidence_bundle_is_written(project: Path) -> None:
     assert len(bundles) == 1
     verify = drillbook(project, "evidence", "verify", str(bundles[0]), env=env)
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+@pytest.mark.parametrize(("expect", "code"), [("failed", 0), ("passed", 1)])
+def test_expect_is_judged_as_the_plugin_judges_it(project: Path, expect: str, code: int) -> None:
+    # No restart policy and no recovery step: the drill fails its RTO. A scenario that says it
+    # expects that (a blind-spot drill) exits 0; one that expects a pass exits 1.
+    (project / "scenarios" / "svc_restart.yaml").write_text(
+        SCENARIO.replace("target: svc", "target: norestart").replace("rto: 20s", "rto: 1s")
+        + f"timeout: 3s\nexpect: {expect}\n"
+    )
+    done = drillbook(project, "run", "scenarios/svc_restart.yaml")
+    assert journal(project)["drills"][0]["verdict"] == "failed", done.stdout + done.stderr
+    assert done.returncode == code, done.stdout + done.stderr

@@ -83,8 +83,9 @@ def test_scenario_runs_as_a_test_and_writes_the_journal(project: pytest.Pytester
     assert m["rpa_s"] is None and m["lost_writes"] is None
     assert [r["ok"] for r in d["reverts"]] == [True]
     assert [p["phase"] for p in d["phases"]][:2] == ["steady_state", "inject"]
-    # The intent was recorded and marked reverted.
-    lines = (project.path / ".drillbook" / "intents.jsonl").read_text().splitlines()
+    # The intent was recorded and marked reverted, then moved to the archive.
+    assert (project.path / ".drillbook" / "intents.jsonl").read_text() == ""
+    lines = (project.path / ".drillbook" / "intents.archive.jsonl").read_text().splitlines()
     assert [json.loads(x)["op"] for x in lines] == ["intent", "injected", "reverted"]
 
 
@@ -259,7 +260,9 @@ def test_the_probes_look_when_the_fault_lands_and_when_a_step_ends(
     (d,) = journal(project)["drills"]
     m = d["measures"]
     assert d["verdict"] == "passed"
-    assert m["ttd_s"] < 5 and m["rta_s"] < 10  # a tick's wait: about 60 s each
+    # The bound is the code's own schedule, not the machine's speed: the next tick is 60 s after
+    # the first, so any look sooner than that was a kick.
+    assert m["ttd_s"] < 60 and m["rta_s"] < 60
     low, high = m["rta_bracket_s"]
     assert low <= m["rta_s"] <= high
     ticks = [e for e in d["timeline"] if e["kind"] == "probe" and e.get("phase") != "steady_state"]

@@ -172,12 +172,15 @@ def test_kick_takes_the_next_look_at_once(tmp_path: Path) -> None:
     probe, sched, got = _slow(tmp_path)
     try:
         sched.start()
-        assert got.wait_for(1, 10)  # tick 0 is at once
-        assert not got.wait_for(2, 0.3)  # the next tick is a minute away...
+        assert got.wait_for(1, 10)  # tick 0 is at once; the next tick is a minute away...
         probe.ok = False
+        kicked = sched.clock.monotonic()
         sched.kick()
         assert got.wait_for(2, 10)  # ...but a kick looks now
-        assert [s.ok for s in got.samples] == [True, False]
+        first, second = got.samples[:2]
+        assert [first.ok, second.ok] == [True, False]
+        # The second look began after the kick and before the schedule's next tick could.
+        assert kicked <= second.start < first.start + SLOW
         assert sched.skipped == 0
     finally:
         sched.stop()
@@ -201,12 +204,21 @@ def test_a_kick_during_a_look_looks_again_after_it(tmp_path: Path) -> None:
         sched.stop()
 
 
+def _barrier(sched: ProbeScheduler) -> None:
+    """Wait until the scheduler's loop has run everything queued on it before this call."""
+    import asyncio
+
+    assert sched._loop is not None
+    asyncio.run_coroutine_threadsafe(asyncio.sleep(0), sched._loop).result(10)
+
+
 def test_a_kick_before_start_or_after_stop_does_nothing(tmp_path: Path) -> None:
     _, sched, got = _slow(tmp_path)
     sched.kick()  # not ticking: nothing to move
     sched.open()
     sched.kick()
-    assert not got.wait_for(1, 0.2)
+    _barrier(sched)  # anything the kick queued on the loop has run by now
+    assert got.samples == [] and sched._generation == 0  # no rebase, no look
     sched.stop()
     sched.kick()  # stopped: no error either
     assert got.samples == []

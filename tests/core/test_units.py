@@ -83,7 +83,8 @@ def test_ttd_rta_and_bracket_follow_the_definitions() -> None:
     m = compute_measures(samples, t_inject=1.0, stable_for=0.5)
     assert m.detected and m.recovered
     assert m.ttd_s == pytest.approx(0.1)  # first failing probe at 1.1
-    assert m.rta_s == pytest.approx(0.6)  # first passing run starts at 1.6
+    # The first passing run starts at 1.6; recovery is certain when that probe answers, at 1.61.
+    assert m.rta_s == pytest.approx(0.61)
     assert m.rta_bracket_s == pytest.approx(
         (0.5, 0.61)
     )  # [last failing start 1.5, first passing end 1.61]
@@ -92,7 +93,7 @@ def test_ttd_rta_and_bracket_follow_the_definitions() -> None:
 def test_a_flap_restarts_the_stable_window() -> None:
     samples = _samples("p", "+" * 11 + "--" + "++" + "-" + "+" * 20)
     m = compute_measures(samples, t_inject=1.0, stable_for=0.5)
-    assert m.rta_s == pytest.approx(0.6)  # the run at 1.3 broke at 1.5; the one at 1.6 held
+    assert m.rta_s == pytest.approx(0.61)  # the run at 1.3 broke at 1.5; the one at 1.6 held
 
 
 def test_rta_is_the_latest_recovery_over_the_probes_that_failed() -> None:
@@ -100,7 +101,7 @@ def test_rta_is_the_latest_recovery_over_the_probes_that_failed() -> None:
         "b", "+" * 11 + "-----" + "+" * 20
     )
     m = compute_measures(samples, t_inject=1.0, stable_for=0.2)
-    assert m.rta_s == pytest.approx(0.6)
+    assert m.rta_s == pytest.approx(0.61)
     assert set(m.failing_probes) == {"a", "b"}
 
 
@@ -112,10 +113,11 @@ def test_not_recovered_until_the_stable_window_has_passed() -> None:
 
 def test_undetected_fault_fails_the_detected_check() -> None:
     m = compute_measures(_samples("p", "+" * 30), t_inject=1.0, stable_for=0.5)
-    assert not m.detected and m.recovered
+    assert not m.detected and m.recovered and m.rta_s is None  # healthy, outage not observed
     verdict, _checks, reasons = judge(m, Objectives(rto_s=10), has_fault=True)
     assert verdict is Verdict.FAILED
     assert any(r.startswith("detected") for r in reasons)
+    assert any(r.startswith("rta<=rto: not observed") for r in reasons)
 
 
 def test_judge_rto_rpo_and_response_target() -> None:

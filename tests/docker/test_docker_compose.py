@@ -153,9 +153,9 @@ def test_one_of_three_replicas_killed_and_scaled_back_the_whole_service_is_refus
     replicas = example.containers("api")
     assert [c.name for c in replicas] == ["shop_api_1", "shop_api_2", "shop_api_3"]
     ids = {c.id for c in replicas}
-    # Without pick the target is all three replicas: 100 % is over safety.max_percent (50).
+    # Without count the target is all three replicas: 100 % is over safety.max_percent (50).
     scenarios = example.folder / "scenarios"
-    whole = (scenarios / "api_replica_lost.yaml").read_text().replace("pick: 1, ", "")
+    whole = (scenarios / "api_replica_lost.yaml").read_text().replace("count: 1, ", "")
     (scenarios / "api_all_replicas.yaml").write_text(
         whole.replace("id: api_replica_lost", "id: api_all_replicas")
     )

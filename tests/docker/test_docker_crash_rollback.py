@@ -119,3 +119,50 @@ def test_sigkilled_harness_after_disconnect_is_healed_by_drillbook_rollback(
         timeout=120,
     )
     assert again.returncode == 0 and "nothing pending" in again.stdout
+
+
+def test_sigkilled_harness_after_disconnect_is_healed_by_its_watchdog_alone(
+    made: Made, docker_client: Any, tmp_path: Path
+) -> None:
+    """The same crash with the watchdog on (the default) and nobody else acting: at the fault's
+    TTL the watchdog reconnects the container, and the ledger says who did."""
+    from drillbook.intents import IntentLedger
+
+    net = made.network()
+    c, port = made.container(network=net, aliases=["edge", "edge.internal"])
+    assert wait(lambda: http_status(port) == 200)
+    (tmp_path / "drillbook.yaml").write_text(
+        "environment: sandbox\n"
+        "safety: {max_targets: 1, max_percent: 100}\n"
+        f"targets:\n  edge: {{backend: docker, container: {c.name}}}\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DRILLBOOK_NO_WATCHDOG"}
+    harness = subprocess.Popen(
+        [sys.executable, "-c", HARNESS.replace("300.0", "4.0"), str(tmp_path), net],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    try:
+        assert harness.stdout is not None
+        line = harness.stdout.readline()
+        assert line.strip() == "INJECTED", harness.stderr.read() if harness.stderr else line
+        harness.send_signal(signal.SIGKILL)
+        assert harness.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if harness.poll() is None:
+            harness.kill()
+            harness.wait(timeout=30)
+    nets = docker_client.api.inspect_container(c.id)["NetworkSettings"]["Networks"]
+    assert net not in nets  # the fault outlived its harness
+    assert wait(lambda: http_status(port) == 200, timeout=90)
+    nets = docker_client.api.inspect_container(c.id)["NetworkSettings"]["Networks"]
+    assert {"edge", "edge.internal"} <= set(nets[net]["Aliases"])
+    ledger = IntentLedger(tmp_path / ".drillbook" / "intents.jsonl")
+    assert ledger.pending() == []
+    (done,) = ledger.archived().values()
+    assert done.status == "reverted" and done.fault_type == "docker.disconnect"
+    archive = ledger.archive_path.read_text()
+    assert '"by":"ttl-watchdog"' in archive

@@ -154,15 +154,15 @@ def test_label_selector_resolves_every_match(made: Made, ctx_for: Callable[..., 
     assert sorted(sel.chosen) == sorted([a.name, b.name]) and sel.candidates == 2
 
 
-def test_pick_narrows_a_label_selector_and_reports_all_candidates(
+def test_count_narrows_a_label_selector_and_reports_all_candidates(
     made: Made, ctx_for: Callable[..., Context], docker_client: Any
 ) -> None:
     group = {"app": f"pick{made.tag}"}
     members = [made.container(labels=group)[0] for _ in range(3)]
-    ctx = ctx_for("grp", {"pick": 1}, target={"labels": f"app=pick{made.tag}"})
+    ctx = ctx_for("grp", {"count": 1}, target={"labels": f"app=pick{made.tag}"})
     fault = get_registry().fault("docker.pause").factory(ctx)
     sel = fault.resolve()
-    assert len(sel.chosen) == 1 and sel.candidates == 3
+    assert len(sel.chosen) == 1 and sel.candidates == 3 and sel.seed is not None
     fault.preflight()
     fault.inject()
     try:

@@ -1,4 +1,4 @@
-"""Pure parts of the docker backend: selectors, signals, df parsing, subset picking, schemas.
+"""Pure parts of the docker backend: selectors, signals, df parsing, schemas.
 
 These need no engine, so they run (and must pass) everywhere.
 """
@@ -11,7 +11,6 @@ import pytest
 
 from drillbook.backends.base import Registry
 from drillbook.backends.docker import register
-from drillbook.backends.docker.common import pick
 from drillbook.backends.docker.faults_lifecycle import _signal_name
 from drillbook.backends.docker.faults_storage import _parse_df
 from drillbook.backends.docker.targets import (
@@ -76,30 +75,19 @@ def test_df_parsing_takes_the_last_line() -> None:
     assert _parse_df(out) == (8192, 4096, 4096)
 
 
-def test_pick_draws_a_subset_once_sorted() -> None:
-    found = [FakeContainer(f"c{i}", {}) for i in range(10)]
-    assert pick(found, {}) == found
-    two = pick(found, {"pick": 2})
-    assert len(two) == 2 and [c.name for c in two] == sorted(c.name for c in two)
-    assert len(pick(found, {"pick_percent": 30})) == 3
-    assert len(pick(found, {"pick_percent": 1})) == 1  # never zero: an empty drill is an error
-    assert pick(found, {"pick": 50}) == found
-    with pytest.raises(ConfigError):
-        pick(found, {"pick": 0})
-
-
-def test_every_fault_schema_allows_pick_and_rejects_unknown_params() -> None:
+def test_every_fault_takes_the_common_selection_and_rejects_unknown_params() -> None:
     import jsonschema
 
     registry = Registry()
     register(registry)
     for name, reg in registry.faults.items():
-        assert reg.params_schema is not None and reg.destructive, name
-        assert "pick" in reg.params_schema["properties"], name
-        with pytest.raises(jsonschema.ValidationError):
-            jsonschema.validate({"no_such_param": 1}, reg.params_schema)
+        assert reg.params_schema is not None, name
+        assert {"count", "percent", "seed"} <= set(reg.params_schema["properties"]), name
+        for bad in ({"no_such_param": 1}, {"pick": 1}, {"pick_percent": 10}):
+            with pytest.raises(jsonschema.ValidationError):
+                jsonschema.validate(bad, reg.params_schema)
     jsonschema.validate(
-        {"image": "x:1", "pick": 1}, registry.faults["docker.bad_image"].params_schema
+        {"image": "x:1", "count": 1}, registry.faults["docker.bad_image"].params_schema
     )
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({}, registry.faults["docker.bad_image"].params_schema)

@@ -24,9 +24,11 @@ def _fake_clock() -> Iterator[FakeClock]:
 
 
 @pytest.fixture(autouse=True)
-def _no_env_key(monkeypatch: pytest.MonkeyPatch) -> None:
+def _no_env_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No signing key from the environment or the user's own config folder."""
     monkeypatch.delenv("DRILLBOOK_SIGNING_KEY", raising=False)
     monkeypatch.delenv("DRILLBOOK_SIGNING_KEY_FILE", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
 
 
 @pytest.fixture

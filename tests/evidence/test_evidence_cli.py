@@ -58,7 +58,7 @@ def test_bundle_then_verify_exits_zero(
                 assert canary.encode() not in path.read_bytes(), (canary, path)
     pub = key_file.with_name("signing.key.pub")
     assert run_cli(["evidence", "verify", str(folder), "--public-key", str(pub)], reports_dir) == 0
-    assert "verified with a trusted key" in capsys.readouterr().out
+    assert "verified with a pinned key" in capsys.readouterr().out
     assert run_cli(["evidence", "verify", str(archive)], reports_dir) == 0
 
 
@@ -158,7 +158,8 @@ def test_through_drillbook_cli_main(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Must-show: bundle then verify exits 0; one flipped byte exits 1; controls prints coverage."""
-    cli = pytest.importorskip("drillbook.cli")
+    from drillbook import cli
+
     monkeypatch.chdir(tmp_path)
     make_run()
     common = ["--reports-dir", str(reports_dir), "evidence"]
@@ -182,7 +183,8 @@ def test_controls_counts_runs_only_in_the_history(
     """A pruned run folder still counts as a (not bundled) test if the history recorded it."""
     import shutil
 
-    history = pytest.importorskip("drillbook.history")
+    from drillbook import history
+
     run_dir = make_run("pruned", controls=["NIST-CP-4"], started=datetime(2026, 9, 1, tzinfo=UTC))
     journal = json.loads((run_dir / "journal.json").read_text())
     assert history.record_run(reports_dir / "history.sqlite", journal, source="test")
@@ -192,3 +194,81 @@ def test_controls_counts_runs_only_in_the_history(
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("NIST-CP-4"))
     assert "2026-09-01" in row and "NOT BUNDLED" in row and " ok " in row
+
+
+def _git_init(path: Path) -> None:
+    import subprocess
+
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "init", "-q", str(path)], check=True, capture_output=True)
+
+
+def test_new_user_flow_keygen_then_bundle_signs(
+    make_run: MakeRun,
+    reports_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """As a new user in a project repo: bundle says there is no key and how to make one; keygen
+    makes it where bundle looks, outside the repo; bundle then signs with it."""
+    import subprocess
+
+    project = tmp_path / "project"
+    _git_init(project)
+    monkeypatch.chdir(project)
+    make_run()
+    assert run_cli(["evidence", "bundle"], reports_dir) == 2
+    err = capsys.readouterr().err
+    assert "no signing key" in err and "drillbook evidence keygen" in err, err
+    assert run_cli(["evidence", "keygen"], reports_dir) == 0
+    key = tmp_path / "xdg-config" / "drillbook" / "signing.key"
+    assert key.is_file() and key.stat().st_mode & 0o777 == 0o600
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert status.stdout == "", "keygen wrote into the repository"
+    capsys.readouterr()
+    assert run_cli(["evidence", "bundle"], reports_dir) == 0
+    folder = Path(capsys.readouterr().out.split("bundle: ")[1].splitlines()[0])
+    pub = key.with_name("signing.key.pub")
+    assert run_cli(["evidence", "verify", str(folder), "--public-key", str(pub)], reports_dir) == 0
+    assert "NOT AUTHENTICATED" not in capsys.readouterr().out
+
+
+def test_keygen_refuses_a_path_git_would_commit(
+    reports_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = tmp_path / "project"
+    _git_init(project)
+    target = project / "drillbook-signing.key"
+    assert run_cli(["evidence", "keygen", "--out", str(target)], reports_dir) == 2
+    assert "git" in capsys.readouterr().err and not target.exists()
+    (project / ".gitignore").write_text("*.key\n*.key.pub\n")
+    assert run_cli(["evidence", "keygen", "--out", str(target)], reports_dir) == 0
+
+
+def test_verify_without_a_pinned_key_warns_and_trust_record_pins(
+    make_run: MakeRun,
+    reports_dir: Path,
+    key_file: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    make_run()
+    assert run_cli(["evidence", "bundle", "--key", str(key_file)], reports_dir) == 0
+    folder = Path(capsys.readouterr().out.split("bundle: ")[1].splitlines()[0])
+    assert run_cli(["evidence", "verify", str(folder)], reports_dir) == 0
+    out, err = capsys.readouterr()
+    assert "NOT AUTHENTICATED" in out and "AUTHENTICITY NOT CHECKED" in err
+    record = tmp_path / "audit" / "trust.json"
+    assert run_cli(["evidence", "verify", str(folder), "--trust", str(record)], reports_dir) == 0
+    assert "trust on first use" in capsys.readouterr().out
+    doc = json.loads(record.read_text())
+    assert len(doc["keys"]) == 1 and len(doc["bundles"]) == 1
+    assert run_cli(["evidence", "verify", str(folder), "--trust", str(record)], reports_dir) == 0
+    assert "NOT AUTHENTICATED" not in capsys.readouterr().out

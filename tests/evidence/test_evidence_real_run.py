@@ -28,8 +28,8 @@ CANARIES = ("CANARY-REAL-DSN-PW", "CANARY-REAL-TOKEN-42")
 
 @pytest.fixture(scope="module")
 def real_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    if not (REPO / "drills").is_dir() or not (REPO / "scenarios/process_restart.yaml").is_file():
-        pytest.skip("the repository's drills/ and scenarios/ are not there")
+    # The repository always ships these: a missing one is a failure here, never a skip.
+    assert (REPO / "drills").is_dir() and (REPO / "scenarios/process_restart.yaml").is_file()
     work = tmp_path_factory.mktemp("real-run")
     config = yaml.safe_load((REPO / "drillbook.yaml").read_text())
     config["targets"]["canary-db"] = {

@@ -15,6 +15,7 @@ from drillbook.evidence import build_bundle, sign_off, verify_bundle
 from drillbook.evidence.archive import archive_path
 from drillbook.evidence.dsse import envelope_bytes, pae
 from drillbook.evidence.keys import key_id
+from drillbook.evidence.trust import TrustRecord
 from drillbook.evidence.verify import VerifyResult
 
 FILES = [
@@ -88,12 +89,52 @@ def test_deleting_fails(sealed: Path, name: str) -> None:
     _fails_naming(verify_bundle(sealed), expected)
 
 
-def test_deleting_the_newest_signoff_shows_only_as_fewer_signoffs(sealed: Path) -> None:
-    """The documented limit: nothing after the newest sign-off can vouch for it."""
+def test_deleting_the_newest_signoff_fails_against_a_trust_record(sealed: Path) -> None:
+    """Nothing after the newest sign-off vouches for it; the auditor's record of what an earlier
+    verification saw does."""
+    trust = TrustRecord()
+    first = verify_bundle(sealed, trust=trust)
+    assert first.ok, first.problems
+    assert "trust on first use" in "\n".join(first.warnings)
+    (sealed / "signoffs/0002.dsse.json").unlink()
+    _fails_naming(
+        verify_bundle(sealed, trust=trust),
+        "signoffs/0002.dsse.json: recorded by an earlier verification",
+        "now missing",
+    )
+
+
+def test_deleting_the_newest_signoff_unpinned_passes_but_says_so(sealed: Path) -> None:
     (sealed / "signoffs/0002.dsse.json").unlink()
     result = verify_bundle(sealed)
-    assert result.ok
+    assert result.ok and not result.authenticated
     assert [s["role"] for s in result.signoffs] == ["drill lead"]
+    assert any("AUTHENTICITY NOT CHECKED" in w for w in result.warnings), result.warnings
+
+
+def test_a_pinned_key_authenticates_and_does_not_warn(
+    sealed: Path, signing_key: Ed25519PrivateKey
+) -> None:
+    result = verify_bundle(sealed, [signing_key.public_key()])
+    assert result.ok and result.authenticated and not result.warnings
+
+
+@pytest.mark.parametrize("name", ["../outside.jsonl", "/etc/hostname", "run/../../x.jsonl"])
+def test_events_file_outside_the_bundle_fails(sealed: Path, name: str) -> None:
+    (sealed.parent / "outside.jsonl").write_bytes((sealed / "run/events.jsonl").read_bytes())
+    manifest = json.loads((sealed / "manifest.json").read_text())
+    manifest["events"]["file"] = name
+    (sealed / "manifest.json").write_text(json.dumps(manifest))
+    _fails_naming(verify_bundle(sealed), f"events.file {name!r} is not a path inside the bundle")
+
+
+def test_events_file_symlinked_out_of_the_bundle_fails(sealed: Path) -> None:
+    (sealed.parent / "elsewhere").mkdir()
+    (sealed / "evil").symlink_to(sealed.parent / "elsewhere")
+    manifest = json.loads((sealed / "manifest.json").read_text())
+    manifest["events"]["file"] = "evil/events.jsonl"
+    (sealed / "manifest.json").write_text(json.dumps(manifest))
+    _fails_naming(verify_bundle(sealed), "'evil/events.jsonl' is not a path inside the bundle")
 
 
 @pytest.mark.parametrize(
@@ -178,7 +219,35 @@ def test_full_resign_by_another_key_fails_against_a_pinned_key(
     path.write_bytes(envelope_bytes(sign_envelope(statement, forger)))
     pinned = verify_bundle(sealed, [signing_key.public_key()])
     _fails_naming(pinned, "statement.dsse.json", f"signed by keyid {key_id(forger)}")
-    assert verify_bundle(sealed).ok  # why docs/evidence.md says: always pin the public key
+    # Unpinned it verifies, and says loudly that it proves nothing about who signed it.
+    unpinned = verify_bundle(sealed)
+    assert unpinned.ok and not unpinned.authenticated
+    assert any("AUTHENTICITY NOT CHECKED" in w for w in unpinned.warnings), unpinned.warnings
+
+
+def test_full_resign_by_another_key_fails_against_a_trust_record(
+    sealed: Path, make_run: MakeRun, signing_key: Ed25519PrivateKey
+) -> None:
+    """The trust record pinned the signer at its first verification (of an earlier bundle)."""
+    trust = TrustRecord()
+    assert verify_bundle(build_bundle(make_run("earlier"), key=signing_key), trust=trust).ok
+    forger = Ed25519PrivateKey.generate()
+    path = sealed / "statement.dsse.json"
+    envelope = json.loads(path.read_text())
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    from drillbook.evidence.dsse import sign_envelope
+    from drillbook.evidence.keys import public_key_b64
+
+    statement["predicate"]["signer"] = {
+        "keyid": key_id(forger),
+        "public_key": public_key_b64(forger),
+    }
+    path.write_bytes(envelope_bytes(sign_envelope(statement, forger)))
+    _fails_naming(
+        verify_bundle(sealed, trust=trust),
+        "statement.dsse.json",
+        f"signed by keyid {key_id(forger)}",
+    )
 
 
 def test_signoff_moved_from_another_bundle_fails(

@@ -32,7 +32,7 @@ HARNESS = textwrap.dedent(
         type="k8s.drain_node",
         params={"node": sys.argv[2], "eviction_timeout": "60s"},
         targets=("crash",),
-        ttl_s=600,
+        ttl_s=float(sys.argv[3]) if len(sys.argv) > 3 else 600.0,
     )
     drill.inject(spec)
     print("INJECTED", flush=True)
@@ -91,3 +91,53 @@ def test_rollback_uncordons_after_the_harness_is_killed(
     assert ledger.pending() == []
     # A second rollback finds nothing to do and changes nothing.
     assert drillbook(["--config", str(cfg_path), "rollback"]) == 0
+
+
+def test_the_watchdog_alone_uncordons_after_the_harness_is_killed(
+    kube_env: KubeEnv, demo: str, tmp_path: Path
+) -> None:
+    """The same crash with the watchdog on (the default) and nobody else acting: at the fault's
+    TTL the watchdog uncordons the node, and the ledger says who did."""
+    kube = kube_env.kube
+    pods = kube.core.list_namespaced_pod(demo, label_selector="app=demo", _request_timeout=T).items
+    node = sorted(p.spec.node_name for p in pods)[0]
+    config = {
+        "environment": "sandbox",
+        "state_dir": str(tmp_path / "state"),
+        "targets": {"crash": {"backend": "kubernetes", **target_params(demo)}},
+        "backends": {"kubernetes": settings_for(kube_env, [demo])},
+    }
+    cfg_path = tmp_path / "drillbook.yaml"
+    cfg_path.write_text(yaml.safe_dump(config))
+    (tmp_path / "harness.py").write_text(HARNESS)
+    env = {k: v for k, v in os.environ.items() if k != "DRILLBOOK_NO_WATCHDOG"}
+    proc = subprocess.Popen(
+        [sys.executable, str(tmp_path / "harness.py"), str(cfg_path), node, "5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
+    reader.start()
+    try:
+        wait_for(
+            "the harness to inject", lambda: "INJECTED\n" in lines or proc.poll() is not None, 120
+        )
+        assert "INJECTED\n" in lines, "".join(lines)
+        assert kube.core.read_node(node, _request_timeout=T).spec.unschedulable
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    wait_for(
+        "the watchdog to uncordon the node",
+        lambda: not kube.core.read_node(node, _request_timeout=T).spec.unschedulable,
+        120,
+    )
+    ledger = IntentLedger(tmp_path / "state" / "intents.jsonl")
+    assert ledger.pending() == []
+    (done,) = ledger.archived().values()
+    assert done.status == "reverted" and done.fault_type == "k8s.drain_node"
+    assert '"by":"ttl-watchdog"' in ledger.archive_path.read_text()

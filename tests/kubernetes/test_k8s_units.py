@@ -16,6 +16,7 @@ from drillbook.backends.kubernetes.selectors import matches, parse, to_label_sel
 from drillbook.backends.kubernetes.targets import KubeTarget, Scope
 from drillbook.errors import ConfigError, SafetyError
 from drillbook.model import TargetSpec
+from drillbook.plugin import needs_backend
 
 
 def test_selector_parsing_and_matching() -> None:
@@ -53,7 +54,14 @@ def _policy(name: str, pod_selector: dict, ingress: list | None, types: list[str
 
 
 def test_ingress_evaluation_follows_networkpolicy_semantics() -> None:
-    pytest.importorskip("kubernetes")
+    import importlib.util
+
+    needs_backend(
+        "kubernetes",
+        None
+        if importlib.util.find_spec("kubernetes")
+        else "the kubernetes client is not installed",
+    )
     deny = _policy("deny", {"matchLabels": {"app": "web"}}, None, ["Ingress", "Egress"])
     allow_clients = _policy(
         "clients",

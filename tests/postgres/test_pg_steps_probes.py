@@ -86,17 +86,14 @@ def test_archiving_twice_in_a_row_returns_the_last_completed_segment(
     """The second switch has nothing to switch (no WAL since the first): pg_switch_wal returns
     the start of the file in use, an empty segment never archived while idle. Waiting for that
     one timed out after 30 s (seen twice in CI); the last completed segment is the answer."""
-    import time
-
     from drillbook.backends.postgres.restore import archive_current_wal
     from drillbook.backends.postgres.target import pg_target
 
     target = pg_target(ctx_for("region-a"))
     first = archive_current_wal(target, timeout_s=30)
-    started = time.monotonic()
+    # A wait that timed out raises RecoveryError ("not archived within"): returning is the proof.
     second = archive_current_wal(target, timeout_s=10)
     assert first and second and second >= first
-    assert time.monotonic() - started < 10  # answered, not timed out
     archive = target.wal_archive()
     assert archive is not None and (archive / second).exists()
 

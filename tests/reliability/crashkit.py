@@ -11,6 +11,15 @@ until it reports being paused at the phase, sends it a signal, and then checks t
 
 Either way the target must be healthy again and the intent ledger must hold nothing pending.
 
+Every cell can fail. Each cell's fault is one its target does not undo by itself (``process.stop``;
+``process.kill`` on a service whose supervisor does not restart it; ``docker.stop`` on a container
+with restart policy "no"), and each cell has an independent check of the target (HTTP and /proc,
+the Docker SDK, psycopg, the plain kubernetes client, boto3; never drillbook's own journal or
+probes). While the harness is paused the check must see what the phase implies: at ``intent`` the
+target untouched and the intent already on disk (write-ahead); at every later phase the fault in
+force. At ``revert`` the recovery step is withheld (it fails at once, as a failed recovery does),
+so the engine's revert, and after SIGKILL ``drillbook rollback``, meets the fault in force.
+
 The pause is test-only and lives entirely in the project's conftest.py: it wraps the registered
 fault and recovery step (never the engine) so the harness blocks right after the intent is
 written (inside ``inject`` before the real inject), right after inject (``verify_injected``
@@ -32,6 +41,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +60,10 @@ __all__ = [
 REPO = Path(__file__).resolve().parents[2]
 PHASES = ("intent", "inject", "recovery", "revert")
 EXTRA_PHASES = ("mid_inject",)
-#: Phases at which the fault is in force, so the cell's independent check must fail there.
-BROKEN_AT = ("inject", "recovery", "mid_inject")
+#: Phases at which the fault is in force, so the cell's independent check must fail there (at
+#: ``revert`` because the trial withholds the recovery step). At ``intent`` it must pass instead,
+#: with the intent already in the ledger.
+BROKEN_AT = ("inject", "recovery", "revert", "mid_inject")
 SIGNALS: Mapping[str, signal.Signals] = {
     "SIGKILL": signal.SIGKILL,
     "SIGINT": signal.SIGINT,
@@ -116,6 +128,9 @@ def _wrap_step(factory):
 
         def paused_run():
             _pause("recovery")
+            if PAUSE == "revert":
+                # Withhold recovery, so the revert this trial pauses in meets the fault in force.
+                raise RuntimeError("crash matrix: recovery withheld for a revert-phase trial")
             return run()
 
         step.run = paused_run
@@ -142,10 +157,9 @@ class Cell:
 
     ``target_yaml`` may hold ``@PORT@`` (a free port chosen per project, also used to name the
     project's own resources); ``probe_yaml`` is the scenario's health probe. Local targets are
-    started by the test and must be healthy before a trial; docker sandbox targets are brought up
-    by the harness's own backend ``prepare``. postgres, kubernetes and aws targets are created by
-    the test (``start_target``) before the first trial, so the harness's ``prepare`` finds them
-    and leaves them alone, and each trial is judged on them directly.
+    started by the test and must be healthy before a trial. docker, postgres, kubernetes and aws
+    targets are created by the test (``start_target``) before the first trial, so the harness
+    finds them and leaves them alone, and each trial is judged on them directly.
     """
 
     name: str
@@ -163,11 +177,13 @@ LOCAL_TARGET = (
     '{backend: local, command: ["{python}", "-m", "drillbook.backends.local.demo_service", '
     '"--port", "{port}"], port: auto, health: /health, restart: always, restart_delay: 200ms}'
 )
+#: For process.kill: a supervisor that restarts the service would undo the fault by itself, and
+#: a trial could then hardly fail. Only the recovery step, the revert or rollback start it again.
+LOCAL_TARGET_NO_RESTART = LOCAL_TARGET.replace("restart: always", "restart: never")
 
-DOCKER_TARGET = (
-    '{backend: docker, container: "drillbook-crash-@PORT@", '
-    'sandbox: {image: "drillbook/busybox:latest", ports: {8080/tcp: @PORT@}, restart: always}}'
-)
+#: A container the test creates (restart policy "no", so nothing but drillbook starts it again)
+#: and removes; the harness only drills it, so it is still there to be checked after any signal.
+DOCKER_TARGET = '{backend: docker, container: "drillbook-crash-@PORT@"}'
 
 CELLS: tuple[Cell, ...] = (
     Cell("local/process.stop", "local", "process.stop", "process.continue", LOCAL_TARGET),
@@ -176,7 +192,7 @@ CELLS: tuple[Cell, ...] = (
         "local",
         "process.kill",
         "process.start",
-        LOCAL_TARGET,
+        LOCAL_TARGET_NO_RESTART,
         ", signal: KILL",
     ),
     Cell(
@@ -389,6 +405,10 @@ class TrialResult:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     fault_seen: bool | None = None  # the independent check failed while paused (None: not asked)
+    #: paused at ``intent``: the ledger held the pending intent and the target was untouched
+    intent_logged: bool | None = None
+    started_at: str = ""  # UTC, ISO 8601: when the trial began (the published "Runs" line)
+    commit: str = ""  # the drillbook commit the trial ran (set by benchmarks/crash_matrix.py)
 
 
 def _env(project: Project, phase: str) -> dict[str, str]:
@@ -428,38 +448,66 @@ def _docker_name(project: Project) -> str:
     return f"drillbook-crash-{project.port}"
 
 
-def healthy_docker(project: Project, wait_s: float, after_signal: bool) -> tuple[bool, str]:
-    """The container runs and its published port accepts connections. After a signal the
-    harness's session teardown removes its sandbox container, so there the proof is the run's
-    own journal: every revert ok and verified."""
+def check_docker(project: Project) -> tuple[bool, str]:
+    """The Docker SDK, not drillbook's: the container runs and its published port answers."""
     import socket
 
-    if after_signal:
-        try:
-            doc = json.loads((project.root / "reports" / "latest" / "journal.json").read_text())
-            reverts = [r for d in doc["drills"] for r in d.get("reverts", [])]
-        except (OSError, ValueError, KeyError) as exc:
-            return False, f"no journal: {exc}"
-        ok = bool(reverts) and all(r.get("ok") and r.get("verified") for r in reverts)
-        return ok, f"journal reverts: {reverts}"
-    deadline = time.monotonic() + wait_s
-    why = ""
-    while True:
-        try:
-            status = _docker_client().containers.get(_docker_name(project)).status
-        except Exception as exc:
-            status = f"{type(exc).__name__}: {exc}"
-        try:
-            with socket.create_connection(("127.0.0.1", project.port), timeout=1.0):
-                port_ok = True
-        except OSError as exc:
-            port_ok, why = False, f"port: {exc}"
-        if status == "running" and port_ok:
-            return True, "container running, port open"
-        why = f"container {status}; {why}"
-        if time.monotonic() >= deadline:
-            return False, why
-        time.sleep(0.2)
+    try:
+        status = _docker_client().containers.get(_docker_name(project)).status
+    except Exception as exc:
+        status = f"{type(exc).__name__}: {exc}"
+    try:
+        with socket.create_connection(("127.0.0.1", project.port), timeout=1.0):
+            port = "open"
+    except OSError as exc:
+        port = f"closed ({exc})"
+    return status == "running" and port == "open", f"container {status}, port {port}"
+
+
+def _docker_start(project: Project) -> None:
+    """Run the target container: drillbook's busybox httpd, the opt-in label, restart "no"."""
+    from drillbook.backends.docker.images import ensure_image
+
+    client = _docker_client()
+    ensure_image(client, "drillbook/busybox:latest")
+    _docker_stop(project)
+    client.containers.run(
+        "drillbook/busybox:latest",
+        name=_docker_name(project),
+        detach=True,
+        init=True,
+        labels={"drillbook.chaos": "allowed"},
+        ports={"8080/tcp": ("127.0.0.1", project.port)},
+        restart_policy={"Name": "no"},
+    )
+    ok, why = _poll(check_docker, project, 30.0)
+    if not ok:
+        raise RuntimeError(f"crash-matrix container not serving: {why}")
+
+
+def _docker_stop(project: Project) -> None:
+    try:
+        _docker_client().containers.get(_docker_name(project)).remove(force=True)
+    except Exception:
+        pass
+
+
+def check_local(project: Project) -> tuple[bool, str]:
+    """HTTP straight to the service and /proc: it answers 200 and no process of it is stopped."""
+    from drillbook.procs import process_state
+
+    service = project.service()
+    pids = service.pids()
+    stopped = [p for p in pids if process_state(p) in ("T", "t")]
+    if not pids:
+        return False, "no process running"
+    if stopped:
+        return False, f"pids {stopped} stopped (SIGSTOP)"
+    try:
+        with urllib.request.urlopen(service.url(), timeout=1.0) as resp:
+            return resp.status == 200, f"HTTP {resp.status}"
+    except OSError as exc:
+        return False, f"{type(exc).__name__}: {exc}"
 
 
 Check = Callable[["Project"], tuple[bool, str]]
@@ -723,60 +771,36 @@ def _aws_stop(project: Project) -> None:
             proc.wait()
 
 
+#: The independent check of each backend's target (one look; ``healthy`` polls it).
 CHECKS: Mapping[str, Check] = {
+    "local": check_local,
+    "docker": check_docker,
     "postgres": check_postgres,
     "kubernetes": check_kubernetes,
     "aws": check_aws,
 }
 STARTS: Mapping[str, Callable[[Project], None]] = {
+    "local": lambda project: project.service().start(),
+    "docker": _docker_start,
     "postgres": _pg_start,
     "kubernetes": _k8s_start,
     "aws": _aws_start,
 }
 STOPS: Mapping[str, Callable[[Project], None]] = {
+    "docker": _docker_stop,
     "postgres": _pg_stop,
     "kubernetes": _k8s_stop,
     "aws": _aws_stop,
 }
 
 
-def healthy(project: Project, wait_s: float = 10.0, after_signal: bool = False) -> tuple[bool, str]:
-    """The target answers its health check and no process of it is stopped."""
-    if project.cell.backend == "docker":
-        return healthy_docker(project, wait_s, after_signal)
-    if project.cell.backend in CHECKS:
-        return _poll(CHECKS[project.cell.backend], project, wait_s)
-    from drillbook.backends.local.service import process_state
-
-    service = project.service()
-    deadline = time.monotonic() + wait_s
-    why = ""
-    while True:
-        pids = service.pids()
-        stopped = [p for p in pids if process_state(p) in ("T", "t")]
-        try:
-            with urllib.request.urlopen(service.url(), timeout=1.0) as resp:
-                ok_http = resp.status == 200
-                why = f"HTTP {resp.status}"
-        except OSError as exc:
-            ok_http = False
-            why = f"{type(exc).__name__}: {exc}"
-        if pids and not stopped and ok_http:
-            return True, why
-        if stopped:
-            why = f"pids {stopped} still stopped (SIGSTOP)"
-        elif not pids:
-            why = "no process running"
-        if time.monotonic() >= deadline:
-            return False, why
-        time.sleep(0.1)
+def healthy(project: Project, wait_s: float = 10.0) -> tuple[bool, str]:
+    """The cell's independent check passes within ``wait_s`` (a bound, not a timed assertion)."""
+    return _poll(CHECKS[project.cell.backend], project, wait_s)
 
 
 def start_target(project: Project) -> None:
-    if project.cell.backend == "local":
-        project.service().start()
-    elif project.cell.backend in STARTS:
-        STARTS[project.cell.backend](project)
+    STARTS[project.cell.backend](project)
 
 
 def reset_target(project: Project) -> None:
@@ -789,14 +813,8 @@ def stop_target(project: Project) -> None:
     if project.cell.backend in STOPS:
         STOPS[project.cell.backend](project)
         return
-    if project.cell.backend == "docker":
-        try:
-            _docker_client().containers.get(_docker_name(project)).remove(force=True)
-        except Exception:
-            pass
-        return
     service = project.service()
-    from drillbook.backends.local.service import process_state
+    from drillbook.procs import process_state
 
     for pid in service.pids():  # never leave a stopped child behind a test
         if process_state(pid) in ("T", "t"):
@@ -845,13 +863,12 @@ def run_trial(
 ) -> TrialResult:
     """One trial: harness paused at ``phase`` gets ``sig``; then judge the target and ledger."""
     started = time.monotonic()
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
     marker = project.root / "paused.marker"
     marker.unlink(missing_ok=True)
     (project.root / "reports" / "latest").unlink(missing_ok=True)  # judge this run's journal only
     reset_target(project)
-    ok_before, why = (
-        healthy(project, wait_s=15.0) if project.cell.backend != "docker" else (True, "")
-    )
+    ok_before, why = healthy(project, wait_s=15.0)
     if not ok_before:
         return TrialResult(
             project.cell.name,
@@ -863,6 +880,7 @@ def run_trial(
             len(project.pending()),
             False,
             detail=f"target unhealthy before the trial: {why}",
+            started_at=started_at,
         )
     log = open(project.root / "harness.log", "wb")
     try:
@@ -885,10 +903,14 @@ def run_trial(
             break
         time.sleep(0.02)
     fault_seen = None
-    if paused and phase in BROKEN_AT and project.cell.backend in CHECKS:
+    intent_logged = None
+    if paused and phase in BROKEN_AT:
         # The independent check must see the fault while the harness is paused: otherwise a
         # "healthy afterwards" proves nothing.
         fault_seen = not CHECKS[project.cell.backend](project)[0]
+    elif paused and phase == "intent":
+        # Write-ahead: the intent is on disk before anything is touched, and nothing is yet.
+        intent_logged = bool(project.pending()) and CHECKS[project.cell.backend](project)[0]
     if paused:
         os.kill(proc.pid, SIGNALS[sig])
     try:
@@ -907,6 +929,7 @@ def run_trial(
             len(project.pending()),
             paused,
             detail=f"harness did not exit within {timeout:g}s after {sig}",
+            started_at=started_at,
         )
     rollback_exit = None
     notes: list[str] = []
@@ -917,13 +940,15 @@ def run_trial(
     else:
         # A signal must be handled inside the harness: nothing may be left for rollback.
         pass
-    is_healthy, why = healthy(project, wait_s=settle_s, after_signal=sig != "SIGKILL")
+    is_healthy, why = healthy(project, wait_s=settle_s)
     pending = project.pending()
     ok = paused and is_healthy and not pending and (rollback_exit in (None, 0))
-    ok = ok and fault_seen is not False
+    ok = ok and (fault_seen if phase in BROKEN_AT else intent_logged) is True
     detail = why if is_healthy else f"target not back: {why}"
     if fault_seen is False:
         detail += f"; the independent check did not see the fault while paused at {phase}"
+    if intent_logged is False:
+        detail += "; paused at intent, the ledger held no pending intent or the target was touched"
     if pending:
         detail += f"; pending intents: {[(i.id, i.status) for i in pending]}"
     if not paused:
@@ -932,7 +957,7 @@ def run_trial(
     if pending:
         # Clean up for the next trial (the target has had time to settle); this trial has failed.
         run_rollback(project)
-    if not is_healthy and project.cell.backend == "local":
+    if not is_healthy and project.cell.backend in ("local", "docker"):
         stop_target(project)
         start_target(project)
     return TrialResult(
@@ -949,6 +974,8 @@ def run_trial(
         time.monotonic() - started,
         notes,
         fault_seen,
+        intent_logged,
+        started_at,
     )
 
 

@@ -148,7 +148,8 @@ def test_both_keys_allow_and_revert(tmp_path: Path, victims: list[int]) -> None:
         tmp_path, "environment: production\nallow_production: true\n", cli_allow=True
     )
     assert not any("refused" in r for r in reasons), reasons
-    ledger = (tmp_path / ".drillbook" / "intents.jsonl").read_text()
+    # Reverted intents move from the live ledger to its archive.
+    ledger = (tmp_path / ".drillbook" / "intents.archive.jsonl").read_text()
     assert '"op":"injected"' in ledger and '"op":"reverted"' in ledger
     assert _state(victims[0]) in ("S", "R")  # SIGCONT by the revert
 

@@ -20,11 +20,11 @@ import importlib
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from drillbook.clock import Clock, get_clock
 from drillbook.errors import ConfigError
@@ -32,6 +32,8 @@ from drillbook.model import ProbeResult, TargetSpec
 
 __all__ = [
     "BUILTIN_BACKENDS",
+    "COMMAND",
+    "DURATION",
     "ENTRY_POINT_GROUP",
     "BackendInfo",
     "Context",
@@ -47,6 +49,7 @@ __all__ = [
     "Selection",
     "get_registry",
     "lazy",
+    "params",
 ]
 
 log = logging.getLogger("drillbook")
@@ -81,6 +84,9 @@ class Context:
     state_dir: Path = field(default_factory=lambda: Path.cwd() / ".drillbook")
     #: The drill's deadline on the monotonic clock, when there is one; waits must not outlive it.
     deadline: float | None = None
+    #: Where a step may keep files a reader of the report needs (a scratch server's log): the
+    #: drill's folder in the run's report folder; None outside a journaled run.
+    artifacts_dir: Path | None = None
 
     def target(self) -> TargetSpec:
         """The single target, for faults and probes that act on exactly one."""
@@ -99,13 +105,20 @@ class Selection:
 
     chosen: tuple[str, ...]
     candidates: int  # how many matched before any count/percent was applied
+    #: The seed of a random subset (:func:`drillbook.backends.selection.select`), recorded in the
+    #: journal so ``seed:`` can replay the drill; None when nothing was drawn.
+    seed: int | None = None
 
 
 class Fault(ABC):
     """One injected failure. ``revert`` must be idempotent and safe to call from another process."""
 
-    #: Destructive faults need a selector and respect max_targets/max_percent.
-    destructive: bool = True
+    #: The one declaration of whether a fault changes its targets' state. Every fault does
+    #: unless it says otherwise, and so gets the production guard, the max_targets/max_percent
+    #: caps and a target to act on. Only a fault that changes nothing (an observation staged as
+    #: a fault) may set this, and none of the built-in ones does: moving traffic, suspending a
+    #: process or inverting a health check all change state.
+    read_only: ClassVar[bool] = False
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -216,11 +229,16 @@ class RecoveryStep(ABC):
 class LedgerMeasure:
     """What the RPO ledger found after recovery."""
 
-    rpa_s: float | None  # t_inject − commit time of the newest surviving write acknowledged by then
+    rpa_s: float | None  # span of the acknowledged writes lost (drillbook.dataloss.data_loss)
     lost_writes: int  # acknowledged writes that are gone
     acknowledged: int
     survived: int
     detail: str = ""
+    # Epoch seconds (the harness's clock); None when nothing was lost.
+    oldest_lost_at: float | None = None  # acknowledgement of the oldest lost write
+    newest_lost_at: float | None = None  # acknowledgement of the newest lost write
+    recovery_point: float | None = None  # every acknowledged write before it survived
+    lost_before_inject: int = 0  # of lost_writes, acknowledged by t_inject
 
 
 class Ledger(ABC):
@@ -242,8 +260,46 @@ class Ledger(ABC):
     def measure(self, t_inject_wall_epoch: float) -> LedgerMeasure:
         """Read back what survived; compare with what was acknowledged."""
 
+    def history_start(self) -> float | None:
+        """Wall epoch of the first acknowledged write (None: none yet). The engine waits until
+        the history is longer than the RPO before the fault, and judges it afterwards."""
+        return None
+
 
 T = TypeVar("T")
+
+#: A duration parameter: seconds (>= 0) or a spelling :func:`drillbook.durations.parse_duration`
+#: accepts (``90s``, ``5m``, ``PT5M``).
+DURATION: Mapping[str, Any] = {
+    "oneOf": [
+        {"type": "number", "minimum": 0},
+        {"type": "string", "minLength": 1, "maxLength": 64},
+    ]
+}
+
+#: A command: one shell string, or an argument list (run without a shell).
+COMMAND: Mapping[str, Any] = {
+    "oneOf": [
+        {"type": "string", "minLength": 1},
+        {"type": "array", "items": {"type": "string"}, "minItems": 1},
+    ]
+}
+
+
+def params(
+    properties: Mapping[str, Any] | None = None, *, required: Sequence[str] = ()
+) -> dict[str, Any]:
+    """A strict ``params_schema``: these properties, these required, and nothing else.
+
+    Why strict: a mistyped parameter (``percnt: 10``) that is silently ignored makes the fault
+    hit every target; with ``additionalProperties: false`` ``drillbook validate`` names it.
+    """
+    return {
+        "type": "object",
+        "properties": dict(properties or {}),
+        "required": list(required),
+        "additionalProperties": False,
+    }
 
 
 class LazyFactory(Generic[T]):
@@ -303,7 +359,6 @@ class Registration(Generic[T]):
     #: works (a class, a function, a wrapper around another factory).
     factory: Callable[[Context], T]
     help: str = ""
-    destructive: bool = False
     #: JSON Schema for ``params``; ``drillbook validate`` checks scenarios against it.
     params_schema: Mapping[str, Any] | None = None
 
@@ -352,10 +407,9 @@ class Registry:
         factory: Callable[[Context], Fault],
         *,
         help: str = "",
-        destructive: bool = True,
         params_schema: Mapping[str, Any] | None = None,
     ) -> None:
-        self.faults[name] = Registration(name, backend, factory, help, destructive, params_schema)
+        self.faults[name] = Registration(name, backend, factory, help, params_schema)
 
     def add_probe(
         self,
@@ -366,7 +420,7 @@ class Registry:
         help: str = "",
         params_schema: Mapping[str, Any] | None = None,
     ) -> None:
-        self.probes[name] = Registration(name, backend, factory, help, False, params_schema)
+        self.probes[name] = Registration(name, backend, factory, help, params_schema)
 
     def add_recovery(
         self,
@@ -377,7 +431,7 @@ class Registry:
         help: str = "",
         params_schema: Mapping[str, Any] | None = None,
     ) -> None:
-        self.recoveries[name] = Registration(name, backend, factory, help, False, params_schema)
+        self.recoveries[name] = Registration(name, backend, factory, help, params_schema)
 
     def add_ledger(
         self,
@@ -401,6 +455,16 @@ class Registry:
 
     def fault(self, name: str) -> Registration[Fault]:
         return self._lookup("fault", self.faults, name)
+
+    def fault_is_read_only(self, name: str) -> bool:
+        """What the fault's class declares (:attr:`Fault.read_only`); imports its module. A
+        factory that does not load is not read-only: the guards apply when in doubt."""
+        factory: Any = self.fault(name).factory
+        try:
+            target = factory.resolve() if isinstance(factory, LazyFactory) else factory
+        except ConfigError:
+            return False
+        return getattr(target, "read_only", False) is True
 
     def probe(self, name: str) -> Registration[Probe]:
         return self._lookup("probe", self.probes, name)

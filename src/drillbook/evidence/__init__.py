@@ -36,11 +36,14 @@ def build_bundle(
     return _build(run_dir, out_dir=out_dir, key=key, config_snapshot=config_snapshot, notes=notes)
 
 
-def verify_bundle(bundle: Path, trusted_keys: Any = ()) -> VerifyResult:
-    """Verify a bundle folder or archive; see :func:`drillbook.evidence.verify.verify_bundle`."""
+def verify_bundle(bundle: Path, trusted_keys: Any = (), trust: Any = None) -> VerifyResult:
+    """Verify a bundle folder or archive; see :func:`drillbook.evidence.verify.verify_bundle`.
+
+    Without ``trusted_keys`` or a ``trust`` record the result is not authenticated (it says so
+    in ``warnings``)."""
     from drillbook.evidence.verify import verify_bundle as _verify
 
-    return _verify(bundle, trusted_keys)
+    return _verify(bundle, trusted_keys, trust)
 
 
 def sign_off(

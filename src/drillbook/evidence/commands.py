@@ -108,20 +108,30 @@ def _cmd_bundle(args: argparse.Namespace) -> int:
 
 def _cmd_verify(args: argparse.Namespace) -> int:
     from drillbook.evidence.keys import load_public_key
+    from drillbook.evidence.trust import TrustRecord
     from drillbook.evidence.verify import verify_bundle, verify_bundle_chain
 
     trusted = [load_public_key(Path(p)) for p in args.public_key or []]
-    results = [verify_bundle(Path(b), trusted) for b in args.bundles]
+    trust = TrustRecord.load(Path(args.trust)) if args.trust else None
+    results = [verify_bundle(Path(b), trusted, trust) for b in args.bundles]
     chain = verify_bundle_chain(results) if len(results) > 1 else []
+    if trust is not None and all(r.ok for r in results) and not chain:
+        trust.save()
+    for result in results:
+        for warning in result.warnings:  # loud, and on stderr too so --json readers see it
+            print(f"WARNING {result.bundle}: {warning}", file=sys.stderr)
     if args.json:
         doc = {
             "ok": all(r.ok for r in results) and not chain,
+            "authenticated": all(r.authenticated for r in results),
             "bundles": [
                 {
                     "bundle": r.bundle,
                     "ok": r.ok,
                     "problems": r.problems,
                     "info": r.info,
+                    "authenticated": r.authenticated,
+                    "warnings": r.warnings,
                     "manifest_sha256": r.manifest_sha256,
                     "signoffs": r.signoffs,
                 }
@@ -134,7 +144,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     failed = False
     for result in results:
         if result.ok:
-            print(f"OK {result.bundle}")
+            print(f"OK {result.bundle}" + ("" if result.authenticated else " (NOT AUTHENTICATED)"))
+            for warning in result.warnings:
+                print(f"  WARNING: {warning}")
             for line in result.info:
                 print(f"  {line}")
             for s in result.signoffs:
@@ -155,15 +167,23 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 def _cmd_keygen(args: argparse.Namespace) -> int:
     from drillbook.evidence.keys import (
-        ENV_KEY_FILE,
+        default_key_path,
         generate_key,
+        git_would_track,
         key_id,
         private_key_pem,
         public_key_pem,
     )
 
-    private = Path(args.out)
+    private = Path(args.out) if args.out else default_key_path()
     public = private.with_name(private.name + ".pub")
+    if git_would_track(private):
+        raise ConfigError(
+            "is inside a git work tree and not ignored, so a commit would carry the private key; "
+            f"write it outside the repository (the default is {default_key_path()}) or ignore it",
+            source=str(private),
+            field="keygen --out",
+        )
     for path in (private, public):
         if path.exists() and not args.force:
             raise ConfigError(
@@ -179,7 +199,10 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
     print(f"private key: {private} (mode 0600; keep it secret)")
     print(f"public key:  {public} (give this to auditors)")
     print(f"keyid:       {key_id(key)}")
-    print(f"use it:      export {ENV_KEY_FILE}={private}")
+    if private == default_key_path():
+        print("use it:      `drillbook evidence bundle` finds it there")
+    else:
+        print(f"use it:      drillbook evidence bundle --key {private}")
     return 0
 
 
@@ -264,7 +287,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = sub.add_parser("bundle", help="bundle a run (default: latest) into signed evidence")
     p.add_argument("run", nargs="?", default="latest", help="run id, run folder, or 'latest'")
     p.add_argument("--out", help="output folder (default: <reports-dir>/evidence)")
-    p.add_argument("--key", help="private key file (else $DRILLBOOK_SIGNING_KEY[_FILE])")
+    p.add_argument(
+        "--key",
+        help="private key file (else $DRILLBOOK_SIGNING_KEY[_FILE], else keygen's default file)",
+    )
     p.add_argument("--notes", help="YAML: participants, issues, remediation, owner, scope")
     p.add_argument("--upload", metavar="S3_URL", help="s3://bucket/prefix with Object Lock")
     p.add_argument("--retain-days", type=int, default=2557, help="COMPLIANCE retention (7 years)")
@@ -274,12 +300,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     p = sub.add_parser("verify", help="check manifest, event chain, signature and sign-offs")
     p.add_argument("bundles", nargs="+", metavar="bundle", help="folder or .tar.gz, oldest first")
-    p.add_argument("--public-key", action="append", help="trusted public key (repeatable)")
+    p.add_argument("--public-key", action="append", help="pinned public key (repeatable)")
+    p.add_argument(
+        "--trust",
+        metavar="FILE",
+        help="trust-on-first-use record: the first verify pins the signer's key and the "
+        "sign-offs seen; later ones must match (created if missing)",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable result on stdout")
     p.set_defaults(handler=_guard(_cmd_verify))
 
     p = sub.add_parser("keygen", help="create an Ed25519 signing key pair")
-    p.add_argument("--out", default="drillbook-signing.key", help="private key path")
+    p.add_argument(
+        "--out",
+        help="private key path (default: ~/.config/drillbook/signing.key, where bundle looks)",
+    )
     p.add_argument("--force", action="store_true", help="replace existing files")
     p.set_defaults(handler=_guard(_cmd_keygen))
 

@@ -22,7 +22,9 @@ from drillbook.evidence.hashing import sha256_bytes
 __all__ = [
     "ENV_KEY",
     "ENV_KEY_FILE",
+    "default_key_path",
     "generate_key",
+    "git_would_track",
     "key_id",
     "load_private_key",
     "load_public_key",
@@ -35,6 +37,43 @@ __all__ = [
 
 ENV_KEY = "DRILLBOOK_SIGNING_KEY"
 ENV_KEY_FILE = "DRILLBOOK_SIGNING_KEY_FILE"
+
+
+def default_key_path(env: Mapping[str, str] | None = None) -> Path:
+    """Where ``keygen`` writes and ``bundle`` looks by default: the user's config folder
+    (``$XDG_CONFIG_HOME/drillbook/signing.key``, else ``~/.config/drillbook/signing.key``), never
+    the working directory, where a private key would sit beside the repo's files."""
+    environ = os.environ if env is None else env
+    base = environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "drillbook" / "signing.key"
+
+
+def git_would_track(path: Path) -> bool:
+    """Whether ``path`` lies in a git work tree and is not ignored there (``git add -A`` would
+    pick it up). False when git is not installed."""
+    import shutil
+    import subprocess
+
+    git = shutil.which("git")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if git is None:
+        return False
+    inside = subprocess.run(
+        [git, "-C", str(folder), "rev-parse", "--is-inside-work-tree"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if inside.returncode != 0 or inside.stdout.strip() != "true":
+        return False
+    ignored = subprocess.run(
+        [git, "-C", str(folder), "check-ignore", "-q", "--no-index", str(path.absolute())],
+        capture_output=True,
+        check=False,
+    )
+    return ignored.returncode != 0
 
 
 def generate_key() -> Ed25519PrivateKey:
@@ -144,7 +183,8 @@ def resolve_signing_key(
     key: Ed25519PrivateKey | Path | str | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Ed25519PrivateKey:
-    """The key to sign with: an explicit key or path, else $DRILLBOOK_SIGNING_KEY(_FILE).
+    """The key to sign with: an explicit key or path, else $DRILLBOOK_SIGNING_KEY(_FILE), else
+    the file ``keygen`` writes by default (:func:`default_key_path`).
 
     Why no silent ephemeral key: a bundle signed by a key nobody kept proves nothing, so a missing
     key is an input error that tells the operator how to make one.
@@ -158,8 +198,11 @@ def resolve_signing_key(
         return _parse_private(environ[ENV_KEY].encode(), f"${ENV_KEY}")
     if environ.get(ENV_KEY_FILE):
         return load_private_key(Path(environ[ENV_KEY_FILE]))
+    default = default_key_path(environ)
+    if default.is_file():
+        return load_private_key(default)
     raise EvidenceInputError(
-        f"no signing key: pass --key FILE or set {ENV_KEY_FILE} / {ENV_KEY} "
-        "(create one with `drillbook evidence keygen`)",
+        f"no signing key: pass --key FILE, set {ENV_KEY_FILE} / {ENV_KEY}, or create "
+        f"{default} with `drillbook evidence keygen`",
         field="signing key",
     )

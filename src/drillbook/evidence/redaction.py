@@ -42,6 +42,10 @@ class SecretFinder:
     def _note(self, value: str, path: str) -> None:
         if len(value) >= 4 and REDACTED not in value:
             self.secrets.setdefault(value, path)
+            from drillbook.secretsources import register_config_secrets
+
+            # Scrubbed by value in everything written from now on (a DSN: its password only).
+            register_config_secrets(value, key="secret")
 
     def redact_string(self, text: str, path: str) -> str:
         def dsn(match: re.Match[str]) -> str:

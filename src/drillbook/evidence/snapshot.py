@@ -15,6 +15,7 @@ from typing import Any
 
 from drillbook.evidence.redaction import SecretFinder, redact_config
 from drillbook.journal import git_commit
+from drillbook.redact import redact as core_redact
 
 __all__ = ["PACKAGES", "build_snapshot", "git_commit", "package_versions"]
 
@@ -65,7 +66,7 @@ def build_snapshot(
         "schema_version": 1,
         "run_id": journal.get("run_id"),
         "drillbook_version": journal.get("drillbook_version"),
-        "run_environment": finder.redact(dict(env)),
+        "run_environment": core_redact(finder.redact(dict(env))),
         "git_commit": commit,
         "git_commit_source": "journal" if env.get("git_commit") else f"git -C {drills_dir}",
         "packages": package_versions(),
@@ -73,6 +74,6 @@ def build_snapshot(
             "python": sys.version.split()[0],
             "platform": platform.platform(),
         },
-        "targets": finder.redact(targets),
+        "targets": core_redact(finder.redact(targets)),
         "config": redact_config(config, finder) if config is not None else None,
     }

@@ -2,6 +2,11 @@
 
 Every problem is a sentence naming the file and, for hashes, the expected and the actual value.
 Verification never stops at the first problem: an auditor needs the whole list.
+
+Integrity is not origin: without a pinned key (``trusted_keys``, or a trust-on-first-use record,
+see :mod:`drillbook.evidence.trust`) the signature is checked against the key the bundle itself
+carries, which a forger can replace. Such a result says so in ``warnings`` and has
+``authenticated`` False.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from drillbook.evidence.chain import check_chain_bytes
 from drillbook.evidence.dsse import EnvelopeError, envelope_bytes, open_envelope, peek_payload
 from drillbook.evidence.errors import EvidenceError
 from drillbook.evidence.hashing import sha256_file
-from drillbook.evidence.keys import key_id, public_key_from_b64
+from drillbook.evidence.keys import key_id, public_key_b64, public_key_from_b64
+from drillbook.evidence.trust import TrustRecord
 
 __all__ = ["VerifyResult", "verify_bundle", "verify_bundle_chain"]
 
@@ -36,10 +42,35 @@ class VerifyResult:
     manifest: dict[str, Any] = field(default_factory=dict)
     manifest_sha256: str | None = None
     signoffs: list[dict[str, Any]] = field(default_factory=list)
+    #: True only when the statement's signature was checked against a pinned key.
+    authenticated: bool = False
+    warnings: list[str] = field(default_factory=list)
+    signer: tuple[str, str] | None = None  # (keyid, base64 public key) the statement names
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+
+NOT_AUTHENTICATED = (
+    "AUTHENTICITY NOT CHECKED: no pinned key (--public-key or --trust), so the signature was "
+    "checked only against the key the bundle carries; anyone can re-sign a bundle with their own "
+    "key, and deleting its newest sign-off goes unnoticed"
+)
+
+
+def _inside(root: Path, name: str) -> Path | None:
+    """``root / name`` when it stays inside the bundle (no absolute path, no ``..``, no symlink
+    leading out), else None."""
+    parts = Path(name).parts
+    if not name or not parts or Path(name).is_absolute() or ".." in parts:
+        return None
+    path = root / name
+    try:
+        path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return None
+    return path
 
 
 def _load_json(path: Path, rel: str, result: VerifyResult) -> Any:
@@ -86,14 +117,16 @@ def _check_statement(
                 f"key (trusted: {', '.join(sorted(trusted_ids))})"
             )
             return None
+    result.signer = (key_id(embedded), public_key_b64(embedded))
     try:
         statement, keyid = open_envelope(envelope, [embedded], name=layout.STATEMENT)
     except EnvelopeError as exc:
         result.problems.append(str(exc))
         return None
-    pinned = (
-        "a trusted key" if trusted else "the key embedded in the bundle (pass --public-key to pin)"
-    )
+    result.authenticated = bool(trusted)
+    if not trusted:
+        result.warnings.append(NOT_AUTHENTICATED)
+    pinned = "a pinned key" if trusted else "the key embedded in the bundle (NOT pinned)"
     result.info.append(f"signature: Ed25519 keyid {keyid}, verified with {pinned}")
     if statement.get("predicateType") != layout.PREDICATE_TYPE:
         result.problems.append(
@@ -135,13 +168,12 @@ def _check_files(
                 f"{layout.MANIFEST}: entry for {name}: sha256 expected {subjects[name]} "
                 f"(signed statement), actual {expected}"
             )
-        parts = Path(name).parts
-        if not parts or Path(name).is_absolute() or ".." in parts:
+        path = _inside(root, name)
+        if path is None:
             result.problems.append(
                 f"{layout.MANIFEST}: entry {name!r} is not a path inside the bundle"
             )
             continue
-        path = root / name
         if not path.is_file() or path.is_symlink():
             result.problems.append(f"{name}: missing (listed in manifest with sha256 {expected})")
             continue
@@ -160,10 +192,20 @@ def _check_files(
 
 def _check_events(root: Path, manifest: Mapping[str, Any], result: VerifyResult) -> None:
     meta = manifest.get("events") or {}
+    if not isinstance(meta, Mapping):
+        result.problems.append(f"{layout.MANIFEST}: events is not an object")
+        return
     name = str(meta.get("file") or layout.EVENTS)
-    path = root / name
-    if not path.is_file():
-        return  # already reported as missing by the file check
+    path = _inside(root, name)
+    if path is None:
+        result.problems.append(
+            f"{layout.MANIFEST}: events.file {name!r} is not a path inside the bundle"
+        )
+        return
+    if name not in (manifest.get("files") or {}):
+        result.problems.append(f"{layout.MANIFEST}: events.file {name} is not among its files")
+    if not path.is_file() or path.is_symlink():
+        return  # reported as missing by the file check (or by the line above)
     chain = check_chain_bytes(path.read_bytes(), name=name)
     result.problems.extend(chain.problems)
     if meta.get("lines") != chain.lines:
@@ -274,11 +316,54 @@ def _verify_folder(root: Path, trusted: Sequence[Ed25519PublicKey], label: str) 
     return result
 
 
-def verify_bundle(bundle: Path, trusted_keys: Sequence[Ed25519PublicKey] = ()) -> VerifyResult:
-    """Verify a bundle folder or ``.tar.gz``; never raises for a tampered bundle."""
+def _signoff_hashes(root: Path) -> list[str]:
+    folder = root / layout.SIGNOFFS_DIR
+    return [sha256_file(p) for p in sorted(folder.glob("*.dsse.json"))] if folder.is_dir() else []
+
+
+def _verify_trusted(
+    root: Path, trusted: Sequence[Ed25519PublicKey], trust: TrustRecord | None, label: str
+) -> VerifyResult:
+    """Verify against ``trusted`` plus the record's keys; on first use, pin the signer's key; and
+    the record's sign-offs for this bundle must all still be there, in order."""
+    first_use = trust is not None and not trust.keys and not trusted
+    keys = [*trusted, *(trust.public_keys() if trust is not None else [])]
+    result = _verify_folder(root, keys, label)
+    if trust is None or result.manifest_sha256 is None:
+        return result
+    where = f" ({trust.path})" if trust.path else ""
+    if first_use and result.ok and result.signer is not None:
+        trust.pin(result.signer[0], result.signer[1], str(result.manifest.get("run_id")))
+        result.warnings.append(
+            f"trust on first use: pinned signer keyid {result.signer[0]} in the trust record"
+            f"{where}; later bundles must be signed by it (this one's origin rests on that)"
+        )
+    present = _signoff_hashes(root)
+    seen = trust.signoffs_seen(result.manifest_sha256)
+    for number, digest in enumerate(seen, start=1):
+        if number > len(present) or present[number - 1] != digest:
+            result.problems.append(
+                f"{layout.SIGNOFFS_DIR}/{number:04d}.dsse.json: recorded by an earlier "
+                f"verification{where} with sha256 {digest}, now "
+                + ("missing" if number > len(present) else f"sha256 {present[number - 1]}")
+            )
+    if result.ok:
+        trust.record(result.manifest_sha256, str(result.manifest.get("run_id")), present)
+    return result
+
+
+def verify_bundle(
+    bundle: Path,
+    trusted_keys: Sequence[Ed25519PublicKey] = (),
+    trust: TrustRecord | None = None,
+) -> VerifyResult:
+    """Verify a bundle folder or ``.tar.gz``; never raises for a tampered bundle.
+
+    ``trust`` (a trust-on-first-use record) is updated in memory when the bundle verifies; the
+    caller saves it."""
     bundle = Path(bundle)
     if bundle.is_dir():
-        return _verify_folder(bundle, trusted_keys, str(bundle))
+        return _verify_trusted(bundle, trusted_keys, trust, str(bundle))
     if not bundle.is_file():
         return VerifyResult(bundle=str(bundle), problems=[f"{bundle}: no such bundle"])
     with tempfile.TemporaryDirectory(prefix="drillbook-verify-") as tmp:
@@ -286,7 +371,7 @@ def verify_bundle(bundle: Path, trusted_keys: Sequence[Ed25519PublicKey] = ()) -
             root = extract_bundle(bundle, Path(tmp))
         except EvidenceError as exc:
             return VerifyResult(bundle=str(bundle), problems=[str(exc)])
-        result = _verify_folder(root, trusted_keys, str(bundle))
+        result = _verify_trusted(root, trusted_keys, trust, str(bundle))
         original = bundle.read_bytes()
         canonical = archive_bytes(root)
         if original != canonical:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from drillbook.errors import ConfigError
+from drillbook.history_pg import HistoryStoreError
 
 if TYPE_CHECKING:
     from drillbook.config import Config
@@ -37,7 +38,7 @@ def _guarded(fn: Handler) -> Handler:
         except ConfigError as exc:
             print(f"drillbook: {exc}", file=sys.stderr)
             return 2
-        except (sqlite3.Error, OSError) as exc:
+        except (sqlite3.Error, OSError, HistoryStoreError) as exc:
             print(f"drillbook: harness error: {type(exc).__name__}: {exc}", file=sys.stderr)
             return 4
 
@@ -49,10 +50,25 @@ def _reports_dir(args: argparse.Namespace) -> Path:
     return _config(args).reports_dir
 
 
-def _history_path(args: argparse.Namespace) -> Path:
-    """``--history`` > ``$DRILLBOOK_HISTORY`` > ``history_db`` in the config > reports folder."""
-    explicit = getattr(args, "history", None) or os.environ.get("DRILLBOOK_HISTORY")
-    return Path(explicit) if explicit else _config(args).history_path
+def _history_path(args: argparse.Namespace) -> Path | str:
+    """``--history`` > ``$DRILLBOOK_HISTORY`` > ``history`` in the config > reports folder.
+
+    Each may be a SQLite file or a ``postgresql://`` DSN (its ``${VAR}``s filled from the
+    environment and registered as secrets)."""
+    from drillbook.history_pg import expand_dsn, is_dsn
+
+    flag = getattr(args, "history", None)
+    explicit, source = (
+        (flag, "--history")
+        if flag
+        else (
+            os.environ.get("DRILLBOOK_HISTORY"),
+            "$DRILLBOOK_HISTORY",
+        )
+    )
+    if not explicit:
+        return _config(args).history_location
+    return expand_dsn(explicit, source=source) if is_dsn(explicit) else Path(explicit)
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -142,7 +158,7 @@ def cmd_trend(args: argparse.Namespace) -> int:
     db = _history_path(args)
     if not args.no_sync:
         sync_reports_dir(db, _reports_dir(args))
-    if not db.exists():
+    if isinstance(db, Path) and not db.exists():
         raise ConfigError(
             "expected a history database (run drills or `drillbook history import`)", source=str(db)
         )
@@ -170,12 +186,13 @@ def cmd_trend(args: argparse.Namespace) -> int:
 
 @_guarded
 def cmd_history_import(args: argparse.Namespace) -> int:
-    from drillbook.history import import_files
+    from drillbook.history import describe_location, import_files
 
-    result = import_files(_history_path(args), [Path(f) for f in args.files])
+    db = _history_path(args)
+    result = import_files(db, [Path(f) for f in args.files])
     print(
         f"imported {len(result.imported)} run(s), {len(result.already)} already recorded "
-        f"into {_history_path(args)}"
+        f"into {describe_location(db)}"
     )
     return 0
 
@@ -188,8 +205,9 @@ def _history_usage(args: argparse.Namespace) -> int:
 def _add_history_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--history",
-        metavar="PATH",
-        help="history database (default: $DRILLBOOK_HISTORY or <reports-dir>/history.sqlite)",
+        metavar="PATH|DSN",
+        help="history: a SQLite file or a postgresql:// DSN (default: $DRILLBOOK_HISTORY, "
+        "history in drillbook.yaml, or <reports-dir>/history.sqlite)",
     )
 
 
@@ -248,7 +266,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _add_history_option(p)
     p.set_defaults(handler=cmd_trend)
 
-    p = subparsers.add_parser("history", help="manage the run history (SQLite)")
+    p = subparsers.add_parser("history", help="manage the run history (SQLite or PostgreSQL)")
     p.set_defaults(handler=_history_usage)
     sub = p.add_subparsers(dest="history_command", metavar="COMMAND")
     imp = sub.add_parser(

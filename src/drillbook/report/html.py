@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from drillbook.report.definitions import MEASURE_DEFINITIONS, PERCENTILE_NOTE
 from drillbook.report.fmt import fmt_bracket, fmt_s
 from drillbook.report.journal import num, seq
+from drillbook.report.series import value_series
 from drillbook.report.svg import measure_bar, timeline_chart
 from drillbook.report.views import params_text, slow_steps, summarize
 from drillbook.runbook.findings import runbook_section
@@ -89,7 +90,12 @@ def _drill_view(drill: Mapping[str, Any]) -> dict[str, Any]:
         (
             "RTA vs RTO",
             measure_bar("RTA", summary.rta_s, summary.rto_s, measures.get("rta_bracket_s")),
-            *_status(summary.rta_ok, summary.rta_s, summary.rto_s, "not recovered"),
+            *_status(
+                summary.rta_ok,
+                summary.rta_s,
+                summary.rto_s,
+                "not observed" if summary.outage_observed is False else "not recovered",
+            ),
         ),
         (
             "TTD vs response target",
@@ -135,6 +141,7 @@ def _drill_view(drill: Mapping[str, Any]) -> dict[str, Any]:
         "fault": fault,
         "fault_params": params_text(fault.get("params")),
         "timeline": timeline_chart(drill),
+        "values": value_series(drill),
         "bars": bars,
         "ttd_bracket": fmt_bracket(measures.get("ttd_bracket_s")),
         "rta_bracket": fmt_bracket(measures.get("rta_bracket_s")),
@@ -155,6 +162,9 @@ def _drill_view(drill: Mapping[str, Any]) -> dict[str, Any]:
         "guards": [g for g in seq(drill.get("guards")) if isinstance(g, Mapping)],
         "reverts": [r for r in seq(drill.get("reverts")) if isinstance(r, Mapping)],
         "lost_writes": measures.get("lost_writes"),
+        "ledger": _mapping(measures.get("ledger")),
+        "relapse_s": num(measures.get("relapse_s")),
+        "relapse_probe": measures.get("relapse_probe"),
     }
 
 

@@ -52,7 +52,7 @@ def render_summary_md(journal: Mapping[str, Any]) -> str:
                     fmt_s(s.ttd_s),
                     s.rta_text,
                     fmt_s(s.rto_s),
-                    fmt_s(s.rpa_s),
+                    s.rpa_text,
                     fmt_s(s.rpo_s),
                     _cell(f"{slowest.name} ({fmt_s(slowest.duration_s)})") if slowest else "-",
                 ]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from drillbook.history import DrillRow, drill_rows, percentile, quarter_bounds
+from drillbook.history import DrillRow, HistoryLocation, drill_rows, percentile, quarter_bounds
 from drillbook.report.definitions import MEASURE_DEFINITIONS, PERCENTILE_NOTE
 from drillbook.report.fmt import fmt_pct, fmt_s
 
@@ -74,7 +74,7 @@ class QuarterReport:
     not_drilled: list[tuple[str, str, str]] = field(default_factory=list)  # scenario, target, last
 
 
-def build_quarter_report(db_path: Path, quarter: str) -> QuarterReport:
+def build_quarter_report(db_path: HistoryLocation, quarter: str) -> QuarterReport:
     """Read the quarter and the history before it."""
     start, end = quarter_bounds(quarter)
     quarter = quarter.strip().upper()
@@ -297,7 +297,7 @@ def render_quarter_html(report: QuarterReport) -> str:
     )
 
 
-def write_quarter_report(db_path: Path, quarter: str, out_dir: Path) -> list[Path]:
+def write_quarter_report(db_path: HistoryLocation, quarter: str, out_dir: Path) -> list[Path]:
     """Write ``quarterly-<Q>.html`` and ``quarterly-<Q>.md`` into ``out_dir``."""
     report = build_quarter_report(db_path, quarter)
     out_dir.mkdir(parents=True, exist_ok=True)

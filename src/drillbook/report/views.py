@@ -40,12 +40,23 @@ class DrillSummary:
     rpo_s: float | None
     response_target_s: float | None
     reasons: tuple[str, ...]
+    outage_observed: bool | None = None  # False: a fault no probe saw, so there is no RTA
+    relapse_s: float | None = None
 
     @property
     def rta_text(self) -> str:
+        if self.rta_s is None and self.outage_observed is False:
+            return "not observed"
         text = fmt_s(self.rta_s)
         bracket = fmt_bracket(list(self.rta_bracket) if self.rta_bracket else None)
         return f"{text} [{bracket}]" if bracket and self.rta_s is not None else text
+
+    @property
+    def rpa_text(self) -> str:
+        """RPA as a reader needs it: never "0ms" when a write was lost."""
+        if self.rpa_s is not None and 0 < self.rpa_s < 0.0005:
+            return "<1ms"
+        return fmt_s(self.rpa_s)
 
     @property
     def rta_ok(self) -> bool | None:
@@ -57,6 +68,8 @@ class DrillSummary:
     def rpa_ok(self) -> bool | None:
         if self.rpa_s is None or self.rpo_s is None:
             return None
+        if self.rpo_s == 0 and self.lost_writes:
+            return False  # RPO 0 allows no lost write, however short its span
         return self.rpa_s <= self.rpo_s
 
 
@@ -76,6 +89,7 @@ def summarize(drill: Mapping[str, Any]) -> DrillSummary:
         if b0 is not None and b1 is not None:
             pair = (b0, b1)
     lost = measures.get("lost_writes")
+    observed = measures.get("outage_observed")
     backends = sorted(
         {
             str(t.get("backend"))
@@ -110,6 +124,8 @@ def summarize(drill: Mapping[str, Any]) -> DrillSummary:
         rpo_s=num(objectives.get("rpo_s")),
         response_target_s=num(objectives.get("response_target_s")),
         reasons=tuple(reasons),
+        outage_observed=observed if isinstance(observed, bool) else None,
+        relapse_s=num(measures.get("relapse_s")),
     )
 
 

@@ -9,6 +9,7 @@ ROOT``; the port comes from state.json.
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 import threading
@@ -20,7 +21,22 @@ from typing import Any
 from drillbook.sandbox.jsonhttp import JsonHandler
 from drillbook.sandbox.state import NODE_APP, dsn_for_port, load_state, read_router
 
-__all__ = ["health_round_trip", "main"]
+__all__ = ["ROUTE_FILE", "database_port", "health_round_trip", "main"]
+
+#: A fault proxy's route for the app's database path (network.degrade): ``{"region", "port"}``.
+#: Re-read on every request, so a drill can put the proxy in and take it out while the app runs.
+ROUTE_FILE = "app-db-route.json"
+
+
+def database_port(root: Path, region: str) -> int:
+    """The port the app connects to for ``region``: the fault proxy's while one is routed in."""
+    try:
+        route = json.loads((root / ROUTE_FILE).read_text())
+        if route.get("region") == region:
+            return int(route["port"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    return int(load_state(root)["nodes"][region]["port"])
 
 
 def health_round_trip(root: Path) -> tuple[bool, dict[str, Any]]:
@@ -28,7 +44,7 @@ def health_round_trip(root: Path) -> tuple[bool, dict[str, Any]]:
     import psycopg
 
     region = read_router(root)
-    port = int(load_state(root)["nodes"][region]["port"])
+    port = database_port(root, region)
     token = f"{time.time_ns()}"
     with psycopg.connect(dsn_for_port(port, timeout_s=1), autocommit=True) as conn:
         conn.execute("SET statement_timeout = '2s'")

@@ -26,6 +26,7 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from drillbook.procs import pid_alive
 from drillbook.sandbox.jsonhttp import JsonHandler
 from drillbook.sandbox.state import NODE_APP, load_state, update_state
 
@@ -41,15 +42,6 @@ def _become_subreaper() -> None:
         libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     except (OSError, AttributeError):  # not Linux: orphans go to init, still reaped eventually
         pass
-
-
-def _running(pid: int) -> bool:
-    """Alive and not a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 class Supervisor:
@@ -72,7 +64,7 @@ class Supervisor:
         with self.lock:
             if name in self.children:
                 pid = self.children[name]
-                if _running(pid):
+                if pid_alive(pid):
                     return pid
                 self._reap_pid(name, pid)  # killed a moment ago, not yet reaped: do it now
             state = load_state(self.root)

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from drillbook.procs import pid_alive
 from drillbook.sandbox.control import SupervisorClient, SupervisorDown
 from drillbook.sandbox.pgbin import RunAs, find_binaries, grant_traverse, server_user
 from drillbook.sandbox.state import (
@@ -580,11 +581,9 @@ def _our_processes(root: Path) -> list[int]:
             continue
         try:
             cmdline = (entry / "cmdline").read_bytes()
-            stat = (entry / "stat").read_text()
         except OSError:
             continue
-        zombie = stat.rsplit(")", 1)[-1].split()[0] == "Z"
-        if needle in cmdline and not zombie:
+        if needle in cmdline and pid_alive(int(entry.name)):
             found.append(int(entry.name))
     return found
 

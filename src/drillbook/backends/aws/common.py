@@ -9,8 +9,7 @@ credentials now point at either.
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from drillbook.backends.base import Context, Fault, Probe, RecoveryStep
@@ -28,7 +27,6 @@ __all__ = [
     "AwsMixin",
     "AwsProbe",
     "AwsStep",
-    "choose",
     "tag_dict",
 ]
 
@@ -36,27 +34,6 @@ __all__ = [
 def tag_dict(tags: Iterable[Mapping[str, Any]] | None) -> dict[str, str]:
     """AWS's ``[{"Key": k, "Value": v}]`` as a dict (case of the keys kept)."""
     return {str(t.get("Key")): str(t.get("Value", "")) for t in (tags or [])}
-
-
-def choose(candidates: Sequence[str], params: Mapping[str, Any]) -> tuple[str, ...]:
-    """Pick ``count`` or ``percent`` of the sorted candidates (all when neither is given).
-
-    Sorting makes the pick reproducible, so a dry run and the real run name the same resources.
-    """
-    ordered = sorted(candidates)
-    count = params.get("count")
-    percent = params.get("percent")
-    if count is not None and percent is not None:
-        raise ConfigError("give count or percent, not both", field="count")
-    if count is not None:
-        n = int(count)
-    elif percent is not None:
-        n = math.ceil(len(ordered) * float(percent) / 100.0)
-    else:
-        n = len(ordered)
-    if n < 1 and ordered:
-        raise ConfigError("expected at least one resource to be chosen", field="count")
-    return tuple(ordered[:n])
 
 
 class AwsMixin:

@@ -12,9 +12,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from drillbook.backends.base import Context, Selection
+from drillbook.backends.selection import Picked, select
 from drillbook.errors import ConfigError, SafetyError
 
-from .common import AwsFault, AwsStep, choose, tag_dict
+from .common import AwsFault, AwsStep, tag_dict
 from .poll import PollTimeout, poll_until
 
 __all__ = [
@@ -59,6 +60,7 @@ class _InstanceFault(AwsFault):
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
         self._chosen: tuple[str, ...] | None = None
+        self._picked: Picked[str] | None = None
         self._region_used: str | None = None
 
     def selector(self) -> tuple[list[str], dict[str, str]]:
@@ -77,8 +79,10 @@ class _InstanceFault(AwsFault):
         candidates = [
             i["InstanceId"] for i in found if self.settings.opted_in(tag_dict(i.get("Tags")))
         ]
-        self._chosen = choose(candidates, self.ctx.params)
-        return Selection(chosen=self._chosen, candidates=len(candidates))
+        if self._picked is None:  # drawn once: the plan, the check and the inject agree
+            self._picked = select(candidates, self.ctx.params)
+        self._chosen = self._picked.chosen
+        return Selection(self._chosen, self._picked.candidates, self._picked.seed)
 
     def chosen(self) -> tuple[str, ...]:
         if self._chosen is None:
@@ -199,8 +203,6 @@ DEFAULT_PROCESSES = ("Launch", "HealthCheck", "ReplaceUnhealthy", "AZRebalance")
 class AsgSuspend(_AsgFault):
     """Suspend scaling processes (default: those that heal the group); revert resumes them."""
 
-    destructive = False
-
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
         self._suspended: list[str] = []
@@ -254,6 +256,7 @@ class AsgTerminateInstances(_AsgFault):
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
         self._chosen: tuple[str, ...] | None = None
+        self._picked: Picked[str] | None = None
 
     def resolve(self) -> Selection:
         group = self.group()
@@ -265,8 +268,10 @@ class AsgTerminateInstances(_AsgFault):
             if i.get("LifecycleState") == "InService"
             and (not az or i.get("AvailabilityZone") == az)
         ]
-        self._chosen = choose(candidates, self.ctx.params)
-        return Selection(chosen=self._chosen, candidates=len(candidates))
+        if self._picked is None:  # drawn once: the plan, the check and the inject agree
+            self._picked = select(candidates, self.ctx.params)
+        self._chosen = self._picked.chosen
+        return Selection(self._chosen, self._picked.candidates, self._picked.seed)
 
     def plan(self) -> str:
         if self._chosen is None:

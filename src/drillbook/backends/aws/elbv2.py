@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from drillbook.backends.base import Context, Selection
+from drillbook.backends.selection import select
 
-from .common import AwsFault, choose
+from .common import AwsFault
 
 __all__ = ["Elbv2DeregisterTargets"]
 
@@ -49,9 +50,9 @@ class Elbv2DeregisterTargets(AwsFault):
         if wanted:
             current = [t for t in current if t["Id"] in {str(w) for w in wanted}]
         keys = {f"{t['Id']}:{t.get('Port', '')}": t for t in current}
-        chosen = choose(list(keys), self.ctx.params)
-        self._targets = [keys[k] for k in chosen]
-        return Selection(chosen=chosen, candidates=len(keys))
+        picked = select(list(keys), self.ctx.params)
+        self._targets = [keys[k] for k in picked.chosen]
+        return Selection(picked.chosen, picked.candidates, picked.seed)
 
     def plan(self) -> str:
         if self._targets is None:

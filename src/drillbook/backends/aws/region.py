@@ -33,7 +33,7 @@ class RegionLoss(AwsFault):
         tags = self.ctx.param("instance_tags")
         if tags:
             sub = {**base, "tags": dict(tags)}
-            for key in ("count", "percent"):
+            for key in ("count", "percent", "seed"):
                 if self.ctx.param(key) is not None:
                     sub[key] = self.ctx.param(key)
             self.parts["ec2"] = Ec2Stop(replace(ctx, params=sub, targets=()))
@@ -68,12 +68,14 @@ class RegionLoss(AwsFault):
     def resolve(self) -> Selection:
         chosen: list[str] = []
         candidates = 0
+        seed: int | None = None
         for part in self.parts.values():
             sel = part.resolve()  # every part checks its own opt-in
-            if part.destructive:  # the blast radius is what is stopped, not the health check
+            if not part.read_only:  # every part that changes a target counts
                 chosen.extend(sel.chosen)
                 candidates += sel.candidates
-        return Selection(chosen=tuple(chosen), candidates=candidates)
+            seed = sel.seed if sel.seed is not None else seed  # only the instances are drawn
+        return Selection(chosen=tuple(chosen), candidates=candidates, seed=seed)
 
     def plan(self) -> str:
         return f"lose region {self.region()}: " + "; ".join(p.plan() for p in self.parts.values())

@@ -171,8 +171,6 @@ def upsert_cname(mixin: AwsMixin, spec: Mapping[str, Any], value: str) -> str:
 class Route53FailHealthCheck(AwsFault):
     """Invert a health check so Route 53 sees it unhealthy; revert restores its old setting."""
 
-    destructive = False
-
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
         self._inverted_before: bool | None = None
@@ -287,8 +285,6 @@ class _FailoverRecords(AwsMixin):
 
 class Route53Failover(_FailoverRecords, AwsFault):
     """Fault: make the SECONDARY record PRIMARY (traffic moves); revert restores the roles."""
-
-    destructive = False
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)

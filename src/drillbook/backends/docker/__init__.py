@@ -10,28 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from drillbook.backends.base import Registry, lazy
+from drillbook.backends.base import COMMAND, DURATION, Registry, lazy, params
+from drillbook.backends.selection import SELECTION_PARAMS
+from drillbook.procs import SIGNAL
 
 __all__ = ["register"]
 
-_DURATION: Mapping[str, Any] = {"type": ["string", "number"]}
-_TIMEOUT = {"timeout": _DURATION}
-
-
-#: Every fault may narrow a label selector to a random subset (blast radius).
-_PICK: Mapping[str, Any] = {
-    "pick": {"type": "integer", "minimum": 1},
-    "pick_percent": {"type": "number", "exclusiveMinimum": 0, "maximum": 100},
-}
-
-
-def _schema(props: Mapping[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": dict(props),
-        "required": list(required),
-        "additionalProperties": False,
-    }
+_NAME = {"type": "string", "minLength": 1}
+#: Every docker fault acts on its target's containers, or a subset (``count``/``percent``).
+_FAULT = {"timeout": DURATION, **SELECTION_PARAMS}
+_GRACE = {"grace": DURATION, "timeout": DURATION}
 
 
 def _available(settings: Mapping[str, Any]) -> str | None:
@@ -48,155 +36,160 @@ def register(registry: Registry) -> None:
         "containers on a Docker Engine (DOCKER_HOST, a docker context or a base_url)",
         prepare=lazy("drillbook.backends.docker.sandbox:prepare"),
     )
-    grace = {"grace": _DURATION, **_TIMEOUT}
-    faults: list[tuple[str, str, str, str, dict[str, Any]]] = [
-        (
-            "docker.kill",
-            "faults_lifecycle",
-            "KillFault",
-            "send a signal (default KILL) via the engine, or to the main process (via: process)",
-            _schema(
-                {
-                    "signal": {"type": ["string", "integer"]},
-                    "via": {"enum": ["engine", "process"]},
-                    **_TIMEOUT,
-                }
-            ),
+    registry.add_fault(
+        "docker.kill",
+        "docker",
+        lazy("drillbook.backends.docker.faults_lifecycle:KillFault"),
+        help="send a signal (default KILL) via the engine, or to the main process (via: process)",
+        params_schema=params(
+            {
+                "signal": SIGNAL,
+                "via": {"enum": ["engine", "process"]},
+                **_FAULT,
+            }
         ),
-        ("docker.stop", "faults_lifecycle", "StopFault", "stop the container", _schema(grace)),
-        (
-            "docker.pause",
-            "faults_lifecycle",
-            "PauseFault",
-            "freeze the container",
-            _schema(_TIMEOUT),
+    )
+    registry.add_fault(
+        "docker.stop",
+        "docker",
+        lazy("drillbook.backends.docker.faults_lifecycle:StopFault"),
+        help="stop the container",
+        params_schema=params({"grace": DURATION, **_FAULT}),
+    )
+    registry.add_fault(
+        "docker.pause",
+        "docker",
+        lazy("drillbook.backends.docker.faults_lifecycle:PauseFault"),
+        help="freeze the container",
+        params_schema=params(_FAULT),
+    )
+    registry.add_fault(
+        "docker.restart",
+        "docker",
+        lazy("drillbook.backends.docker.faults_lifecycle:RestartFault"),
+        help="restart the container",
+        params_schema=params({"grace": DURATION, **_FAULT}),
+    )
+    registry.add_fault(
+        "docker.remove",
+        "docker",
+        lazy("drillbook.backends.docker.faults_lifecycle:RemoveFault"),
+        help="force-remove the container; revert re-creates it from the saved inspect",
+        params_schema=params(_FAULT),
+    )
+    registry.add_fault(
+        "docker.disconnect",
+        "docker",
+        lazy("drillbook.backends.docker.faults_network:DisconnectFault"),
+        help="disconnect from networks (a partition); revert reconnects with the same aliases",
+        params_schema=params(
+            {"network": _NAME, "networks": {"type": "array", "items": _NAME}, **_FAULT}
         ),
-        (
-            "docker.restart",
-            "faults_lifecycle",
-            "RestartFault",
-            "restart the container",
-            _schema(grace),
+    )
+    registry.add_fault(
+        "docker.fill_disk",
+        "docker",
+        lazy("drillbook.backends.docker.faults_storage:FillDiskFault"),
+        help="fill a path in the container, or a volume, to fill_percent; revert frees it",
+        params_schema=params(
+            {
+                "path": _NAME,
+                "volume": _NAME,
+                "fill_percent": {"type": "number", "exclusiveMinimum": 0, "maximum": 100},
+                **_FAULT,
+            }
         ),
-        (
-            "docker.remove",
-            "faults_lifecycle",
-            "RemoveFault",
-            "force-remove the container; revert re-creates it from the saved inspect",
-            _schema(_TIMEOUT),
+    )
+    registry.add_fault(
+        "docker.bad_image",
+        "docker",
+        lazy("drillbook.backends.docker.faults_image:BadImageFault"),
+        help="re-create the container from a broken image tag (retag: move the tag Compose runs "
+        "to it first); revert restores the previous image",
+        params_schema=params(
+            {"image": _NAME, "retag": _NAME, "grace": DURATION, **_FAULT}, required=["image"]
         ),
-        (
-            "docker.disconnect",
-            "faults_network",
-            "DisconnectFault",
-            "disconnect from networks (a partition); revert reconnects with the same aliases",
-            _schema(
-                {
-                    "network": {"type": "string"},
-                    "networks": {"type": "array", "items": {"type": "string"}},
-                    **_TIMEOUT,
-                }
-            ),
+    )
+
+    registry.add_probe(
+        "docker.running",
+        "docker",
+        lazy("drillbook.backends.docker.probes:RunningProbe"),
+        help="every target container is running",
+        params_schema=params(),
+    )
+    registry.add_probe(
+        "docker.healthy",
+        "docker",
+        lazy("drillbook.backends.docker.probes:HealthyProbe"),
+        help="the engine's HEALTHCHECK says healthy",
+        params_schema=params(),
+    )
+    registry.add_probe(
+        "docker.restart_loop",
+        "docker",
+        lazy("drillbook.backends.docker.probes:RestartLoopProbe"),
+        help="fails when a container died more than max_restarts times within window",
+        params_schema=params(
+            {"max_restarts": {"type": "integer", "minimum": 0}, "window": DURATION}
         ),
-        (
-            "docker.fill_disk",
-            "faults_storage",
-            "FillDiskFault",
-            "fill a path in the container, or a volume, to a percentage; revert frees it",
-            _schema(
-                {
-                    "path": {"type": "string"},
-                    "volume": {"type": "string"},
-                    "percent": {"type": "number", "exclusiveMinimum": 0, "maximum": 100},
-                    **_TIMEOUT,
-                }
-            ),
+    )
+    registry.add_probe(
+        "docker.disk_usage",
+        "docker",
+        lazy("drillbook.backends.docker.probes:DiskUsageProbe"),
+        help="fails when the filesystem at path is fuller than max_percent",
+        params_schema=params(
+            {"path": _NAME, "max_percent": {"type": "number", "minimum": 0, "maximum": 100}}
         ),
-        (
-            "docker.bad_image",
-            "faults_image",
-            "BadImageFault",
-            "re-create the container from a broken image tag (retag: move the tag Compose runs "
-            "to it first); revert restores the previous image",
-            _schema(
-                {"image": {"type": "string"}, "retag": {"type": "string"}, **grace}, ("image",)
-            ),
+    )
+
+    registry.add_recovery(
+        "docker.restart",
+        "docker",
+        lazy("drillbook.backends.docker.recovery:RestartStep"),
+        help="restart the containers",
+        params_schema=params(_GRACE),
+    )
+    registry.add_recovery(
+        "docker.start",
+        "docker",
+        lazy("drillbook.backends.docker.recovery:StartStep"),
+        help="start (or unpause) the containers",
+        params_schema=params({"timeout": DURATION}),
+    )
+    registry.add_recovery(
+        "docker.connect",
+        "docker",
+        lazy("drillbook.backends.docker.recovery:ConnectStep"),
+        help="reconnect to a network with the target's aliases",
+        params_schema=params(
+            {
+                "network": _NAME,
+                "aliases": {"type": "array", "items": _NAME},
+                "timeout": DURATION,
+            },
+            required=["network"],
         ),
-    ]
-    for name, module, cls, help_text, schema in faults:
-        schema["properties"].update(_PICK)
-        registry.add_fault(
-            name,
-            "docker",
-            lazy(f"drillbook.backends.docker.{module}:{cls}"),
-            help=help_text,
-            destructive=True,
-            params_schema=schema,
-        )
-    probes: list[tuple[str, str, str, dict[str, Any]]] = [
-        ("docker.running", "RunningProbe", "every target container is running", _schema({})),
-        ("docker.healthy", "HealthyProbe", "the engine's HEALTHCHECK says healthy", _schema({})),
-        (
-            "docker.restart_loop",
-            "RestartLoopProbe",
-            "fails when a container died more than max_restarts times within window",
-            _schema({"max_restarts": {"type": "integer", "minimum": 0}, "window": _DURATION}),
-        ),
-        (
-            "docker.disk_usage",
-            "DiskUsageProbe",
-            "fails when the filesystem at path is fuller than max_percent",
-            _schema({"path": {"type": "string"}, "max_percent": {"type": "number"}}),
-        ),
-    ]
-    for name, cls, help_text, schema in probes:
-        registry.add_probe(
-            name,
-            "docker",
-            lazy(f"drillbook.backends.docker.probes:{cls}"),
-            help=help_text,
-            params_schema=schema,
-        )
-    steps: list[tuple[str, str, str, dict[str, Any]]] = [
-        ("docker.restart", "RestartStep", "restart the containers", _schema(grace)),
-        ("docker.start", "StartStep", "start (or unpause) the containers", _schema(_TIMEOUT)),
-        (
-            "docker.connect",
-            "ConnectStep",
-            "reconnect to a network with the target's aliases",
-            _schema(
-                {
-                    "network": {"type": "string"},
-                    "aliases": {"type": "array", "items": {"type": "string"}},
-                    **_TIMEOUT,
-                },
-                ("network",),
-            ),
-        ),
-        (
-            "compose.up",
-            "ComposeUpStep",
-            "re-create a Compose service from its labels",
-            _schema({"project": {"type": "string"}, "service": {"type": "string"}, **grace}),
-        ),
-        (
-            "docker.rollback_image",
-            "RollbackImageStep",
-            "re-create from the last good image (image param, or the recorded previous tag)",
-            _schema({"image": {"type": "string"}, **grace}),
-        ),
-        (
-            "docker.exec",
-            "ExecStep",
-            "run a clean-up command in the containers (exit 0 required)",
-            _schema({"command": {"type": ["string", "array"]}, **_TIMEOUT}, ("command",)),
-        ),
-    ]
-    for name, cls, help_text, schema in steps:
-        registry.add_recovery(
-            name,
-            "docker",
-            lazy(f"drillbook.backends.docker.recovery:{cls}"),
-            help=help_text,
-            params_schema=schema,
-        )
+    )
+    registry.add_recovery(
+        "compose.up",
+        "docker",
+        lazy("drillbook.backends.docker.recovery:ComposeUpStep"),
+        help="re-create a Compose service from its labels",
+        params_schema=params({"project": _NAME, "service": _NAME, **_GRACE}),
+    )
+    registry.add_recovery(
+        "docker.rollback_image",
+        "docker",
+        lazy("drillbook.backends.docker.recovery:RollbackImageStep"),
+        help="re-create from the last good image (image param, or the recorded previous tag)",
+        params_schema=params({"image": _NAME, **_GRACE}),
+    )
+    registry.add_recovery(
+        "docker.exec",
+        "docker",
+        lazy("drillbook.backends.docker.recovery:ExecStep"),
+        help="run a clean-up command in the containers (exit 0 required)",
+        params_schema=params({"command": COMMAND, "timeout": DURATION}, required=["command"]),
+    )

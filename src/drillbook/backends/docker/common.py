@@ -7,8 +7,6 @@ each concrete fault then only says how to inject, verify and revert.
 
 from __future__ import annotations
 
-import math
-import random
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -17,10 +15,11 @@ from drillbook.backends.docker.engine import check_identity, client_for, describ
 from drillbook.backends.docker.identity import current, describe, health_of, identity
 from drillbook.backends.docker.recreate import container_inspect
 from drillbook.backends.docker.targets import check_opt_in, resolve_containers, wait_for
+from drillbook.backends.selection import select
 from drillbook.durations import parse_duration
 from drillbook.errors import ConfigError, FaultError
 
-__all__ = ["DockerFault", "duration_param", "is_running", "pick", "wait_state"]
+__all__ = ["DockerFault", "duration_param", "is_running", "wait_state"]
 
 
 def duration_param(ctx: Context, name: str, default: float) -> float:
@@ -52,20 +51,6 @@ def wait_state(
     return wait_for(ctx, lambda: predicate(container_inspect(client, ref)), timeout_s)
 
 
-def pick(found: list[Any], params: Mapping[str, Any]) -> list[Any]:
-    """A random ``pick`` (count) or ``pick_percent`` of the matches; all of them by default."""
-    n = len(found)
-    if params.get("pick") is not None:
-        n = int(params["pick"])
-    elif params.get("pick_percent") is not None:
-        n = max(1, math.floor(len(found) * float(params["pick_percent"]) / 100.0))
-    if n < 1:
-        raise ConfigError("expected at least 1", field="pick")
-    if n >= len(found):
-        return list(found)
-    return sorted(random.sample(found, n), key=lambda c: str(c.name))
-
-
 class DockerFault(Fault):
     """Base of the docker faults: targets, identity, opt-in, and a JSON state."""
 
@@ -77,6 +62,7 @@ class DockerFault(Fault):
         self._state: dict[str, Any] = {"containers": []}
         self._chosen: list[Any] | None = None
         self._candidates = 0
+        self._seed: int | None = None
         self._revert_notes: list[str] = []
 
     @property
@@ -84,24 +70,28 @@ class DockerFault(Fault):
         return client_for(self.ctx.settings)
 
     def containers(self) -> list[Any]:
-        """What this fault acts on: every match, or ``pick``/``pick_percent`` of them.
+        """What this fault acts on: every match, or ``count``/``percent`` of them (seeded).
 
         Chosen once per fault, so the plan, the opt-in check and the inject see the same
         containers even when a random subset is drawn.
         """
         if self._chosen is None:
             found = resolve_containers(self.client, self.ctx.targets)
-            self._candidates = len(found)
-            self._chosen = pick(found, self.ctx.params)
+            picked = select(found, self.ctx.params, key=lambda c: str(c.name))
+            self._candidates = picked.candidates
+            self._seed = picked.seed
+            self._chosen = list(picked.chosen)
         return self._chosen
 
     def resolve(self) -> Selection:
         found = self.containers()
-        return Selection(chosen=tuple(str(c.name) for c in found), candidates=self._candidates)
+        return Selection(
+            chosen=tuple(str(c.name) for c in found), candidates=self._candidates, seed=self._seed
+        )
 
     def preflight(self) -> None:
         check_identity(self.client, self.ctx.settings)
-        if self.destructive:
+        if not self.read_only:
             check_opt_in(self.containers(), self.ctx.settings, self.name)
 
     def describe(self) -> str:

@@ -25,6 +25,7 @@ from drillbook.backends.docker.common import DockerFault, duration_param, is_run
 from drillbook.backends.docker.recreate import recreate, start_if_needed
 from drillbook.backends.docker.sealed import discard, seal, unseal
 from drillbook.errors import ConfigError, FaultError
+from drillbook.procs import parse_signal, pid_alive
 
 __all__ = [
     "KillFault",
@@ -40,13 +41,8 @@ _FATAL = {"KILL", "TERM", "INT", "QUIT", "ABRT", "SEGV"}
 
 
 def _signal_name(value: Any) -> str:
-    text = str(value or "KILL").upper()
-    if text.isdigit():
-        return signal_mod.Signals(int(text)).name.removeprefix("SIG")
-    text = text.removeprefix("SIG")
-    if not hasattr(signal_mod, "SIG" + text):
-        raise ConfigError(f"unknown signal {value!r}", field="signal")
-    return text
+    """The engine's spelling (``KILL``) of a signal given as ``KILL``, ``SIGKILL`` or ``9``."""
+    return parse_signal(value if value is not None else "KILL").name.removeprefix("SIG")
 
 
 class _RunningFault(DockerFault):
@@ -163,11 +159,10 @@ def _process_gone(rec: dict[str, Any]) -> bool:
     """The killed main process is dead or reaped (a zombie counts as dead)."""
     pid = int(rec["pid"])
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
         cgroup = Path(f"/proc/{pid}/cgroup").read_text()
     except OSError:
         return True
-    return rec["id"] not in cgroup or stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X")
+    return rec["id"] not in cgroup or not pid_alive(pid)
 
 
 class StopFault(_RunningFault):

@@ -76,9 +76,9 @@ class FillDiskFault(DockerFault):
     name = "docker.fill_disk"
 
     def _percent(self) -> float:
-        pct = float(self.ctx.param("percent", 95))
+        pct = float(self.ctx.param("fill_percent", 95))
         if not 0 < pct <= 100:
-            raise ConfigError("expected a percentage in (0, 100]", field="percent")
+            raise ConfigError("expected a percentage in (0, 100]", field="fill_percent")
         return pct
 
     def _volume(self) -> str | None:

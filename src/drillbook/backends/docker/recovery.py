@@ -31,6 +31,7 @@ from drillbook.backends.docker.targets import (
     resolve_target,
 )
 from drillbook.errors import RecoveryError
+from drillbook.redact import redact_text
 
 __all__ = [
     "ComposeUpStep",
@@ -308,6 +309,6 @@ class ComposeUpStep(_DockerStep):
         except OSError as exc:
             raise RecoveryError(f"compose.up: {cli[0]} failed to start: {exc}") from None
         if proc.returncode != 0:
-            tail = (proc.stderr or proc.stdout).strip()[-300:]
+            tail = redact_text((proc.stderr or proc.stdout).strip())[-300:]
             raise RecoveryError(f"compose.up: {shlex.join(args)} exited {proc.returncode}: {tail}")
         return f"ran {shlex.join([Path(args[0]).name, *args[1:]])}"

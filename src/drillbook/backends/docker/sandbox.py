@@ -43,6 +43,7 @@ from drillbook.backends.docker.targets import (
 from drillbook.durations import parse_duration
 from drillbook.errors import ConfigError, SafetyError
 from drillbook.model import TargetSpec
+from drillbook.procs import pid_alive
 
 __all__ = ["OWNER_LABEL", "SANDBOX_LABEL", "prepare", "run_sandbox_container", "sandbox_enabled"]
 
@@ -60,13 +61,7 @@ def _live_other_owner(owner: str) -> bool:
     host, _, pid_text = owner.rpartition(":")
     if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
         return False
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_alive(int(pid_text))
 
 
 def sandbox_enabled(ctx: Context) -> bool:

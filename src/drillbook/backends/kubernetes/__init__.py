@@ -1,7 +1,7 @@
 """The Kubernetes backend: node, pod, rollout and isolation drills through the official client.
 
-``register`` only records names, lazy factories and the schemas of :mod:`.schemas`; the fault,
-probe and step modules, and the ``kubernetes`` package, are imported when one is first built (or
+``register`` only records names, lazy factories and parameter schemas; the fault, probe and step
+modules, and the ``kubernetes`` package, are imported when one is first built (or
 ``available`` is asked), so ``import drillbook`` and a drill on another backend stay fast and
 work without it. See docs/kubernetes.md for targets, settings and each fault's revert.
 """
@@ -11,13 +11,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from drillbook.backends.base import Registry, lazy
-
-from . import schemas
+from drillbook.backends.base import DURATION, Registry, lazy, params
+from drillbook.backends.selection import SELECTION_PARAMS
 
 __all__ = ["available", "register"]
 
-BACKEND = "kubernetes"
+_NAME = {"type": "string", "minLength": 1}
+#: A label selector: ``app=web,tier!=db`` or ``{app: web}``.
+_SELECTOR = {"type": ["string", "object"]}
+_WORKLOAD = {"kind": {"enum": ["Deployment", "StatefulSet"]}, "name": _NAME}
+#: Node faults: ``node`` or ``node_selector`` (a subset, as every fault's), else the busiest
+#: node(s) running the target's pods (``count``, default 1).
+_NODE = {"node": _NAME, "node_selector": _SELECTOR, "selector": _SELECTOR, **SELECTION_PARAMS}
 
 
 def available(settings: Mapping[str, Any]) -> str | None:
@@ -46,131 +51,189 @@ def available(settings: Mapping[str, Any]) -> str | None:
 def register(registry: Registry) -> None:
     """Name every fault, probe and step; the modules behind them load when a drill builds one."""
     registry.add_backend(
-        BACKEND,
+        "kubernetes",
         available,
         "Kubernetes through a kubeconfig context or in-cluster config",
         prepare=lazy("drillbook.backends.kubernetes.prepare:prepare"),
     )
-    add_f = registry.add_fault
-    add_f(
+    registry.add_fault(
         "k8s.delete_pods",
-        BACKEND,
+        "kubernetes",
         lazy("drillbook.backends.kubernetes.pods:DeletePods"),
-        help="delete N or P% of the selected pods",
-        params_schema=schemas.DELETE_PODS,
+        help="delete the selected pods (count, percent or every one)",
+        params_schema=params(
+            {
+                "grace_period_s": {"type": "integer", "minimum": 0},
+                "selector": _SELECTOR,
+                **SELECTION_PARAMS,
+            }
+        ),
     )
-    add_f(
+    registry.add_fault(
         "k8s.drain_node",
-        BACKEND,
+        "kubernetes",
         lazy("drillbook.backends.kubernetes.nodes:DrainNode"),
-        params_schema=schemas.DRAIN,
         help="cordon a node and evict its pods through the Eviction API (PDBs honoured)",
+        params_schema=params(
+            {
+                **_NODE,
+                "scope": {"enum": ["namespace", "node"]},
+                "eviction_timeout": DURATION,
+                "grace_period_s": {"type": "integer", "minimum": 0},
+            }
+        ),
     )
-    add_f(
+    registry.add_fault(
         "k8s.cordon_node",
-        BACKEND,
+        "kubernetes",
         lazy("drillbook.backends.kubernetes.nodes:CordonNode"),
-        params_schema=schemas.NODE,
         help="mark a node unschedulable",
+        params_schema=params(_NODE),
     )
-    add_f(
+    registry.add_fault(
         "k8s.node_not_ready",
-        BACKEND,
+        "kubernetes",
         lazy("drillbook.backends.kubernetes.nodes:NodeNotReady"),
-        params_schema=schemas.NODE,
         help="report a node NotReady (lasts until the kubelet's next status update)",
+        params_schema=params(_NODE),
     )
-    add_f(
+    registry.add_fault(
         "k8s.scale",
-        BACKEND,
+        "kubernetes",
         lazy("drillbook.backends.kubernetes.workloads:Scale"),
-        params_schema=schemas.SCALE_FAULT,
         help="scale a Deployment/StatefulSet to N replicas; revert restores",
+        params_schema=params(
+            {"replicas": {"type": "integer", "minimum": 0}, **_WORKLOAD}, required=["replicas"]
+        ),
     )
-    add_f(
+    registry.add_fault(
         "k8s.bad_rollout",
-        BACKEND,
+        "kubernetes",
         lazy("drillbook.backends.kubernetes.workloads:BadRollout"),
-        params_schema=schemas.BAD_ROLLOUT,
         help="roll a Deployment to an image that never becomes ready",
+        params_schema=params({"image": _NAME, "container": _NAME, "name": _NAME}),
     )
-    add_f(
+    registry.add_fault(
         "k8s.isolate",
-        BACKEND,
+        "kubernetes",
         lazy("drillbook.backends.kubernetes.network:Isolate"),
-        params_schema=schemas.ISOLATE,
         help="deny-all NetworkPolicy for the selected pods; revert deletes it",
+        params_schema=params(
+            {
+                "selector": _SELECTOR,
+                "whole_namespace": {"type": "boolean"},
+                "policy_types": {
+                    "type": "array",
+                    "items": {"enum": ["Ingress", "Egress"]},
+                    "minItems": 1,
+                },
+            }
+        ),
     )
-    add_f(
+    registry.add_fault(
         "k8s.chaos_resource",
-        BACKEND,
+        "kubernetes",
         lazy("drillbook.backends.kubernetes.chaos:ChaosResource"),
-        params_schema=schemas.CHAOS_RESOURCE,
         help="create a Chaos Mesh / Litmus custom resource; revert deletes it",
+        params_schema=params(
+            {"api_version": _NAME, "kind": _NAME, "spec": {"type": "object"}, "name": _NAME},
+            required=["api_version", "kind", "spec"],
+        ),
     )
 
-    add_p = registry.add_probe
-    add_p(
+    registry.add_probe(
         "k8s.deployment_available",
-        BACKEND,
+        "kubernetes",
         lazy("drillbook.backends.kubernetes.probes:DeploymentAvailable"),
-        params_schema=schemas.DEPLOYMENT_AVAILABLE,
         help="available replicas >= N",
+        params_schema=params(
+            {"deployment": _NAME, "min_available": {"type": "integer", "minimum": 0}}
+        ),
     )
-    add_p(
+    registry.add_probe(
         "k8s.pods_ready",
-        BACKEND,
+        "kubernetes",
         lazy("drillbook.backends.kubernetes.probes:PodsReady"),
-        params_schema=schemas.PODS_READY,
         help="selected pods are Ready",
+        params_schema=params(
+            {
+                "selector": _SELECTOR,
+                "min_ready": {"type": "integer", "minimum": 0},
+                "all": {"type": "boolean"},
+            }
+        ),
     )
-    add_p(
+    registry.add_probe(
         "k8s.endpoints",
-        BACKEND,
+        "kubernetes",
         lazy("drillbook.backends.kubernetes.probes:Endpoints"),
-        params_schema=schemas.ENDPOINTS,
         help="a Service has ready endpoints",
+        params_schema=params({"service": _NAME, "min_ready": {"type": "integer", "minimum": 1}}),
     )
-    add_p(
+    registry.add_probe(
         "k8s.rollout_complete",
-        BACKEND,
+        "kubernetes",
         lazy("drillbook.backends.kubernetes.probes:RolloutComplete"),
-        params_schema=schemas.ROLLOUT_COMPLETE,
         help="the Deployment's rollout is complete",
+        params_schema=params({"deployment": _NAME}),
     )
-    add_p(
+    registry.add_probe(
         "k8s.traffic_allowed",
-        BACKEND,
+        "kubernetes",
         lazy("drillbook.backends.kubernetes.network:TrafficAllowed"),
-        params_schema=schemas.TRAFFIC_ALLOWED,
         help="NetworkPolicies let a client reach the selected pods (policy evaluation)",
+        params_schema=params(
+            {
+                "from_namespace": _NAME,
+                "from_labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                "port": {"oneOf": [{"type": "integer", "minimum": 1, "maximum": 65535}, _NAME]},
+                "protocol": {"enum": ["TCP", "UDP", "SCTP"]},
+                "min_pods": {"type": "integer", "minimum": 1},
+                "selector": _SELECTOR,
+            }
+        ),
     )
 
-    add_r = registry.add_recovery
-    add_r(
+    registry.add_recovery(
         "k8s.rollout_undo",
-        BACKEND,
+        "kubernetes",
         lazy("drillbook.backends.kubernetes.recovery:RolloutUndo"),
-        params_schema=schemas.ROLLOUT_UNDO,
         help="kubectl rollout undo: patch the previous ReplicaSet's template back",
+        params_schema=params(
+            {
+                "deployment": _NAME,
+                "to_revision": {"type": "integer", "minimum": 0},
+                "wait": {"type": "boolean"},
+                "timeout": DURATION,
+            }
+        ),
     )
-    add_r(
+    registry.add_recovery(
         "k8s.uncordon",
-        BACKEND,
+        "kubernetes",
         lazy("drillbook.backends.kubernetes.recovery:Uncordon"),
-        params_schema=schemas.UNCORDON,
         help="make cordoned nodes schedulable",
+        params_schema=params({"node": _NAME, "node_selector": _SELECTOR}),
     )
-    add_r(
+    registry.add_recovery(
         "k8s.scale",
-        BACKEND,
+        "kubernetes",
         lazy("drillbook.backends.kubernetes.recovery:ScaleStep"),
-        params_schema=schemas.SCALE_STEP,
         help="scale a workload to N replicas",
+        params_schema=params(
+            {
+                "replicas": {"type": "integer", "minimum": 0},
+                **_WORKLOAD,
+                "wait": {"type": "boolean"},
+                "timeout": DURATION,
+            },
+            required=["replicas"],
+        ),
     )
-    add_r(
+    registry.add_recovery(
         "k8s.delete_network_policy",
-        BACKEND,
+        "kubernetes",
         lazy("drillbook.backends.kubernetes.network:DeleteNetworkPolicy"),
         help="delete the NetworkPolicy that isolated the service",
+        params_schema=params({"name": _NAME}),
     )

@@ -83,6 +83,9 @@ def read_identity(
         doc = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise BackendUnavailable(f"kubeconfig {path}: {exc}") from exc
+    from drillbook.secretsources import register_kubeconfig_secrets
+
+    register_kubeconfig_secrets(doc)  # its tokens are scrubbed from anything drillbook writes
     name = context or doc.get("current-context")
     chosen = next((c for c in doc.get("contexts") or [] if c.get("name") == name), None)
     if not name or chosen is None:
@@ -164,6 +167,9 @@ def connect(kubeconfig: str | None, context: str | None, workdir: Path | None = 
     if identity.context == IN_CLUSTER and path is None:
         cfg = client.Configuration()
         config.load_incluster_config(client_configuration=cfg)
+        from drillbook.secretsources import register_value
+
+        register_value((_SA_DIR / "token").read_text().strip())
         api_client = client.ApiClient(cfg)
     else:
         api_client = config.new_client_from_config(config_file=str(path), context=identity.context)

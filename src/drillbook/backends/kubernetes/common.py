@@ -140,9 +140,9 @@ class KubeFault(_KubeBound, Fault):
 
     def check_static(self) -> None:
         self.scope.check_static(self.target, self.ctx.workdir)
-        if self.destructive and self.needs_selector and not self.has_selector():
+        if not self.read_only and self.needs_selector and not self.has_selector():
             raise SafetyError(
-                f"{type(self).__name__} is destructive and target {self.target.name!r} has no"
+                f"{type(self).__name__} changes its targets and target {self.target.name!r} has no"
                 " selector; add `selector:` to the target or the fault"
             )
 

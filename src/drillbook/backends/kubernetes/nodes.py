@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from drillbook.backends.base import Selection
+from drillbook.backends.selection import select
 from drillbook.durations import parse_duration
 from drillbook.errors import ConfigError, FaultError, SafetyError
 
@@ -93,17 +94,22 @@ class NodeFault(KubeFault):
     def resolve(self) -> Selection:
         self.check_static()
         nodes = self._nodes_all()
-        count = int_param(self.ctx.params, "count", 1, minimum=1) or 1
         explicit = self.ctx.param("node")
+        seed: int | None = None
         node_sel = self.ctx.param("node_selector")
         if isinstance(node_sel, Mapping):
             node_sel = ",".join(f"{k}={v}" for k, v in node_sel.items())
         if explicit:
             chosen = [n.metadata.name for n in nodes if n.metadata.name == explicit]
         elif node_sel:
-            chosen = sorted(n.metadata.name for n in nodes if matches(node_sel, n.metadata.labels))
-            chosen = chosen[:count]
+            picked = select(
+                [n.metadata.name for n in nodes if matches(node_sel, n.metadata.labels)],
+                self.ctx.params,
+            )
+            chosen, seed = list(picked.chosen), picked.seed
         else:
+            # A ranking, not a subset: the busiest node(s) for the target's pods (`count`, 1).
+            count = int_param(self.ctx.params, "count", 1, minimum=1) or 1
             pods = self.kube.core.list_namespaced_pod(
                 self.ns, label_selector=self.selector() or None, _request_timeout=T
             ).items
@@ -116,7 +122,9 @@ class NodeFault(KubeFault):
                 f" pods of {self.selector()!r} in {self.ns!r})"
             )
         self._state["nodes"] = [{"name": n} for n in chosen]
-        return Selection(chosen=tuple(f"node/{n}" for n in chosen), candidates=len(nodes))
+        return Selection(
+            chosen=tuple(f"node/{n}" for n in chosen), candidates=len(nodes), seed=seed
+        )
 
     def node_names(self) -> list[str]:
         return [n["name"] for n in self._state.get("nodes") or []]

@@ -1,6 +1,7 @@
 """``k8s.delete_pods``: lose some pods of a workload and let its controller replace them.
 
-Pods are chosen at random (seeded, so a drill can be replayed) among the running, not-terminating
+Pods are chosen with :func:`drillbook.backends.selection.select` (``count``/``percent``, every
+match by default, seeded so a drill can be replayed) among the running, not-terminating
 pods the selector matches, then deleted with a UID precondition so a replacement that happens to
 reuse the name (StatefulSet) is never deleted by mistake. Nothing to revert: the controller
 recreates the pods; that is the recovery being timed.
@@ -8,12 +9,11 @@ recreates the pods; that is the recovery being timed.
 
 from __future__ import annotations
 
-import math
-import random
 from typing import Any
 
 from drillbook.backends.base import Selection
-from drillbook.errors import ConfigError, FaultError
+from drillbook.backends.selection import select
+from drillbook.errors import FaultError
 
 from .client import describe
 from .common import KubeFault, T, int_param
@@ -36,18 +36,7 @@ def running_pods(fault: KubeFault) -> list[Any]:
 
 
 class DeletePods(KubeFault):
-    """Delete ``count`` pods (or ``percent`` of them) matching the target's selector."""
-
-    def _how_many(self, matched: int) -> int:
-        count = int_param(self.ctx.params, "count", None, minimum=1)
-        percent = self.ctx.param("percent")
-        if count is not None and percent is not None:
-            raise ConfigError("give count or percent, not both", field="percent")
-        if percent is not None:
-            if not isinstance(percent, int | float) or not 0 < percent <= 100:
-                raise ConfigError(f"expected 0 < percent <= 100, got {percent!r}", field="percent")
-            return max(1, math.ceil(matched * float(percent) / 100.0))
-        return min(count or 1, matched)
+    """Delete the selected pods (``count``, ``percent`` or every one) of the target's selector."""
 
     def resolve(self) -> Selection:
         self.check_static()
@@ -56,12 +45,14 @@ class DeletePods(KubeFault):
             raise FaultError(
                 f"selector {self.selector()!r} matched no running pods in namespace {self.ns!r}"
             )
-        n = self._how_many(len(pods))
-        rng = random.Random(self.ctx.param("seed"))
-        chosen = sorted(rng.sample(sorted(p.metadata.name for p in pods), n))
+        picked = select([p.metadata.name for p in pods], self.ctx.params)
         uids = {p.metadata.name: p.metadata.uid for p in pods}
-        self._state["pods"] = [{"name": name, "uid": uids[name]} for name in chosen]
-        return Selection(chosen=tuple(f"pod/{self.ns}/{n}" for n in chosen), candidates=len(pods))
+        self._state["pods"] = [{"name": name, "uid": uids[name]} for name in picked.chosen]
+        return Selection(
+            chosen=tuple(f"pod/{self.ns}/{n}" for n in picked.chosen),
+            candidates=picked.candidates,
+            seed=picked.seed,
+        )
 
     def plan(self) -> str:
         pods = self._state.get("pods") or []

@@ -9,24 +9,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from drillbook.backends.base import Context, Fault, Selection
-from drillbook.backends.local.service import LocalService, pid_alive, process_state
-from drillbook.errors import ConfigError, FaultError
+from drillbook.backends.local.service import LocalService
+from drillbook.errors import FaultError
+from drillbook.procs import parse_signal, pid_alive, process_state
 
-__all__ = ["ProcessKill", "ProcessStop", "parse_signal"]
-
-
-def parse_signal(value: Any) -> signal.Signals:
-    if isinstance(value, int) and not isinstance(value, bool):
-        try:
-            return signal.Signals(value)
-        except ValueError:
-            pass
-    elif isinstance(value, str):
-        name = value.upper()
-        name = name if name.startswith("SIG") else "SIG" + name
-        if name in signal.Signals.__members__:
-            return signal.Signals[name]
-    raise ConfigError(f"unknown signal {value!r}; expected e.g. KILL, TERM, 9", field="signal")
+__all__ = ["ProcessKill", "ProcessStop"]
 
 
 class _LocalFault(Fault):

@@ -19,6 +19,7 @@ from drillbook.backends.local import httpclient
 from drillbook.backends.local.service import LocalService
 from drillbook.errors import ConfigError
 from drillbook.model import ProbeResult
+from drillbook.redact import redact_text
 
 __all__ = ["CommandProbe", "HttpProbe", "PythonProbe", "TcpProbe"]
 
@@ -262,9 +263,8 @@ class CommandProbe(Probe):
             )
         except OSError as exc:
             return ProbeResult(False, time.perf_counter() - start, f"{type(exc).__name__}: {exc}")
-        tail = (out.stdout or out.stderr or b"").decode(errors="replace").strip().splitlines()[
-            -1:
-        ] or [""]
+        text = (out.stdout or out.stderr or b"").decode(errors="replace").strip()
+        tail = redact_text(text).splitlines()[-1:] or [""]  # redact before cutting (see steps)
         ok = out.returncode == self.expect_exit
         return ProbeResult(
             ok,
@@ -277,7 +277,8 @@ class CommandProbe(Probe):
 class PythonProbe(Probe):
     """Call ``callable: package.module:function``; it returns a bool or a ProbeResult.
 
-    The function receives the probe's params as keyword arguments (minus ``callable``)."""
+    The function receives ``kwargs:`` (a mapping) as keyword arguments. A mapping of its own,
+    not every other key, so a mistyped probe parameter is an error, not an argument."""
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
@@ -291,7 +292,7 @@ class PythonProbe(Probe):
             self.func: Any = getattr(importlib.import_module(module_name), func_name)
         except (ImportError, AttributeError) as exc:
             raise ConfigError(f"cannot import {spec}: {exc}", field="callable") from None
-        self.kwargs = {k: v for k, v in ctx.params.items() if k not in ("callable", "timeout")}
+        self.kwargs = dict(ctx.param("kwargs") or {})
 
     def check(self) -> ProbeResult:
         start = time.perf_counter()

@@ -10,6 +10,7 @@ start, ``pid_file`` / ``match`` (a regex over the command line) and optionally `
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -26,8 +27,9 @@ from drillbook.backends.local.supervisor import read_state
 from drillbook.durations import parse_duration
 from drillbook.errors import ConfigError, FaultError
 from drillbook.model import TargetSpec
+from drillbook.procs import pid_alive
 
-__all__ = ["LocalService", "free_port", "pid_alive", "process_state"]
+__all__ = ["LocalService", "free_port"]
 
 _children: dict[int, subprocess.Popen[bytes]] = {}
 
@@ -37,22 +39,6 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-def process_state(pid: int) -> str | None:
-    """The one-letter state from /proc (R, S, T, Z...), or None if there is no such process."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
-            return fh.read().rsplit(") ", 1)[1][:1]
-    except (OSError, IndexError):
-        return None
-
-
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    state = process_state(pid)
-    return state is not None and state not in ("Z", "X")
 
 
 def _reap() -> None:
@@ -70,6 +56,9 @@ class LocalService:
         self.dir = state_dir / "local"
         self.state_path = self.dir / f"{target.name}.json"
         self.port_path = self.dir / f"{target.name}.port"
+        #: Where a fault proxy (network.degrade, http.faults) puts itself in the clients' path:
+        #: while it exists, drillbook's clients of this target use the port it names.
+        self.route_path = self.dir / f"{target.name}.route"
         self.workdir = workdir or Path.cwd()
 
     # -- configuration -----------------------------------------------------
@@ -95,8 +84,16 @@ class LocalService:
         except (OSError, ValueError):
             return None
 
+    @property
+    def client_port(self) -> int | None:
+        """The port clients use: a fault proxy's while one is routed in, else the service's."""
+        try:
+            return int(json.loads(self.route_path.read_text())["port"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return self.port
+
     def url(self, path: str | None = None) -> str:
-        port = self.port
+        port = self.client_port
         if port is None:
             raise ConfigError(
                 f"target {self.target.name} has no known port (is it started?)",

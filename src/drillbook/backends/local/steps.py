@@ -9,8 +9,9 @@ import subprocess
 import time
 
 from drillbook.backends.base import RecoveryStep
-from drillbook.backends.local.service import LocalService, process_state
+from drillbook.backends.local.service import LocalService
 from drillbook.errors import ConfigError, RecoveryError
+from drillbook.procs import process_state
 from drillbook.redact import redact_text
 
 __all__ = ["CommandStep", "ProcessContinue", "ProcessStart"]
@@ -36,9 +37,11 @@ class CommandStep(RecoveryStep):
             raise RecoveryError(f"command timed out: {redact_text(' '.join(argv))}") from None
         except OSError as exc:
             raise RecoveryError(f"command failed to start: {exc}") from None
-        tail = (out.stderr or out.stdout or b"").decode(errors="replace").strip()[-300:]
         if out.returncode != expect:
-            raise RecoveryError(f"command exited {out.returncode}: {redact_text(tail)}")
+            # Redact the whole output, then cut: a cut first can split ``AWS_SECRET_ACCESS_KEY=``
+            # into ``EY=`` and leave the value with no name the patterns know.
+            text = redact_text((out.stderr or out.stdout or b"").decode(errors="replace").strip())
+            raise RecoveryError(f"command exited {out.returncode}: {text[-300:]}")
         return f"exit {out.returncode}"
 
 

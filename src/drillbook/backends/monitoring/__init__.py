@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from drillbook.backends.base import Registry, lazy
+from drillbook.backends.base import Registry, lazy, params
 
 __all__ = ["register"]
 
@@ -47,32 +47,30 @@ def register(registry: Registry) -> None:
         "monitoring",
         lazy("drillbook.backends.monitoring.probes:PrometheusProbe"),
         help="a PromQL instant query: every sample must satisfy `comparator value`",
-        params_schema={
-            "properties": {
+        params_schema=params(
+            {
                 "query": {"type": "string", "minLength": 1, "maxLength": 4000},
                 "comparator": {"enum": ["==", "!=", "<", "<=", ">", ">="]},
                 "value": {"type": "number"},
                 "empty": {"enum": ["fail", "ok"]},
             },
-            "required": ["query", "comparator", "value"],
-            "additionalProperties": False,
-        },
+            required=["query", "comparator", "value"],
+        ),
     )
     registry.add_probe(
         "alert",
         "monitoring",
         lazy("drillbook.backends.monitoring.probes:AlertProbe"),
         help="alert NAME (with label matchers) is firing / not firing",
-        params_schema={
-            "properties": {
+        params_schema=params(
+            {
                 "alert": {"type": "string", "minLength": 1, "maxLength": 200},
                 "labels": _LABELS,
                 "expect": {"enum": ["firing", "not_firing"]},
                 "source": _SOURCE,
             },
-            "required": ["alert"],
-            "additionalProperties": False,
-        },
+            required=["alert"],
+        ),
     )
     registry.add_probe(
         "alerts.quiet",
@@ -80,12 +78,11 @@ def register(registry: Registry) -> None:
         lazy("drillbook.backends.monitoring.probes:QuietProbe"),
         help="the guard: no firing alert matches `labels` (default severity=critical) "
         "except those the drill expects",
-        params_schema={
-            "properties": {
+        params_schema=params(
+            {
                 "labels": _LABELS,
                 "expected": {"type": "array", "items": {"type": "string"}, "maxItems": 100},
                 "source": _SOURCE,
-            },
-            "additionalProperties": False,
-        },
+            }
+        ),
     )

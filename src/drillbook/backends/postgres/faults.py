@@ -23,23 +23,17 @@ from drillbook.backends.postgres.restore import (
     RecoveryTarget,
     restore_base_backup,
     safe_remove_data_dir,
+    save_auto_conf,
+    settle_config,
     write_mark,
 )
 from drillbook.backends.postgres.target import PgTarget, pg_target
 from drillbook.errors import ConfigError, FaultError, SafetyError
+from drillbook.procs import pid_alive
 
 __all__ = ["DeleteRows", "DestroyData", "DropTable", "KillPostgres", "RegionKill"]
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
-
-
-def _alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie counts as gone: it holds no lock and serves nothing)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def _children(pid: int) -> list[int]:
@@ -58,7 +52,7 @@ def _children(pid: int) -> list[int]:
 def _wait_gone(pids: list[int], timeout_s: float = 10.0) -> None:
     """Return once every pid is dead (a killed server's backends notice within milliseconds)."""
     deadline = time.monotonic() + timeout_s
-    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+    while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.01)
 
 
@@ -123,7 +117,7 @@ class KillPostgres(_PgFault):
         _wait_gone([pid])
 
     def verify_injected(self) -> bool:
-        return not _alive(int(self._state["pid"])) and not _ready(self.target)
+        return not pid_alive(int(self._state["pid"])) and not _ready(self.target)
 
     def revert(self) -> None:
         if not _ready(self.target):
@@ -153,12 +147,19 @@ class DestroyData(_PgFault):
             raise SafetyError(f"{self.target.name}: destroy_data needs an explicit data_dir")
         if not (data_dir / "PG_VERSION").exists():
             raise FaultError(f"{data_dir} is not a PostgreSQL data folder")
+        from drillbook.backends.postgres.wayback import check_way_back
+
+        # Never destroy what cannot be put back: the restore's own files and commands first.
+        self._way_back = check_way_back(self.target)
 
     def inject(self) -> None:
-        self.preflight()
+        if not getattr(self, "_way_back", ""):
+            self.preflight()
         data_dir = self.target.data_dir()
         pid = self.target.postmaster_pid()
         self._state = {"pid": pid, "data_dir": str(data_dir), "at": datetime.now(UTC).isoformat()}
+        if not self.target.is_sandbox:
+            save_auto_conf(self.ctx.state_dir, self.target)
         if pid is not None:
             os.kill(pid, signal.SIGKILL)
             _wait_gone([pid])  # not its backends: see KillPostgres
@@ -173,9 +174,10 @@ class DestroyData(_PgFault):
         """If the drill's recovery did not bring the data back, restore to the end of the WAL."""
         if not _ready(self.target):
             if self.target.is_sandbox or self.target.params.get("backup_dir"):
-                restore_base_backup(self.target, RecoveryTarget())
+                restore_base_backup(self.target, RecoveryTarget(), state_dir=self.ctx.state_dir)
             else:
                 raise FaultError(f"{self.target.name}: data destroyed and no backup_dir to restore")
+        settle_config(self.ctx.state_dir, self.target)
         _reconcile(self.target)
 
     def verify_reverted(self) -> bool:
@@ -184,8 +186,6 @@ class DestroyData(_PgFault):
 
 class _LogicalFault(_PgFault):
     """Shared by drop/delete: keep a quarantine copy first, so revert can always undo the damage."""
-
-    destructive = True
 
     def _copy_name(self, table: str) -> str:
         return f"drillbook_quarantine_{table.replace('.', '_')}_{int(time.time())}"
@@ -252,6 +252,7 @@ class _LogicalFault(_PgFault):
                     conn.execute(f"INSERT INTO {table} SELECT * FROM {copy}")
             if have_copy:
                 conn.execute(f"DROP TABLE IF EXISTS {copy}")
+        settle_config(self.ctx.state_dir, self.target)
         _reconcile(self.target)
 
     def verify_reverted(self) -> bool:
@@ -319,7 +320,7 @@ class RegionKill(_PgFault):
         _wait_gone(pids)
 
     def verify_injected(self) -> bool:
-        return not any(_alive(p) for p in self._state["pids"]) and not _ready(self.target)
+        return not any(pid_alive(p) for p in self._state["pids"]) and not _ready(self.target)
 
     def revert(self) -> None:
         if self.target.is_sandbox:

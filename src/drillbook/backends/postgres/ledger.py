@@ -2,13 +2,12 @@
 and after recovery a reader counts which acknowledged writes survived.
 
 Acknowledged means the COMMIT returned to the writer: a write whose connection broke before the
-answer is "in doubt" and is never counted as lost (it may or may not have survived). RPA is
-``t_inject`` minus the acknowledgement time of the newest surviving write acknowledged by then,
-and 0 when no write acknowledged by then was lost (the recovered state reaches the fault itself;
-the bare formula would report the gap between two writes and fail an RPO of 0). Acknowledgement
-times come from the harness's own clock, so a server with a skewed clock cannot
-distort the measure. Works against any DSN: the target is re-resolved at every reconnect, so a
-``serving`` sandbox target follows the router through a failover.
+answer is "in doubt" and is never counted as lost (it may or may not have survived). RPA is the
+span of the acknowledged writes recovery lost, whichever side of t_inject they were acknowledged
+on (:func:`drillbook.dataloss.data_loss` defines it; 0 when none was lost). Acknowledgement times
+come from the harness's own clock, so a server with a skewed clock cannot distort the measure.
+Works against any DSN: the target is re-resolved at every reconnect, so a ``serving`` sandbox
+target follows the router through a failover.
 """
 
 from __future__ import annotations
@@ -22,6 +21,8 @@ from dataclasses import dataclass
 
 from drillbook.backends.base import Context, Ledger, LedgerMeasure
 from drillbook.backends.postgres.target import pg_target
+from drillbook.dataloss import data_loss
+from drillbook.durations import parse_duration
 from drillbook.errors import ConfigError, RecoveryError
 
 __all__ = ["Ack", "PostgresLedger"]
@@ -44,6 +45,12 @@ class PostgresLedger(Ledger):
         self.table = str(ctx.param("table", "drillbook_ledger"))
         if not _TABLE.match(self.table):
             raise ConfigError("ledger `table` must be a plain identifier", field="table")
+        try:
+            # Rows older than this are deleted when a ledger starts; 0 also deletes this run's
+            # own rows once measured (issue 21: 6,540 rows left after 13 runs).
+            self.retention_s = parse_duration(str(ctx.param("retention", "7d")))
+        except ValueError as exc:
+            raise ConfigError(f"ledger `retention`: {exc}", field="retention") from None
         self.run_id = uuid.uuid4().hex[:16]
         self.acks: list[Ack] = []
         self.in_doubt = 0
@@ -70,6 +77,12 @@ class PostgresLedger(Ledger):
             return
         with psycopg.connect(self.target.dsn(timeout_s=5), autocommit=True) as conn:
             conn.execute(self._ddl())
+            if self.started_at is None and self.retention_s > 0:
+                conn.execute(
+                    f"DELETE FROM {self.table} WHERE committed_at < now() - make_interval("
+                    "secs => %s)",
+                    (self.retention_s,),
+                )
         if self.started_at is None:
             self.started_at = time.time()
         self._stop.clear()
@@ -120,6 +133,10 @@ class PostgresLedger(Ledger):
         if self._thread is not None:
             self._thread.join(timeout=10)
 
+    def history_start(self) -> float | None:
+        with self._lock:
+            return self.acks[0].at if self.acks else None
+
     def acknowledged(self) -> list[Ack]:
         with self._lock:
             return list(self.acks)
@@ -147,30 +164,43 @@ class PostgresLedger(Ledger):
                 time.sleep(0.2)
         raise RecoveryError(f"ledger: cannot read {self.target.name} back: {last[:200]}")
 
+    def _forget_run(self) -> None:
+        import psycopg
+
+        with (
+            contextlib.suppress(psycopg.Error),
+            psycopg.connect(self.target.dsn(timeout_s=5), autocommit=True) as conn,
+        ):
+            conn.execute(f"DELETE FROM {self.table} WHERE run_id = %s", (self.run_id,))
+
     def measure(self, t_inject_wall_epoch: float) -> LedgerMeasure:
         acks = self.acknowledged()
-        survived = self.surviving()
-        lost = [a for a in acks if a.seq not in survived]
-        before = [a for a in acks if a.at <= t_inject_wall_epoch and a.seq in survived]
-        lost_before = any(a.at <= t_inject_wall_epoch for a in lost)
-        if before and not lost_before:
-            # Everything acknowledged up to the fault survived: the recovered state reaches the
-            # fault itself. (The bare formula would report the gap between two writes instead.)
-            rpa: float | None = 0.0
-        elif before:
-            rpa = max(0.0, t_inject_wall_epoch - max(a.at for a in before))
-        elif any(a.at <= t_inject_wall_epoch for a in acks):
-            start = self.started_at or t_inject_wall_epoch
-            rpa = max(0.0, t_inject_wall_epoch - start)  # nothing survived: all history lost
-        else:
-            rpa = None  # nothing was acknowledged before the fault: RPA not measurable
-        kept = len(acks) - len(lost)
-        first_lost = min((a.seq for a in lost), default=None)
+        loss = data_loss(
+            acks,
+            self.surviving(),
+            ledger_start=self.started_at or t_inject_wall_epoch,
+            t_inject=t_inject_wall_epoch,
+        )
         detail = (
-            f"{len(acks)} acknowledged, {kept} survived, {len(lost)} lost"
-            + (f" (from seq {first_lost})" if first_lost is not None else "")
+            f"{loss.acknowledged} acknowledged, {loss.survived} survived, {loss.lost_writes} lost"
+            + (
+                f" (from seq {loss.oldest_lost_seq}; {loss.lost_before_inject} acknowledged "
+                f"before t_inject, {loss.lost_writes - loss.lost_before_inject} after)"
+                if loss.oldest_lost_seq is not None
+                else ""
+            )
             + f"; {self.in_doubt} in doubt; rate {self.rate_per_s:g}/s"
         )
+        if self.retention_s == 0:
+            self._forget_run()
         return LedgerMeasure(
-            rpa_s=rpa, lost_writes=len(lost), acknowledged=len(acks), survived=kept, detail=detail
+            rpa_s=loss.rpa_s,
+            lost_writes=loss.lost_writes,
+            acknowledged=loss.acknowledged,
+            survived=loss.survived,
+            detail=detail,
+            oldest_lost_at=loss.oldest_lost_at,
+            newest_lost_at=loss.newest_lost_at,
+            recovery_point=loss.recovery_point,
+            lost_before_inject=loss.lost_before_inject,
         )

@@ -20,8 +20,17 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"[:200]
 
 
+def _writable_by_default(ctx_param: object, role: str) -> bool:
+    """A primary is recovered once it takes writes: a read-only server still replaying WAL
+    answers reads (issue 21 measured RTA 1.75 s where writes came back at 13.3 s)."""
+    return bool(ctx_param) if ctx_param is not None else role == "primary"
+
+
 class SqlProbe(Probe):
-    """``query`` must return ``expected`` (first column of the first row, compared as text)."""
+    """``query`` must return ``expected`` (first column of the first row, compared as text).
+
+    ``writable`` (default: true on a primary target) also requires the server to be out of
+    recovery, so a read-only, still-recovering primary is not counted as recovered."""
 
     def check(self) -> ProbeResult:
         import psycopg
@@ -29,10 +38,19 @@ class SqlProbe(Probe):
         target = pg_target(self.ctx)
         query = str(self.ctx.param("query", "SELECT 1"))
         expected = self.ctx.param("expected")
+        writable = _writable_by_default(self.ctx.param("writable"), target.role())
         start = time.perf_counter()
         try:
             with psycopg.connect(target.dsn(timeout_s=2), autocommit=True) as conn:
                 conn.execute("SET statement_timeout = '5s'")
+                if writable:
+                    rec = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+                    if rec and rec[0]:
+                        return ProbeResult(
+                            False,
+                            time.perf_counter() - start,
+                            "in recovery: read-only, not yet serving writes",
+                        )
                 row = conn.execute(query).fetchone()
         except psycopg.Error as exc:
             return ProbeResult(False, time.perf_counter() - start, _first_line(exc))
@@ -45,7 +63,8 @@ class SqlProbe(Probe):
 
 
 class ReadyProbe(Probe):
-    """Accepts connections (and with ``primary: true``, accepts writes)."""
+    """Accepts connections and, with ``primary: true`` (the default on a primary target),
+    writes."""
 
     def check(self) -> ProbeResult:
         import psycopg
@@ -59,7 +78,7 @@ class ReadyProbe(Probe):
             return ProbeResult(False, time.perf_counter() - start, _first_line(exc))
         latency = time.perf_counter() - start
         in_recovery = bool(row and row[0])
-        if self.ctx.param("primary") and in_recovery:
+        if _writable_by_default(self.ctx.param("primary"), target.role()) and in_recovery:
             return ProbeResult(False, latency, "ready but in recovery (not writable)")
         return ProbeResult(True, latency, "standby" if in_recovery else "primary")
 

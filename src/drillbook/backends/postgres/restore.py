@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from drillbook.backends.postgres.target import PgTarget
 from drillbook.errors import RecoveryError, SafetyError
 
 __all__ = [
+    "OLD_MARK",
     "RecoveryTarget",
     "archive_current_wal",
     "copy_backup",
@@ -26,8 +28,22 @@ __all__ = [
     "read_mark",
     "restore_base_backup",
     "safe_remove_data_dir",
+    "save_auto_conf",
+    "settle_config",
     "write_mark",
 ]
+
+#: A kept old data folder is named ``<data_dir>.drillbook-old-<UTC stamp>``.
+OLD_MARK = ".drillbook-old-"
+#: The settings a restore sets (``postgresql.auto.conf``) and must see gone afterwards.
+RECOVERY_SETTINGS = (
+    "recovery_target_xid",
+    "recovery_target_time",
+    "recovery_target_inclusive",
+    "recovery_target_action",
+    "recovery_target_timeline",
+    "restore_command",
+)
 
 
 @dataclass(frozen=True)
@@ -72,6 +88,108 @@ def read_mark(state_dir: Path, target_name: str) -> dict[str, Any]:
             f"no recorded destructive change on {target_name}: nothing to restore 'before'"
         ) from None
     return data
+
+
+def _auto_conf_copy(state_dir: Path, target_name: str) -> Path:
+    return state_dir / "postgres" / f"{target_name}.auto.conf"
+
+
+def _pending_path(state_dir: Path, target_name: str) -> Path:
+    return state_dir / "postgres" / f"{target_name}.restart-pending.json"
+
+
+def save_auto_conf(state_dir: Path, target: PgTarget) -> None:
+    """Keep the live server's postgresql.auto.conf (0600, it may hold a primary_conninfo
+    password) before its folder is destroyed, so a restore puts back exactly these bytes."""
+    try:
+        data = (target.data_dir() / "postgresql.auto.conf").read_bytes()
+    except OSError:
+        return
+    path = _auto_conf_copy(state_dir, target.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+def _original_auto_conf(state_dir: Path | None, target: PgTarget, backup: Path) -> bytes:
+    """What postgresql.auto.conf must hold after the restore: the live server's, when its folder
+    is still there; the copy the destroy fault kept; else the backup's own."""
+    live = target.data_dir() / "postgresql.auto.conf"
+    if live.is_file():
+        return live.read_bytes()
+    if state_dir is not None and _auto_conf_copy(state_dir, target.name).is_file():
+        return _auto_conf_copy(state_dir, target.name).read_bytes()
+    try:
+        return (backup / "postgresql.auto.conf").read_bytes()
+    except OSError:
+        return b""
+
+
+def _put_back_config(target: PgTarget, data_dir: Path, original: bytes) -> None:
+    """Undo the restore's configuration: the exact auto.conf bytes, no signal files, no manifest
+    copied from the backup; then reload, so restore_command stops applying."""
+    conf = data_dir / "postgresql.auto.conf"
+    conf.write_bytes(original)
+    os.chmod(conf, 0o600)
+    uid, gid = target.run_as()
+    if uid is not None:
+        os.chown(conf, uid, gid if gid is not None else -1)
+    for name in ("recovery.signal", "standby.signal", "backup_manifest"):
+        (data_dir / name).unlink(missing_ok=True)
+    pid = target.postmaster_pid()
+    if pid is not None:
+        os.kill(pid, signal.SIGHUP)
+
+
+def _still_set(target: PgTarget) -> list[str]:
+    """Recovery settings the running server still holds (postmaster-context ones keep their
+    value until a restart, even after the file no longer sets them)."""
+    import psycopg
+
+    with psycopg.connect(target.dsn(timeout_s=2), autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT name, setting FROM pg_settings WHERE name = ANY(%s)",
+            (list(RECOVERY_SETTINGS),),
+        ).fetchall()
+    defaults = {
+        "recovery_target_inclusive": "on",
+        "recovery_target_action": "pause",
+        "recovery_target_timeline": "latest",
+    }
+    return [
+        f"{name}={value}"
+        for name, value in rows
+        if str(value or "") not in ("", defaults.get(str(name), ""))
+    ]
+
+
+def settle_config(state_dir: Path, target: PgTarget, timeout_s: float = 120.0) -> str:
+    """After a restore: restart the server when it still holds recovery settings in memory (and
+    verify they are gone), and verify auto.conf holds no drillbook line. Idempotent; runs in the
+    fault's revert and in ``drillbook postgres cleanup``, after the drill's measures."""
+    if target.is_sandbox:
+        return "sandbox"
+    pending = _pending_path(state_dir, target.name)
+    done = "nothing to settle"
+    if pending.exists() or _still_set(target):
+        held = _still_set(target)
+        if held:
+            target.stop_server(timeout_s)
+            target.start_server(timeout_s)
+            target.wait_ready(timeout_s, primary=target.role() == "primary")
+            left = _still_set(target)
+            if left:
+                raise RecoveryError(f"{target.name}: still set after a restart: {left}")
+            done = f"restarted to drop {', '.join(held)}"
+        pending.unlink(missing_ok=True)
+    conf = (target.data_dir() / "postgresql.auto.conf").read_text(errors="replace")
+    if "drillbook" in conf or any(f"{name} =" in conf for name in RECOVERY_SETTINGS[:4]):
+        raise RecoveryError(f"{target.name}: postgresql.auto.conf still holds recovery settings")
+    if (target.data_dir() / "recovery.signal").exists():
+        raise RecoveryError(f"{target.name}: recovery.signal is still in the data folder")
+    _auto_conf_copy(state_dir, target.name).unlink(missing_ok=True)
+    return done
 
 
 def safe_remove_data_dir(target: PgTarget, data_dir: Path) -> None:
@@ -163,7 +281,7 @@ def _write_recovery_conf(target: PgTarget, data_dir: Path, recovery: RecoveryTar
             raise RecoveryError(f"{target.name}: `wal_archive` or `restore_command` is needed")
         settings["restore_command"] = str(command)
         with open(data_dir / "postgresql.auto.conf", "a") as conf:
-            conf.write("\n# drillbook restore\n")
+            conf.write("\n# drillbook restore (removed again once the server is promoted)\n")
             conf.writelines(f"{k} = '{v}'\n" for k, v in settings.items())
     (data_dir / "recovery.signal").touch()
 
@@ -194,25 +312,39 @@ def _wait_promoted(target: PgTarget, timeout_s: float) -> None:
 
 
 def restore_base_backup(
-    target: PgTarget, recovery: RecoveryTarget, *, timeout_s: float = 600.0, keep_old: bool = False
+    target: PgTarget,
+    recovery: RecoveryTarget,
+    *,
+    timeout_s: float = 600.0,
+    keep_old: bool = False,
+    state_dir: Path | None = None,
 ) -> str:
-    """Stop, replace the data folder with the base backup, replay WAL, promote. One-line detail."""
+    """Stop, replace the data folder with the base backup, replay WAL, promote, and put the
+    configuration back as it was (real targets). One-line detail."""
     backup = target.backup_dir()
     if not (backup / "PG_VERSION").exists():
         raise RecoveryError(f"{target.name}: no plain-format base backup at {backup}")
     started = time.monotonic()
+    original = b"" if target.is_sandbox else _original_auto_conf(state_dir, target, backup)
     target.stop_server()
     data_dir = target.data_dir()
+    kept = ""
     if data_dir.exists():
         if keep_old:
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-            os.replace(data_dir, data_dir.with_name(f"{data_dir.name}.drillbook-old-{stamp}"))
+            old = data_dir.with_name(f"{data_dir.name}{OLD_MARK}{stamp}")
+            os.replace(data_dir, old)
+            kept = f"; old folder kept at {old} (drillbook postgres cleanup removes it)"
         else:
             safe_remove_data_dir(target, data_dir)
     copy_backup(backup, data_dir)
     copied = time.monotonic() - started
     _write_recovery_conf(target, data_dir, recovery)
     target.chown_tree(data_dir)
+    if not target.is_sandbox and state_dir is not None:
+        pending = _pending_path(state_dir, target.name)
+        pending.parent.mkdir(parents=True, exist_ok=True)
+        pending.write_text(json.dumps({"data_dir": str(data_dir), "at": time.time()}))
     if target.is_sandbox:
         from drillbook.sandbox.control import SupervisorClient
 
@@ -226,8 +358,10 @@ def restore_base_backup(
 
         assert target.root is not None
         set_primary_conf(target.root, target.region())  # recovery settings must not apply again
+    else:
+        _put_back_config(target, data_dir, original)
     total = time.monotonic() - started
     return (
         f"restored {backup} into {data_dir} {recovery.describe()} "
-        f"(copy {copied:.1f}s, total {total:.1f}s)"
+        f"(copy {copied:.1f}s, total {total:.1f}s){kept}"
     )

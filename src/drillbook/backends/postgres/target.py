@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import shlex
 import signal
 import subprocess
 import time
@@ -25,8 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from drillbook.backends.base import Context
+from drillbook.backends.postgres.runcmd import lock_held, root_cause, run_command, tail_log
 from drillbook.errors import ConfigError, FaultError, RecoveryError
 from drillbook.model import TargetSpec
+from drillbook.procs import pid_alive
 
 __all__ = ["SANDBOX_NODES", "PgTarget", "pg_target", "sandbox_root"]
 
@@ -115,6 +116,31 @@ class PgTarget:
         raw = self.params.get("wal_archive")
         return Path(str(raw)) if raw else None
 
+    def role(self) -> str:
+        """``primary`` or ``standby``: what the target is meant to be when healthy.
+
+        Real targets say so with ``role`` (default ``primary``: the stricter reading, since a
+        primary is only recovered once it takes writes); in the sandbox region-b is the standby.
+        """
+        if self.is_sandbox:
+            return "standby" if self.node == "region-b" else "primary"
+        role = str(self.params.get("role", "primary"))
+        if role not in ("primary", "standby"):
+            raise ConfigError(
+                f"target {self.name}: `role` must be primary or standby, got {role!r}",
+                field="role",
+            )
+        return role
+
+    def log_file(self) -> Path | None:
+        """The server's log (``log_file``; Debian: /var/log/postgresql/postgresql-V-C.log)."""
+        raw = self.params.get("log_file")
+        if raw:
+            return Path(str(raw))
+        if not self.is_sandbox and not self.params.get("start_command"):
+            return self.data_dir() / "drillbook-server.log"
+        return None
+
     def allowed_root(self) -> Path | None:
         """Destructive file operations must stay under this folder (None: explicitly configured)."""
         return Path(self.sandbox_state()["root"]) if self.is_sandbox else None
@@ -134,10 +160,9 @@ class PgTarget:
         try:
             first = (self.data_dir() / "postmaster.pid").read_text().splitlines()[0]
             pid = int(first)
-            os.kill(pid, 0)
         except (OSError, ValueError, IndexError):
             return None
-        return pid
+        return pid if pid_alive(pid) else None
 
     def run_as(self) -> tuple[int | None, int | None]:
         if self.is_sandbox:
@@ -175,37 +200,74 @@ class PgTarget:
         except subprocess.TimeoutExpired:
             raise RecoveryError(f"{args[0]} timed out after {timeout_s}s") from None
         if done.returncode != 0:
-            raise RecoveryError(f"{args[0]} failed: {done.stderr.strip()[-400:]}")
+            raise RecoveryError(
+                f"{args[0]} failed (exit {done.returncode}): "
+                f"{root_cause(done.stderr + chr(10) + done.stdout)}"
+            )
         return str(done.stdout)
 
     def start_server(self, timeout_s: float = 120.0) -> None:
-        """Start the server and wait until it accepts connections (recovery may take a while)."""
+        """Start the server and wait until it accepts connections (recovery may take a while).
+
+        A start refused because an old postmaster's lock file is still there (a killed server
+        not yet reaped by init: about 30 s on some hosts) is retried until ``lock_wait_s``
+        (default 60) or ``timeout_s`` passes, whichever is first.
+        """
         if self.is_sandbox:
             from drillbook.sandbox.topology import start_node
 
             assert self.root is not None
             start_node(self.root, self.region(), timeout_s)
             return
+        deadline = time.monotonic() + timeout_s
+        lock_until = time.monotonic() + min(timeout_s, float(self.params.get("lock_wait_s", 60)))
+        while True:
+            try:
+                self._start_once(max(1.0, deadline - time.monotonic()))
+                break
+            except RecoveryError as exc:
+                log = self.log_file()
+                seen = f"{exc} {tail_log(log, 10) if log else ''}"
+                if not lock_held(seen) or time.monotonic() > lock_until:
+                    if log is not None and "FATAL" not in str(exc):
+                        cause = root_cause(tail_log(log, 20))
+                        raise RecoveryError(f"{exc}; server log {log}: {cause}") from None
+                    raise
+                time.sleep(0.5)
+        self.wait_ready(max(1.0, deadline - time.monotonic()))
+
+    def _start_once(self, timeout_s: float) -> None:
         command = self.params.get("start_command")
         if command:
-            self._shell(str(command), timeout_s)
-        else:
-            log = self.data_dir() / "drillbook-server.log"
-            self.run_program(
-                [
-                    "pg_ctl",
-                    "-D",
-                    str(self.data_dir()),
-                    "-l",
-                    str(log),
-                    "-w",
-                    "-t",
-                    str(int(timeout_s)),
-                    "start",
-                ],
-                timeout_s + 10,
-            )
-        self.wait_ready(timeout_s)
+            run_command(str(command), timeout_s, "start_command")
+            return
+        log = self.data_dir() / "drillbook-server.log"
+        self.run_program(
+            [
+                "pg_ctl",
+                "-D",
+                str(self.data_dir()),
+                "-l",
+                str(log),
+                "-w",
+                "-t",
+                str(int(timeout_s)),
+                "start",
+            ],
+            timeout_s + 10,
+        )
+
+    def is_down(self) -> bool:
+        """No live postmaster for the data folder and no answer on the DSN."""
+        import psycopg
+
+        if self.postmaster_pid() is not None:
+            return False
+        try:
+            with psycopg.connect(self.dsn(timeout_s=1), autocommit=True):
+                return False
+        except psycopg.Error:
+            return True
 
     def stop_server(self, timeout_s: float = 60.0) -> None:
         """Fast shutdown; then SIGKILL when it does not stop in time. Idempotent."""
@@ -217,7 +279,13 @@ class PgTarget:
             return
         command = self.params.get("stop_command")
         if command:
-            self._shell(str(command), timeout_s)
+            try:
+                run_command(str(command), timeout_s, "stop_command")
+            except RecoveryError:
+                # A server that is already down (killed, its folder deleted: pg_ctlcluster
+                # then fails with "... is not accessible or does not exist") is stopped.
+                if not self.is_down():
+                    raise
             return
         pid = self.postmaster_pid()
         if pid is None:
@@ -228,13 +296,6 @@ class PgTarget:
             time.sleep(0.05)
         if self.postmaster_pid() is not None:
             os.kill(pid, signal.SIGKILL)
-
-    def _shell(self, command: str, timeout_s: float) -> None:
-        done = subprocess.run(
-            shlex.split(command), capture_output=True, text=True, timeout=timeout_s, check=False
-        )
-        if done.returncode != 0:
-            raise RecoveryError(f"{command!r} failed: {done.stderr.strip()[-300:]}")
 
     def wait_ready(self, timeout_s: float = 60.0, primary: bool | None = None) -> None:
         import psycopg
