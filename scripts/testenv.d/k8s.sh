@@ -99,7 +99,9 @@ print_env() {
 
 stop_all() {
   local c pid i
-  for c in "${COMPONENTS[@]}"; do
+  # Every component either mode may have started (a switch of mode must not leave one running).
+  for c in fake-kubelet kubelet-drill-node-1 kubelet-drill-node-2 dockerd-drill-node-2 \
+    kube-scheduler kube-controller-manager kube-apiserver etcd; do
     if alive "$c"; then
       pid=$(cat "$RUN/$c.pid")
       say "stopping $c (pid $pid)"
@@ -239,9 +241,24 @@ up() {
     start_nodes "$api_port"
   fi
   wait_for "nodes $NODES Ready and default service account" "$READY_TIMEOUT_S" cluster_ready
+  forget_other_nodes
   all_alive || { say "a component died; see $RUN/*.log"; stop_all; return 1; }
   say "ready: KUBECONFIG=$KUBECONFIG_OUT context=$CONTEXT"
   print_env
+}
+
+forget_other_nodes() { # Node objects of the other mode (kept in etcd) would confuse the tests
+  local port token n
+  port=$(port_of apiserver)
+  token=$(cat "$RUN/admin.token")
+  for n in $(curl -s -m 5 --cacert "$PKI/ca.crt" -H "Authorization: Bearer $token" \
+    "https://127.0.0.1:$port/api/v1/nodes" | "$PYTHON" -c \
+    'import json,sys; print(" ".join(i["metadata"]["name"] for i in json.load(sys.stdin)["items"]))'); do
+    case ",$NODES," in *",$n,"*) continue ;; esac
+    say "deleting Node $n (not a node of this mode)"
+    curl -s -m 5 -o /dev/null --cacert "$PKI/ca.crt" -H "Authorization: Bearer $token" \
+      -X DELETE "https://127.0.0.1:$port/api/v1/nodes/$n" || true
+  done
 }
 
 cluster_ready() {
