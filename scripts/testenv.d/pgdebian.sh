@@ -41,7 +41,7 @@ install_packages() {
   apt-get install -y -qq "postgresql-$VERSION" "postgresql-client-$VERSION" postgresql-common >&2
 }
 
-cluster_exists() { [ -d "/etc/postgresql/$VERSION/$1" ]; }
+cluster_exists() { [ -f "/etc/postgresql/$VERSION/$1/postgresql.conf" ]; }
 cluster_port() { sed -n "s/^port *= *\([0-9]*\).*/\1/p" "/etc/postgresql/$VERSION/$1/postgresql.conf" | head -1; }
 cluster_online() { pg_lsclusters -h "$VERSION" "$1" 2>/dev/null | awk '{print $4}' | grep -q '^online'; }
 
@@ -145,14 +145,19 @@ up() {
   install_packages
   mkdir -p "$STATE_DIR" "$ARCHIVE" "$(dirname "$BACKUP")"
   chown -R postgres:postgres "$ROOT"
-  if ! cluster_exists "$PRIMARY"; then
+  if cluster_exists "$PRIMARY" && cluster_online "$PRIMARY"; then
+    [ -f "$BACKUP/PG_VERSION" ] || take_backup
+    if cluster_exists "$STANDBY"; then start_cluster "$STANDBY" || make_standby; else make_standby; fi
+  else
+    # Not running: start from a known state. Clusters that earlier runs drilled (restored many
+    # times over, on many timelines, with their archive) would make each run test a different
+    # server; a fresh primary, backup and standby take about half a minute.
+    down
+    mkdir -p "$STATE_DIR" "$ARCHIVE" "$(dirname "$BACKUP")"
+    chown -R postgres:postgres "$ROOT"
     make_primary
     take_backup
     make_standby
-  else
-    start_cluster "$PRIMARY"
-    [ -f "$BACKUP/PG_VERSION" ] || take_backup
-    if cluster_exists "$STANDBY"; then start_cluster "$STANDBY" || make_standby; else make_standby; fi
   fi
   answers "$PRIMARY" && answers "$STANDBY" || { say "clusters do not answer"; return 1; }
   say "primary $VERSION/$PRIMARY on 127.0.0.1:$(cluster_port "$PRIMARY"), standby on $(cluster_port "$STANDBY")"
@@ -166,6 +171,9 @@ down() {
       pg_ctlcluster "$VERSION" "$name" stop -m fast >&2 2>&1 || true
       pg_dropcluster "$VERSION" "$name" >&2 || true
     fi
+    # pg_dropcluster leaves files it did not make (conf.d, kept data folders): remove them too.
+    rm -rf "/etc/postgresql/$VERSION/$name" "/var/lib/postgresql/$VERSION/$name" \
+      /var/lib/postgresql/"$VERSION"/"$name".drillbook-old-*
   done
   rm -rf "$ROOT" "$STATE_DIR"
 }

@@ -168,6 +168,12 @@ def exit_code_for(journal: dict[str, Any] | None, pytest_code: int) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    if args.parallel < 1 or (args.parallel > 1 and args.gameday):
+        print(
+            "drillbook run: --parallel needs N >= 1, and --gameday runs one drill at a time",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
     if args.gameday_live is not None and not args.gameday:
         print("drillbook run: --gameday-live needs --gameday", file=sys.stderr)
         return EXIT_CONFIG
@@ -213,6 +219,9 @@ def _cmd_run_plain(args: argparse.Namespace) -> int:
             )
             return EXIT_CONFIG
         return _run_direct(args, [Path(p) for p in scenario_paths])
+    if args.parallel > 1:
+        print("drillbook run: --parallel applies to scenario files (.yaml) only", file=sys.stderr)
+        return EXIT_CONFIG
     return _run_pytest(args)
 
 
@@ -252,7 +261,9 @@ def _run_direct(args: argparse.Namespace, paths: list[Path]) -> int:
     from drillbook.runner import run_scenarios
     from drillbook.session import RunSession
 
-    outcome = run_scenarios(RunSession(lambda: cfg, config=cfg), scenarios)
+    outcome = run_scenarios(
+        RunSession(lambda: cfg, config=cfg), scenarios, parallel=getattr(args, "parallel", 1)
+    )
     code = code_for_verdicts(
         _as_expected(r, scenarios) for r in outcome.records if not r.get("dry_run")
     )
@@ -354,6 +365,14 @@ def build_parser(features: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--allow-production", action="store_true")
     p.add_argument("--evidence", action="store_true", help="write a signed evidence bundle")
     p.add_argument("--answer", action="append", metavar="STEP=ANSWER", help="answer a manual step")
+    p.add_argument(
+        "--parallel",
+        type=int,
+        default=1,
+        metavar="N",
+        help="scenario files only: run up to N drills at once; two on a common target still run "
+        "one after the other",
+    )
     p.add_argument(
         "--gameday",
         action="store_true",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +20,7 @@ from drillbook.errors import ConfigError
 from drillbook.model import DEFAULT_RESPONSE_TARGETS_S, TargetSpec
 
 if TYPE_CHECKING:
+    from drillbook.locks_k8s import LeaseSettings
     from drillbook.operator import Operator
     from drillbook.yamlload import Loaded
 
@@ -56,6 +57,7 @@ SAFETY_KEYS = {
     "intent_ledger",
     "watchdog",
     "revert_retry",
+    "lock",
 }
 DEFAULT_KEYS = {"probe_interval", "stable_for", "timeout", "response_targets", "probe_timeout"}
 _PROD = re.compile(r"(^|[-_.\s])(prod|production|prd|live)($|[-_.\s\d])", re.IGNORECASE)
@@ -79,6 +81,8 @@ class SafetySettings:
     watchdog_off_by: str = ""
     #: How long a failed revert is retried (with backoff) before the drill gives up on it.
     revert_retry_s: float = 60.0
+    #: ``safety.lock``: a Kubernetes Lease arbiter's settings (a LeaseSettings), else None.
+    lock: LeaseSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -187,6 +191,14 @@ def _pyproject_section(workdir: Path) -> tuple[dict[str, Any], str] | None:
     return section, "pyproject.toml [tool.drillbook]"
 
 
+def _lock_setting(
+    value: Any, err: Callable[[tuple[str | int, ...], str], ConfigError]
+) -> LeaseSettings | None:
+    from drillbook.locks_k8s import parse_lock_setting
+
+    return parse_lock_setting(value, err)
+
+
 def _duration(loaded: Loaded | None, source: str, path: tuple[str | int, ...], value: Any) -> float:
     try:
         return parse_duration(value)
@@ -279,6 +291,7 @@ def _parse(raw: Mapping[str, Any], loaded: Loaded | None, source: str, workdir: 
         watchdog=watchdog,
         watchdog_off_by="" if watchdog else f"safety.watchdog: false in {source}",
         revert_retry_s=revert_retry,
+        lock=_lock_setting(safety_raw.get("lock"), err),
     )
 
     defaults_raw = raw.get("defaults", {}) or {}

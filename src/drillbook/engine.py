@@ -1021,7 +1021,8 @@ class Drill:
         timeout, and a failure is journaled (``notify_failed`` / ``push_failed``)."""
         settings = self.config.backend_settings("monitoring")
         if self.config.dry_run or not (
-            settings.get("notify") or settings.get("pushgateway_url")
+            settings.get("notify")
+            or settings.get("pushgateway_url")
             or os.environ.get("DRILLBOOK_PUSHGATEWAY_URL")
         ):
             return
@@ -1034,18 +1035,28 @@ class Drill:
             targets = results.notification_targets(settings)
             for url, error in results.notify(targets, event, self.id, run_id, record):
                 # Only the host: a chat webhook's path is its secret.
-                self._event("notify_failed", notify_event=event, host=urlsplit(url).netloc,
-                            detail=redact_text(error)[:300])
+                self._event(
+                    "notify_failed",
+                    notify_event=event,
+                    host=urlsplit(url).netloc,
+                    detail=redact_text(error)[:300],
+                )
             push = results.pushgateway_url(settings) if record is not None else None
             if push:
                 try:
                     results.push_results(push, record, run_id)
                 except Exception as exc:
-                    self._event("push_failed", host=urlsplit(push).netloc,
-                                detail=redact_text(f"{type(exc).__name__}: {exc}")[:300])
+                    self._event(
+                        "push_failed",
+                        host=urlsplit(push).netloc,
+                        detail=redact_text(f"{type(exc).__name__}: {exc}")[:300],
+                    )
         except Exception as exc:
-            self._event("notify_failed", notify_event=event,
-                        detail=redact_text(f"{type(exc).__name__}: {exc}")[:300])
+            self._event(
+                "notify_failed",
+                notify_event=event,
+                detail=redact_text(f"{type(exc).__name__}: {exc}")[:300],
+            )
 
     # ------------------------------------------------------------------ alert drills
     def _arm_alerts(self, scenario: Scenario) -> None:
@@ -1221,9 +1232,8 @@ class Drill:
         history = None if first is None else t_inject_epoch - first
         ok = history is not None and history > rpo
         seen = "no write before the fault" if history is None else f"{history:.2f}s"
-        detail = (
-            f"ledger history before the fault {seen}, RPO {rpo:g}s"
-            + ("" if ok else ": older losses cannot be seen, so RPA is not shown within the RPO")
+        detail = f"ledger history before the fault {seen}, RPO {rpo:g}s" + (
+            "" if ok else ": older losses cannot be seen, so RPA is not shown within the RPO"
         )
         self._checks.append(Check("ledger history", ok, detail))
 
@@ -1514,6 +1524,14 @@ def _alert_measures(alerts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     first = next((a for a in alerts if not a.get("silent")), None)
     if first is None:
         return {}
-    keys = ("tta_s", "tta_bracket_s", "ttn_s", "ttn_bracket_s", "ttack_s", "ttack_bracket_s",
-            "resolve_s", "resolve_bracket_s")
+    keys = (
+        "tta_s",
+        "tta_bracket_s",
+        "ttn_s",
+        "ttn_bracket_s",
+        "ttack_s",
+        "ttack_bracket_s",
+        "resolve_s",
+        "resolve_bracket_s",
+    )
     return {k: first.get(k) for k in keys} | {"alert": first.get("name")}

@@ -142,8 +142,12 @@ class PgArbiter:
 
 
 def arbiter_for(config: Config) -> Arbiter:
-    """The shared PostgreSQL arbiter when the history is a shared PostgreSQL store, else the
-    state folder's lock files."""
+    """A Kubernetes Lease per target when ``safety.lock`` says so; else the shared PostgreSQL
+    arbiter when the history is a shared PostgreSQL store; else the state folder's lock files."""
+    if config.safety.lock is not None:
+        from drillbook.locks_k8s import LeaseArbiter
+
+        return LeaseArbiter(config.safety.lock, config.workdir)
     if config.history_dsn:
         return PgArbiter(config.history_dsn)
     return FileArbiter(config.state_dir / "locks")

@@ -36,14 +36,21 @@ class RunOutcome:
 
 
 def run_scenarios(
-    session: RunSession, scenarios: Sequence[Scenario], *, out: IO[str] | None = None
+    session: RunSession,
+    scenarios: Sequence[Scenario],
+    *,
+    out: IO[str] | None = None,
+    parallel: int = 1,
 ) -> RunOutcome:
     """Prepare the backends the scenarios need, run each scenario, then finish the run.
 
     Every backend is checked and prepared before the first drill injects anything: the user
     named these scenarios, so one that cannot run is an error (:class:`BackendUnavailable`,
     exit 4), not a skip. SIGINT, SIGTERM and SIGHUP interrupt the drill in progress, which
-    reverts; the run then stops and is still recorded (journal, reports, history)."""
+    reverts; the run then stops and is still recorded (journal, reports, history).
+
+    ``parallel`` > 1 runs up to that many drills at once, never two on a common target
+    (:mod:`drillbook.parallel`); the records keep the scenarios' order either way."""
     stream = out if out is not None else sys.stdout
     outcome = RunOutcome()
     exit_status = EXIT_ERROR  # until the drills ran: what escapes below is a harness error
@@ -59,12 +66,15 @@ def run_scenarios(
                         raise BackendUnavailable(
                             f"{scenario.source}: {backend} unavailable: {reason}"
                         )
-            for scenario in scenarios:
-                result = _run_one(session, scenario, stream)
-                outcome.records.append(result.record)
-                if _interrupted(result):
-                    outcome.interrupted = True
-                    break
+            if parallel > 1:
+                _run_side_by_side(session, scenarios, stream, parallel, outcome)
+            else:
+                for scenario in scenarios:
+                    result = _run_one(session, scenario, stream)
+                    outcome.records.append(result.record)
+                    if _interrupted(result):
+                        outcome.interrupted = True
+                        break
             exit_status = code_for_verdicts(
                 r.get("verdict") for r in outcome.records if not r.get("dry_run")
             )
@@ -77,6 +87,27 @@ def run_scenarios(
             for line in session.summary_lines():
                 print(line, file=stream, flush=True)
     return outcome
+
+
+def _run_side_by_side(
+    session: RunSession,
+    scenarios: Sequence[Scenario],
+    stream: IO[str],
+    workers: int,
+    outcome: RunOutcome,
+) -> None:
+    from drillbook.parallel import run_parallel
+
+    session.get_journal()  # made once, before the threads share it
+    done = run_parallel(
+        scenarios,
+        workers,
+        lambda s: _run_one(session, s, stream),
+        scenario_targets,
+        _interrupted,
+    )
+    outcome.records.extend(r.record for r in done.results if r is not None)
+    outcome.interrupted = outcome.interrupted or done.interrupted
 
 
 def _run_one(session: RunSession, scenario: Scenario, stream: IO[str]) -> DrillResult:

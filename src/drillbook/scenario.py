@@ -373,7 +373,9 @@ class _Builder:
         )
         alerts = self.alerts(data.get("alerts"))
         if alerts is not None:
-            self.backends.add("monitoring")  # an alert drill needs Prometheus even with no probe on it
+            self.backends.add(
+                "monitoring"
+            )  # an alert drill needs Prometheus even with no probe on it
         guards = tuple(
             GuardSpec(
                 self._expecting(

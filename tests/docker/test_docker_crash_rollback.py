@@ -161,7 +161,9 @@ def test_sigkilled_harness_after_disconnect_is_healed_by_its_watchdog_alone(
     nets = docker_client.api.inspect_container(c.id)["NetworkSettings"]["Networks"]
     assert {"edge", "edge.internal"} <= set(nets[net]["Aliases"])
     ledger = IntentLedger(tmp_path / ".drillbook" / "intents.jsonl")
-    assert ledger.pending() == []
+    # The container answers as soon as it is reconnected; the watchdog verifies the revert and
+    # only then records it, so wait for the record rather than read it at once.
+    assert wait(lambda: ledger.pending() == [], timeout=60), ledger.pending()
     (done,) = ledger.archived().values()
     assert done.status == "reverted" and done.fault_type == "docker.disconnect"
     archive = ledger.archive_path.read_text()

@@ -47,8 +47,14 @@ def test_configmap_carries_a_valid_fail_closed_config(tmp_path: Path) -> None:
     scope.check_namespace(target.namespace)  # the target is inside its own allowlist
     assert scope.opt_in_configured
     # Every namespace the Roles grant is allowlisted, and vice versa.
-    granted = {d["metadata"]["namespace"] for d in deploy_docs("rbac.yaml") if d["kind"] == "Role"}
+    roles = [d for d in deploy_docs("rbac.yaml") if d["kind"] == "Role"]
+    leases = [d for d in roles if d["metadata"]["name"] == "drillbook-target-locks"]
+    granted = {d["metadata"]["namespace"] for d in roles if d not in leases}
     assert granted == set(scope.namespaces)
+    # The target locks' Role grants Leases only, in the namespace safety.lock names.
+    assert cfg.safety.lock is not None
+    assert [d["metadata"]["namespace"] for d in leases] == [cfg.safety.lock.namespace]
+    assert [r["resources"] for r in leases[0]["rules"]] == [["leases"]]
 
 
 @pytest.fixture

@@ -120,8 +120,10 @@ def installed(kube_env: KubeEnv) -> Iterator[tuple[str, str, Path]]:
     docs = rewrite_for_test(kustomized(), runner, allowed, suffix)
     for d in docs:
         if d["kind"] == "ConfigMap":
-            d["data"]["drillbook.yaml"] = d["data"]["drillbook.yaml"].replace(
-                "drillbook-demo", allowed
+            # The targets' namespace, then the target locks' (safety.lock: the runner's own).
+            text = d["data"]["drillbook.yaml"].replace("drillbook-demo", allowed)
+            d["data"]["drillbook.yaml"] = text.replace(
+                "namespace: drillbook\n", f"namespace: {runner}\n"
             )
         if d["kind"] == "PersistentVolumeClaim":
             d["spec"]["storageClassName"] = ""

@@ -32,7 +32,6 @@ def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
 
 
 class PacketLoss(Fault):
-
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
         netns = ctx.param("netns")

@@ -119,7 +119,9 @@ def _drill_view(drill: Mapping[str, Any]) -> dict[str, Any]:
         if value is None and not (key == "tta" and drill.get("alerts")):
             continue  # not an alert drill, or this measure was not asked for
         bracket = measures.get(f"{key}_bracket_s")
-        upper = num(bracket[1]) if isinstance(bracket, list | tuple) and len(bracket) == 2 else value
+        upper = (
+            num(bracket[1]) if isinstance(bracket, list | tuple) and len(bracket) == 2 else value
+        )
         ok = None if upper is None or target is None else upper <= target
         name = measures.get("alert") or "alert"
         bars.append(

@@ -288,8 +288,12 @@ def _alert_marks(drill: Mapping[str, Any]) -> list[tuple[float, str, str, str]]:
                 continue
             what = "fired (must stay silent)" if a.get("silent") else word
             marks.append(
-                (t, "m-silent" if a.get("silent") else cls, f"{word} {fmt_s(t)}",
-                 f"{name} {what} at {fmt_s(t)}")
+                (
+                    t,
+                    "m-silent" if a.get("silent") else cls,
+                    f"{word} {fmt_s(t)}",
+                    f"{name} {what} at {fmt_s(t)}",
+                )
             )
     return marks
 

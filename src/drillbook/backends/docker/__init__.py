@@ -36,6 +36,9 @@ def register(registry: Registry) -> None:
         "containers on a Docker Engine (DOCKER_HOST, a docker context or a base_url)",
         prepare=lazy("drillbook.backends.docker.sandbox:prepare"),
     )
+    from drillbook.pressure.registry import register_docker as _pressure  # docker.stress
+
+    _pressure(registry)
     registry.add_fault(
         "docker.kill",
         "docker",

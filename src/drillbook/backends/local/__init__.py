@@ -48,6 +48,9 @@ def _prepare(ctx: Context) -> Iterator[None]:
 def register(registry: Registry) -> None:
     """Name every fault, probe and step; their modules load when a drill builds one."""
     registry.add_backend("local", _available, "real processes on this machine", prepare=_prepare)
+    from drillbook.pressure.registry import register_local as _pressure  # resource/disk/TLS/clock
+
+    _pressure(registry)
     registry.add_fault(
         "process.kill",
         "local",

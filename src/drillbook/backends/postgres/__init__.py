@@ -40,6 +40,9 @@ def register(registry: Registry) -> None:
         "PostgreSQL: the embedded sandbox or a configured server",
         prepare=lazy("drillbook.backends.postgres.prepare:prepare_sandbox"),
     )
+    from drillbook.pressure.registry import register_postgres as _pressure  # Database Issues
+
+    _pressure(registry)
     registry.add_fault(
         "postgres.kill",
         "postgres",
