@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Build kube-apiserver, kube-controller-manager and kube-scheduler 1.20.2 from Debian's
-# `kubernetes` source package into a cache outside the repo (no binary can be downloaded here).
-# Rebuilds only when a binary is missing. Progress goes to stderr. See docs/kubernetes.md.
+# Build kube-apiserver, kube-controller-manager, kube-scheduler and kubelet 1.20.2 from Debian's
+# `kubernetes` source package, and the pause program from the same tree's build/pause, into a
+# cache outside the repo (no binary or image can be downloaded here). The kubelet is built with
+# the oom_score_adj overlay of oom_overlay.sh. Rebuilds only what is missing. Progress goes to
+# stderr. See docs/kubernetes.md.
 set -euo pipefail
 cache=${DRILLBOOK_K8S_CACHE:-$HOME/.cache/drillbook/k8s-1.20.2}
-bins=(kube-apiserver kube-controller-manager kube-scheduler)
+bins=(kube-apiserver kube-controller-manager kube-scheduler kubelet)
 log() { echo "k8s build: $*" >&2; }
 
 missing=0
-for b in "${bins[@]}"; do [ -x "$cache/bin/$b" ] || missing=1; done
+for b in "${bins[@]}" pause; do [ -x "$cache/bin/$b" ] || missing=1; done
 if [ "$missing" = 0 ]; then log "binaries cached in $cache/bin"; exit 0; fi
 
 need_pkgs=()
@@ -17,6 +19,8 @@ command -v rsync >/dev/null || need_pkgs+=(rsync)
 [ -d /usr/share/gocode/src/github.com/modern-go/reflect2 ] || need_pkgs+=(golang-github-modern-go-reflect2-dev)
 command -v dpkg-source >/dev/null || need_pkgs+=(dpkg-dev)
 command -v make >/dev/null || need_pkgs+=(make)
+command -v gcc >/dev/null || need_pkgs+=(gcc)
+[ -f /usr/lib/x86_64-linux-gnu/libc.a ] || [ -f /usr/lib/libc.a ] || need_pkgs+=(libc6-dev)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "apt-get install ${need_pkgs[*]}"
   apt-get -o DPkg::Lock::Timeout=600 update -qq >&2 || true
@@ -46,12 +50,21 @@ r2=$tree/vendor/github.com/modern-go/reflect2
 rm -f "$r2"/*.go "$r2"/*.s
 cp /usr/share/gocode/src/github.com/modern-go/reflect2/*.go "$r2/"
 cp /usr/share/gocode/src/github.com/modern-go/reflect2/*.s "$r2/" 2>/dev/null || true
-log "building (about 5 minutes on 2 cores)"
+log "building (about 5 minutes on 2 cores; the kubelet about 1 more)"
 # One target per make call: building all three in one call failed here without a message.
 for b in "${bins[@]}"; do
   [ -x "$cache/bin/$b" ] && continue
   log "building $b"
-  (cd "$tree" && PATH=/usr/lib/go-1.19/bin:$PATH CGO_ENABLED=0 make WHAT="cmd/$b" >&2)
+  goflags=
+  if [ "$b" = kubelet ]; then
+    # -overlay first: hack/lib/golang.sh parses the build tags out of GOFLAGS after "-tags=".
+    goflags="-overlay=$(bash "$(dirname "$0")/oom_overlay.sh" "$tree" "$cache/oom-overlay") -tags=selinux"
+  fi
+  (cd "$tree" && PATH=/usr/lib/go-1.19/bin:$PATH CGO_ENABLED=0 GOFLAGS=$goflags make WHAT="cmd/$b" >&2)
   install -m 0755 "$tree/_output/local/bin/linux/amd64/$b" "$cache/bin/$b"
 done
+if [ ! -x "$cache/bin/pause" ]; then
+  log "building pause from build/pause/linux/pause.c (static, for the pod sandbox image)"
+  gcc -Os -static -DVERSION=v3.4.1-drillbook -o "$cache/bin/pause" "$tree/build/pause/linux/pause.c"
+fi
 log "binaries cached in $cache/bin"

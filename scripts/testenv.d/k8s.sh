@@ -5,9 +5,13 @@
 # kube-apiserver, kube-controller-manager and kube-scheduler once from Debian's source package
 # into ~/.cache/drillbook/k8s-1.20.2/bin (never into the repo). `up` then starts etcd, the
 # apiserver (own CA, token auth, RBAC, service-account keys), the controller-manager and the
-# scheduler, registers Node objects and starts the kubelet stand-in (scripts/k8s/fake_kubelet.py:
-# no containers run; it only writes pod and node status, as kwok does). `up` is idempotent: a
-# healthy running set is reused. Only `export` lines go to stdout; progress goes to stderr.
+# scheduler, and two real kubelets (scripts/k8s/nodes.sh): node drill-node-1 on the test Docker
+# engine (scripts/testenv.d/docker.sh), node drill-node-2 on a second dockerd of its own, so pods
+# really run, pass probes, restart and move on a drain. DRILLBOOK_K8S_KUBELET=fake starts the old
+# stand-in instead (scripts/k8s/fake_kubelet.py: no containers run; it only writes pod and node
+# status, as kwok does). `up` is idempotent: a healthy running set is reused. Only `export` lines
+# go to stdout; progress goes to stderr. DRILLBOOK_K8S_RUN picks the state folder (one cluster
+# per folder; ports are picked free).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -17,11 +21,19 @@ BIN=$CACHE/bin
 PKI=$RUN/pki
 KUBECONFIG_OUT=$RUN/kubeconfig
 CONTEXT=${DRILLBOOK_K8S_CONTEXT:-drillbook-local}
-NODES=${DRILLBOOK_K8S_NODES:-drill-node-a,drill-node-b,drill-node-c}
+KUBELET_MODE=${DRILLBOOK_K8S_KUBELET:-real}
+[ -f "$RUN/kubelet.mode" ] && [ -z "${DRILLBOOK_K8S_KUBELET:-}" ] && KUBELET_MODE=$(cat "$RUN/kubelet.mode")
+if [ "$KUBELET_MODE" = fake ]; then
+  NODES=${DRILLBOOK_K8S_NODES:-drill-node-a,drill-node-b,drill-node-c}
+  NODE_COMPONENTS=(fake-kubelet)
+else
+  NODES=drill-node-1,drill-node-2
+  NODE_COMPONENTS=(kubelet-drill-node-1 kubelet-drill-node-2 dockerd-drill-node-2)
+fi
 READY_DELAY=${DRILLBOOK_K8S_READY_DELAY:-0.5}
 PYTHON=${PYTHON:-python3}
-READY_TIMEOUT_S=${DRILLBOOK_K8S_TIMEOUT:-90}
-COMPONENTS=(fake-kubelet kube-scheduler kube-controller-manager kube-apiserver etcd)
+READY_TIMEOUT_S=${DRILLBOOK_K8S_TIMEOUT:-120}
+COMPONENTS=("${NODE_COMPONENTS[@]}" kube-scheduler kube-controller-manager kube-apiserver etcd)
 
 say() { echo "testenv k8s: $*" >&2; }
 
@@ -77,11 +89,19 @@ all_alive() {
   for c in "${COMPONENTS[@]}"; do alive "$c" || return 1; done
 }
 
-print_env() { echo "export KUBECONFIG=$KUBECONFIG_OUT"; }
+print_env() {
+  echo "export KUBECONFIG=$KUBECONFIG_OUT"
+  # Which engine runs which node's containers (tests look pods' containers up there).
+  if [ "$KUBELET_MODE" != fake ]; then
+    echo "export DRILLBOOK_K8S_NODE_ENGINES=drill-node-1=$(cat "$RUN/drill-node-1/docker.host"),drill-node-2=$(cat "$RUN/drill-node-2/docker.host")"
+  fi
+}
 
 stop_all() {
   local c pid i
-  for c in "${COMPONENTS[@]}"; do
+  # Every component either mode may have started (a switch of mode must not leave one running).
+  for c in fake-kubelet kubelet-drill-node-1 kubelet-drill-node-2 dockerd-drill-node-2 \
+    kube-scheduler kube-controller-manager kube-apiserver etcd; do
     if alive "$c"; then
       pid=$(cat "$RUN/$c.pid")
       say "stopping $c (pid $pid)"
@@ -210,13 +230,35 @@ up() {
   start kube-scheduler "$BIN/kube-scheduler" --kubeconfig="$KUBECONFIG_OUT" \
     --leader-elect=false --port=0 --secure-port=0 --profiling=false
 
-  say "registering nodes $NODES and starting the kubelet stand-in (ready delay ${READY_DELAY}s)"
-  start fake-kubelet "$PYTHON" "$here/k8s/fake_kubelet.py" --kubeconfig "$KUBECONFIG_OUT" \
-    --nodes "$NODES" --ready-delay "$READY_DELAY"
-  wait_for "nodes Ready and default service account" "$READY_TIMEOUT_S" cluster_ready
+  echo "$KUBELET_MODE" >"$RUN/kubelet.mode"
+  if [ "$KUBELET_MODE" = fake ]; then
+    say "registering nodes $NODES and starting the kubelet stand-in (ready delay ${READY_DELAY}s)"
+    start fake-kubelet "$PYTHON" "$here/k8s/fake_kubelet.py" --kubeconfig "$KUBECONFIG_OUT" \
+      --nodes "$NODES" --ready-delay "$READY_DELAY"
+  else
+    # shellcheck source=../k8s/nodes.sh
+    source "$here/k8s/nodes.sh"
+    start_nodes "$api_port"
+  fi
+  wait_for "nodes $NODES Ready and default service account" "$READY_TIMEOUT_S" cluster_ready
+  forget_other_nodes
   all_alive || { say "a component died; see $RUN/*.log"; stop_all; return 1; }
   say "ready: KUBECONFIG=$KUBECONFIG_OUT context=$CONTEXT"
   print_env
+}
+
+forget_other_nodes() { # Node objects of the other mode (kept in etcd) would confuse the tests
+  local port token n
+  port=$(port_of apiserver)
+  token=$(cat "$RUN/admin.token")
+  for n in $(curl -s -m 5 --cacert "$PKI/ca.crt" -H "Authorization: Bearer $token" \
+    "https://127.0.0.1:$port/api/v1/nodes" | "$PYTHON" -c \
+    'import json,sys; print(" ".join(i["metadata"]["name"] for i in json.load(sys.stdin)["items"]))'); do
+    case ",$NODES," in *",$n,"*) continue ;; esac
+    say "deleting Node $n (not a node of this mode)"
+    curl -s -m 5 -o /dev/null --cacert "$PKI/ca.crt" -H "Authorization: Bearer $token" \
+      -X DELETE "https://127.0.0.1:$port/api/v1/nodes/$n" || true
+  done
 }
 
 cluster_ready() {
@@ -226,7 +268,11 @@ cluster_ready() {
 
 case "${1:-}" in
   up) up ;;
-  down) stop_all; say "stopped" ;;
+  down)
+    stop_all
+    if [ "$KUBELET_MODE" != fake ]; then source "$here/k8s/nodes.sh"; clean_nodes; fi
+    say "stopped"
+    ;;
   env)
     if all_alive && healthy; then print_env; else say "not running"; exit 1; fi
     ;;

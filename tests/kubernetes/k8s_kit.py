@@ -8,15 +8,21 @@ namespace, deleted afterwards.
 
 from __future__ import annotations
 
+import copy
 import os
 import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from drillbook.backends.base import Context
 from drillbook.model import TargetSpec
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
 
 TEST_CONTEXT = os.environ.get("DRILLBOOK_K8S_TEST_CONTEXT", "drillbook-local")
 OPT_IN = {"drillbook.io/drills": "allowed"}
@@ -125,6 +131,7 @@ def deploy_demo(env: KubeEnv, namespace: str, replicas: int = 3, ready_delay: st
         TargetSpec("demo", "kubernetes", target_params(namespace, replicas=replicas))
     )
     docs = demo_manifests(target)
+    docs[0]["spec"]["minReadySeconds"] = 0  # the drills' warm-up; these tests need none
     docs[0]["spec"]["template"]["metadata"]["annotations"]["drillbook.io/fake-ready-delay"] = (
         ready_delay
     )
@@ -132,6 +139,47 @@ def deploy_demo(env: KubeEnv, namespace: str, replicas: int = 3, ready_delay: st
     wait_for("demo deployment available", lambda: available_replicas(env, namespace) >= replicas)
 
 
+def node_names(env: KubeEnv) -> list[str]:
+    """The test cluster's nodes, sorted (real kubelets drill-node-1/2, or the stand-in's a/b/c)."""
+    return sorted(n.metadata.name for n in env.kube.core.list_node(_request_timeout=T).items)
+
+
 def available_replicas(env: KubeEnv, namespace: str, name: str = "demo") -> int:
     dep = env.kube.apps.read_namespaced_deployment(name, namespace, _request_timeout=T)
     return int(dep.status.available_replicas or 0)
+
+
+def deploy_docs(name: str) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all((DEPLOY / name).read_text()) if d]
+
+
+def kustomized() -> list[dict[str, Any]]:
+    kust = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
+    return [d for f in kust["resources"] for d in deploy_docs(f)]
+
+
+def rewrite_for_test(
+    docs: list[dict[str, Any]], runner: str, allowed: str, suffix: str
+) -> list[dict[str, Any]]:
+    """Point the shipped manifests at this test's namespaces (and unique cluster-scoped names)."""
+    out = []
+    for raw in docs:
+        d = copy.deepcopy(raw)
+        meta = d["metadata"]
+        if d["kind"] == "Namespace":
+            continue  # the test made its own
+        if meta.get("namespace") == "drillbook":
+            meta["namespace"] = runner
+        elif meta.get("namespace") == "drillbook-demo":
+            meta["namespace"] = allowed
+        if d["kind"] in ("ClusterRole", "ClusterRoleBinding"):
+            meta["name"] += suffix
+        if d["kind"] == "ClusterRoleBinding":
+            d["roleRef"]["name"] += suffix
+        for subject in d.get("subjects") or []:
+            subject["namespace"] = runner
+        for rule in d.get("rules") or []:
+            if rule.get("resourceNames") == ["drillbook-demo"]:
+                rule["resourceNames"] = [allowed]
+        out.append(d)
+    return out

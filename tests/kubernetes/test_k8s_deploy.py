@@ -4,7 +4,6 @@ own RBAC authorizer decides it)."""
 
 from __future__ import annotations
 
-import copy
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,32 +11,32 @@ from typing import Any
 
 import pytest
 import yaml
-from k8s_kit import OPT_IN, KubeEnv, T, deploy_demo, make_namespace, target_params, wait_for
+from k8s_kit import (
+    OPT_IN,
+    KubeEnv,
+    T,
+    deploy_demo,
+    deploy_docs,
+    kustomized,
+    make_namespace,
+    rewrite_for_test,
+    target_params,
+    wait_for,
+)
 
 from drillbook.backends.kubernetes.targets import KubeTarget, Scope
 from drillbook.config import Overrides, load_config
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
-
-
-def _docs(name: str) -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all((DEPLOY / name).read_text()) if d]
-
-
-def _kustomized() -> list[dict[str, Any]]:
-    kust = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
-    return [d for f in kust["resources"] for d in _docs(f)]
-
 
 def test_legacy_cronjob_is_the_same_job() -> None:
-    (new,) = _docs("cronjob.yaml")
-    (old,) = _docs("legacy/cronjob-batch-v1beta1.yaml")
+    (new,) = deploy_docs("cronjob.yaml")
+    (old,) = deploy_docs("legacy/cronjob-batch-v1beta1.yaml")
     assert new["apiVersion"] == "batch/v1" and old["apiVersion"] == "batch/v1beta1"
     assert {**old, "apiVersion": "batch/v1"} == new
 
 
 def test_configmap_carries_a_valid_fail_closed_config(tmp_path: Path) -> None:
-    (cm,) = _docs("configmap.yaml")
+    (cm,) = deploy_docs("configmap.yaml")
     path = tmp_path / "drillbook.yaml"
     path.write_text(cm["data"]["drillbook.yaml"])
     cfg = load_config(Overrides(config_path=path), workdir=tmp_path)
@@ -48,7 +47,7 @@ def test_configmap_carries_a_valid_fail_closed_config(tmp_path: Path) -> None:
     scope.check_namespace(target.namespace)  # the target is inside its own allowlist
     assert scope.opt_in_configured
     # Every namespace the Roles grant is allowlisted, and vice versa.
-    roles = [d for d in _docs("rbac.yaml") if d["kind"] == "Role"]
+    roles = [d for d in deploy_docs("rbac.yaml") if d["kind"] == "Role"]
     leases = [d for d in roles if d["metadata"]["name"] == "drillbook-target-locks"]
     granted = {d["metadata"]["namespace"] for d in roles if d not in leases}
     assert granted == set(scope.namespaces)
@@ -56,33 +55,6 @@ def test_configmap_carries_a_valid_fail_closed_config(tmp_path: Path) -> None:
     assert cfg.safety.lock is not None
     assert [d["metadata"]["namespace"] for d in leases] == [cfg.safety.lock.namespace]
     assert [r["resources"] for r in leases[0]["rules"]] == [["leases"]]
-
-
-def _rewrite(
-    docs: list[dict[str, Any]], runner: str, allowed: str, suffix: str
-) -> list[dict[str, Any]]:
-    """Point the shipped manifests at this test's namespaces (and unique cluster-scoped names)."""
-    out = []
-    for raw in docs:
-        d = copy.deepcopy(raw)
-        meta = d["metadata"]
-        if d["kind"] == "Namespace":
-            continue  # the test made its own
-        if meta.get("namespace") == "drillbook":
-            meta["namespace"] = runner
-        elif meta.get("namespace") == "drillbook-demo":
-            meta["namespace"] = allowed
-        if d["kind"] in ("ClusterRole", "ClusterRoleBinding"):
-            meta["name"] += suffix
-        if d["kind"] == "ClusterRoleBinding":
-            d["roleRef"]["name"] += suffix
-        for subject in d.get("subjects") or []:
-            subject["namespace"] = runner
-        for rule in d.get("rules") or []:
-            if rule.get("resourceNames") == ["drillbook-demo"]:
-                rule["resourceNames"] = [allowed]
-        out.append(d)
-    return out
 
 
 @pytest.fixture
@@ -94,7 +66,7 @@ def applied(kube_env: KubeEnv) -> Iterator[tuple[str, str, str, list[str]]]:
     suffix = f"-{secrets.token_hex(3)}"
     from drillbook.backends.kubernetes.manifests import apply_manifests
 
-    docs = _rewrite(_kustomized(), runner, allowed, suffix)
+    docs = rewrite_for_test(kustomized(), runner, allowed, suffix)
     done = apply_manifests(kube, docs)
     yield runner, allowed, other, done
     for ns in (runner, allowed, other):

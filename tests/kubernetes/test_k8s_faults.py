@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from k8s_kit import KubeEnv, T, available_replicas, make_ctx, wait_for
+from k8s_kit import KubeEnv, T, available_replicas, make_ctx, node_names, wait_for
 
 from drillbook.backends.base import Context, Fault, get_registry
 from drillbook.errors import FaultError, SafetyError
@@ -151,13 +151,14 @@ def test_cordon_respects_a_node_someone_else_cordoned(
 def test_cordon_revert_without_saved_state_finds_its_mark(
     kube_env: KubeEnv, demo: str, uncordon_all: None
 ) -> None:
-    ctx = make_ctx(kube_env, demo, {"node": "drill-node-b"})
+    name = node_names(kube_env)[1]
+    ctx = make_ctx(kube_env, demo, {"node": name})
     f = fault("k8s.cordon_node", ctx)
     inject(f)
-    assert node(kube_env, "drill-node-b").spec.unschedulable
+    assert node(kube_env, name).spec.unschedulable
     blank = fault("k8s.cordon_node", ctx)  # the harness died before state() was saved
     blank.revert()
-    assert not node(kube_env, "drill-node-b").spec.unschedulable
+    assert not node(kube_env, name).spec.unschedulable
 
 
 def _ready(env: KubeEnv, name: str) -> bool:
@@ -165,19 +166,19 @@ def _ready(env: KubeEnv, name: str) -> bool:
 
 
 def test_node_not_ready_and_back(kube_env: KubeEnv, demo: str) -> None:
-    ctx = make_ctx(kube_env, demo, {"node": "drill-node-c"})
+    name = node_names(kube_env)[-1]
+    ctx = make_ctx(kube_env, demo, {"node": name})
     f = fault("k8s.node_not_ready", ctx)
     try:
         inject(f)
-        assert not _ready(kube_env, "drill-node-c")
-        notes = node(kube_env, "drill-node-c").metadata.annotations or {}
+        notes = node(kube_env, name).metadata.annotations or {}
         assert "drillbook.io/not-ready" in notes
     finally:
         revert_in_new_process_style("k8s.node_not_ready", ctx, f.state())
-    assert _ready(kube_env, "drill-node-c")
-    assert "drillbook.io/not-ready" not in (
-        node(kube_env, "drill-node-c").metadata.annotations or {}
-    )
+    # A real kubelet reports Ready again by itself at its next status update; the revert makes
+    # sure of it either way.
+    wait_for("the node Ready again", lambda: _ready(kube_env, name))
+    assert "drillbook.io/not-ready" not in (node(kube_env, name).metadata.annotations or {})
 
 
 def test_scale_and_revert_from_state_or_annotation(kube_env: KubeEnv, demo: str) -> None:
@@ -376,9 +377,10 @@ def test_scale_and_uncordon_steps(kube_env: KubeEnv, demo: str, uncordon_all: No
     )
     assert detail.startswith("scaled Deployment demo from 3 to 4")
     assert available_replicas(kube_env, demo) >= 4
-    cordon = fault("k8s.cordon_node", make_ctx(kube_env, demo, {"node": "drill-node-a"}))
+    first = node_names(kube_env)[0]
+    cordon = fault("k8s.cordon_node", make_ctx(kube_env, demo, {"node": first}))
     inject(cordon)
     out = reg.recovery("k8s.uncordon").factory(make_ctx(kube_env, demo)).run()
-    assert out == "uncordoned drill-node-a"
-    assert not node(kube_env, "drill-node-a").spec.unschedulable
+    assert out == f"uncordoned {first}"
+    assert not node(kube_env, first).spec.unschedulable
     assert cordon.verify_reverted()

@@ -4,8 +4,12 @@ For each target with ``sandbox: true`` (and only when the environment is ``sandb
 namespace is allowlisted) it creates, if absent, the namespace (with the opt-in label when one is
 configured), a Deployment, a Service and a PodDisruptionBudget (minAvailable = replicas − 1, so a
 drain must respect it), waits until the Deployment is available, and on exit deletes exactly what
-it created. Objects that already existed are left alone. The pod template carries
-``drillbook.io/fake-ready-delay: "2"``: the test kubelet stand-in reads it; real kubelets ignore it.
+it created. Objects that already existed are left alone. The Deployment has ``minReadySeconds: 10``,
+a warm-up as real services have: a replacement pod counts as available 10 s after it is Ready.
+Without it a drain of pause containers on a real kubelet recovers before the drain itself returns
+(the eviction of the last pod waits for the earlier ones' replacements, the PodDisruptionBudget),
+and the engine, which times from the end of the injection, sees nothing to detect. The pod template also carries
+``drillbook.io/fake-ready-delay: "2"`` for the kubelet stand-in; real kubelets ignore it.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ from .targets import KubeTarget, Scope, opt_in_rule
 __all__ = ["demo_manifests", "prepare"]
 
 log = logging.getLogger("drillbook.kubernetes")
+
+#: The sandbox Deployment's minReadySeconds (see the module docstring).
+WARM_UP_S = 10
 
 
 def _labels(target: KubeTarget) -> dict[str, str]:
@@ -58,6 +65,7 @@ def demo_manifests(target: KubeTarget) -> list[dict[str, Any]]:
                 "replicas": target.replicas,
                 "selector": {"matchLabels": labels},
                 "revisionHistoryLimit": 10,
+                "minReadySeconds": WARM_UP_S,
                 "progressDeadlineSeconds": 600,
                 # Keep serving during a bad rollout: surge one new pod, never take an old one down.
                 "strategy": {
