@@ -128,7 +128,7 @@ def test_io_hog_writes_and_revert_removes_its_file(box: Any, tmp_path: Path) -> 
 
 
 def test_a_hog_at_the_limit_is_refused_without_allow_oom(box: Any, tmp_path: Path) -> None:
-    fault = _fault(box, tmp_path, kind="memory", percent=100)
+    fault = _fault(box, tmp_path, kind="memory", memory_percent=100)
     with pytest.raises(SafetyError, match="allow_oom"):
         fault.inject()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from drillbook.backends.base import Registry, lazy
+from drillbook.backends.selection import SELECTION_PARAMS
 from drillbook.pressure.sizes import SIZE_PATTERN
 
 __all__ = [
@@ -251,15 +252,15 @@ def register_docker(registry: Registry) -> None:
                 "kind": {"enum": ["cpu", "memory", "io"]},
                 "workers": {"type": "integer", "minimum": 1, "maximum": 64},
                 "size": SIZE,
-                "percent": {"type": "number", "exclusiveMinimum": 0, "maximum": 100},
+                # The share of the container's memory limit; `percent` is the selection's.
+                "memory_percent": {"type": "number", "exclusiveMinimum": 0, "maximum": 100},
                 "allow_oom": {"type": "boolean"},
                 "path": {"type": "string", "pattern": "^/", "maxLength": 4096},
                 "duration": DURATION,
-                "pick": {"type": "integer", "minimum": 1},
-                "pick_percent": {"type": "number", "exclusiveMinimum": 0, "maximum": 100},
+                **SELECTION_PARAMS,
             },
             "required": ["kind"],
-            "not": {"required": ["size", "percent"]},
+            "not": {"required": ["size", "memory_percent"]},
             "type": "object", "additionalProperties": False,
         },
     )

@@ -58,13 +58,13 @@ class DockerStress(DockerFault):
     def _size(self, limit: int) -> int:
         if "size" in self.ctx.params:
             size = parse_size(self.ctx.param("size"), field="size")
-        elif "percent" in self.ctx.params:
+        elif "memory_percent" in self.ctx.params:
             if limit <= 0:
                 raise ConfigError(
-                    "percent needs a container with a memory limit; give size instead",
-                    field="percent",
+                    "memory_percent needs a container with a memory limit; give size instead",
+                    field="memory_percent",
                 )
-            size = int(limit * float(self.ctx.param("percent")) / 100.0)
+            size = int(limit * float(self.ctx.param("memory_percent")) / 100.0)
         else:
             size = parse_size(self.ctx.param("size", "64MiB"), field="size")
         cap = parse_size(
