@@ -21,7 +21,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "testenv.d" / "pgdebian.sh"
 
-__all__ = ["Debian", "debian_env", "drillbook_run", "project_for"]
+__all__ = ["Debian", "debian_env", "drillbook_run", "fresh_debian", "project_for"]
 
 
 def debian_env() -> tuple[dict[str, str] | None, str | None]:
@@ -39,6 +39,24 @@ def debian_env() -> tuple[dict[str, str] | None, str | None]:
     if not all(k in found for k in keys):
         return None, (out.stderr.strip() or "not running") + " (scripts/testenv up pgdebian)"
     return found, None
+
+
+def fresh_debian() -> dict[str, str]:
+    """Rebuild the component from scratch and return its new exports.
+
+    Each drill test gets a server in the state a team's would be in: one primary timeline, an
+    archive only it wrote. A server that earlier tests restored, rewound and promoted (a standby
+    promoted onto the same archive, many timelines) makes a later restore follow another
+    branch, so each test would be drilling a different server than the one it describes."""
+    subprocess.run(["bash", str(SCRIPT), "down"], capture_output=True, timeout=300, check=False)
+    out = subprocess.run(
+        ["bash", str(SCRIPT), "up"], capture_output=True, text=True, timeout=600, check=False
+    )
+    found = dict(re.findall(r"export DRILLBOOK_PGDEBIAN_(\w+)=(\S+)", out.stdout))
+    assert out.returncode == 0 and "PORT" in found, out.stderr[-2000:]
+    for key, value in found.items():
+        os.environ[f"DRILLBOOK_PGDEBIAN_{key}"] = value
+    return found
 
 
 @dataclass

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from pgdebian import Debian, debian_env, drillbook_run, project_for
+from pgdebian import Debian, debian_env, drillbook_run, fresh_debian, project_for
 
 from drillbook.plugin import needs_backend
 
@@ -26,12 +26,12 @@ pytestmark = pytest.mark.timeout(900)
 _VOLATILE = {"transaction_read_only", "application_name", "client_encoding"}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def debian() -> Debian:
     env, reason = debian_env()
     needs_backend("postgres-debian", reason)
     assert env is not None
-    return Debian(env)
+    return Debian(fresh_debian())
 
 
 @pytest.fixture
