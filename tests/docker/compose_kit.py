@@ -70,6 +70,21 @@ class ComposeProject:
         found = self.client.containers.list(all=True, filters=filters)
         return sorted(found, key=lambda c: str(c.name))
 
+    def wait_healthy(self, timeout_s: float = 120.0) -> bool:
+        """True once every container of the project that has a HEALTHCHECK reports healthy."""
+        import time
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            states = [
+                c.attrs["State"].get("Health", {}).get("Status")
+                for c in self.client.containers.list(filters={"label": f"{PROJECT}={self.name}"})
+            ]
+            if states and all(s in (None, "healthy") for s in states):
+                return True
+            time.sleep(0.5)
+        return False
+
     def host_port(self, container: Any) -> int:
         container.reload()
         binding = container.attrs["NetworkSettings"]["Ports"]["8080/tcp"][0]

@@ -75,6 +75,9 @@ def example(docker_client: Any, busybox: str, tmp_path: Path) -> Iterator[Compos
         ids[tag] = str(image.id)
     docker_client.api.tag(ids["v1"], "shop/web", "current", force=True)
     p.run("up", "-d", "--scale", "api=3")
+    # A drill refuses a target whose HEALTHCHECK still says "starting" (unhealthy before
+    # injection): wait, bounded, for the engine to call every container healthy first.
+    assert p.wait_healthy(), [(c.name, c.attrs["State"].get("Health")) for c in p.containers("web")]
     p.releases = ids
     yield p
     p.down()
