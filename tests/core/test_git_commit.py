@@ -13,8 +13,13 @@ from pathlib import Path
 import pytest
 
 from drillbook.journal import environment_snapshot, git_commit, git_head
+from drillbook.plugin import needs_backend
 
-pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+
+@pytest.fixture(autouse=True)
+def _git() -> None:
+    # Through the CI switch: a runner without git fails here instead of skipping unnoticed.
+    needs_backend("git", None if shutil.which("git") else "git is not installed")
 
 
 def git(cwd: Path, *args: str) -> str:
