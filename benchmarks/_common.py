@@ -28,6 +28,14 @@ __all__ = [
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
+# Every benchmark measures the drillbook of the tree it sits in, and so do the processes it starts
+# (servers, drills), not whichever drillbook happens to be installed.
+_SRC = str(Path(__file__).resolve().parent.parent / "src")
+if _SRC not in sys.path:
+    sys.path.insert(0, _SRC)
+if _SRC not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p)
+
 
 def machine() -> str:
     cpu = "unknown cpu"

@@ -97,6 +97,8 @@ def start_server(ports: int) -> tuple[subprocess.Popen[str], list[int]]:
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()
+    if not line.split():
+        raise SystemExit(f"the probe server did not start (exit {proc.wait()}); see its stderr")
     return proc, [int(p) for p in line.split()]
 
 

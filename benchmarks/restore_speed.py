@@ -36,22 +36,17 @@ from drillbook.backends.base import Context
 from drillbook.backends.postgres.faults import DeleteRows, DestroyData
 from drillbook.backends.postgres.ledger import PostgresLedger
 from drillbook.backends.postgres.probes import SqlProbe
-from drillbook.backends.postgres.steps import RestoreBaseBackup
-from drillbook.backends.postgres.target import pg_target
-from drillbook.model import TargetSpec
-from drillbook.sandbox import down, up
-from drillbook.sandbox.control import SupervisorClient
-from drillbook.sandbox.state import (
+from drillbook.backends.postgres.sandbox import down, up
+from drillbook.backends.postgres.sandbox.control import SupervisorClient
+from drillbook.backends.postgres.sandbox.nodes import node_port, pg_run, write_node_conf
+from drillbook.backends.postgres.sandbox.replication import set_primary_conf, take_base_backup
+from drillbook.backends.postgres.sandbox.state import (
     dsn_for_port,
     load_state,
 )
-from drillbook.sandbox.topology import (
-    node_port,
-    pg_run,
-    set_primary_conf,
-    take_base_backup,
-    write_node_conf,
-)
+from drillbook.backends.postgres.steps import RestoreBaseBackup
+from drillbook.backends.postgres.target import pg_target
+from drillbook.model import TargetSpec
 
 PROBE_INTERVAL_S = 0.05
 #: Passes only once the server is promoted: a hot standby still replaying could answer earlier.

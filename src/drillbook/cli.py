@@ -42,7 +42,7 @@ __all__ = ["EXIT_ABORTED", "EXIT_CONFIG", "EXIT_ERROR", "EXIT_FAILED", "EXIT_OK"
 CORE_COMMANDS = frozenset({"run", "list", "validate", "rollback"})
 SCENARIO_SUFFIXES = (".yaml", ".yml")
 FEATURE_COMMANDS = (
-    "drillbook.sandbox.commands",
+    "drillbook.backends.postgres.sandbox.commands",
     "drillbook.report.commands",
     "drillbook.evidence.commands",
     "drillbook.runbook.commands",

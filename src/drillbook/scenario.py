@@ -180,8 +180,8 @@ class _Builder:
         """Control ids must be in the shipped catalog (a typo would silently lose evidence);
         an organisation's own controls are written with an ``X-`` prefix."""
         if not controls:
-            return  # the catalog (a YAML file and its module) is read only when needed
-        from drillbook.evidence.controls import known_controls
+            return  # the catalog (a YAML file) is read only when needed
+        from drillbook.controlcatalog import known_controls
 
         known = known_controls()
         for i, control in enumerate(controls):

@@ -75,3 +75,12 @@ def test_history_does_not_import_the_report_package() -> None:
     for module in ("drillbook.history", "drillbook.history_pg", "drillbook.journaldoc"):
         bad = sorted(d for d in graph[module] if d.startswith("drillbook.report"))
         assert not bad, f"{module} imports {bad}"
+
+
+def test_the_loaders_import_no_feature_package() -> None:
+    """Scenario and config loading sit below every feature: the control ids a scenario may name
+    come from the catalog leaf (drillbook.controlcatalog), not from the evidence package."""
+    graph = import_graph()
+    for module in ("drillbook.config", "drillbook.yamlload", "drillbook.scenario"):
+        bad = sorted(d for d in graph[module] if d.startswith(FEATURES))
+        assert not bad, f"{module} imports {bad}"

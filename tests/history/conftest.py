@@ -26,8 +26,8 @@ def _reason() -> str | None:
 def pg_port() -> Iterator[int]:
     """The sandbox's primary (region-a): a real PostgreSQL server, trusting local TCP."""
     needs_backend("postgres", _reason())
-    from drillbook.sandbox import down, up
-    from drillbook.sandbox.topology import node_port
+    from drillbook.backends.postgres.sandbox import down, up
+    from drillbook.backends.postgres.sandbox.nodes import node_port
 
     root = Path(tempfile.mkdtemp(prefix="drillbook-historytest-"))
     state = up(root)
@@ -42,7 +42,7 @@ def pg_dsn(pg_port: int) -> Iterator[str]:
     """A ``postgresql://`` DSN naming a database of this test's own, dropped afterwards."""
     import psycopg
 
-    from drillbook.sandbox.state import dsn_for_port
+    from drillbook.backends.postgres.sandbox.state import dsn_for_port
 
     name = f"history_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(dsn_for_port(pg_port), autocommit=True) as conn:

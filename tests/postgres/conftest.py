@@ -28,7 +28,7 @@ def new_root() -> Path:
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[Path]:
     needs_backend("postgres", _reason())
-    from drillbook.sandbox import down, up
+    from drillbook.backends.postgres.sandbox import down, up
 
     root = new_root()
     up(root)
@@ -42,7 +42,7 @@ def sandbox() -> Iterator[Path]:
 def pg(sandbox: Path) -> Iterator[Path]:
     """The session sandbox, reconciled to its canonical shape after the test."""
     yield sandbox
-    from drillbook.sandbox import reconcile
+    from drillbook.backends.postgres.sandbox import reconcile
 
     reconcile(sandbox)
 
@@ -51,7 +51,7 @@ def pg(sandbox: Path) -> Iterator[Path]:
 def fresh_root() -> Iterator[Path]:
     """A sandbox root of the test's own (needs the backend); torn down if the test left it up."""
     needs_backend("postgres", _reason())
-    from drillbook.sandbox import down
+    from drillbook.backends.postgres.sandbox import down
 
     root = new_root()
     yield root

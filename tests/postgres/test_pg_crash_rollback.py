@@ -57,7 +57,7 @@ def project(pg: Path) -> Iterator[Path]:  # pg: the backend must be available
     (root / "drills").mkdir()
     (root / "drills" / "test_crash.py").write_text(DRILL)
     yield root
-    from drillbook.sandbox import down
+    from drillbook.backends.postgres.sandbox import down
 
     down(root / ".sandbox")
     shutil.rmtree(root, ignore_errors=True)
@@ -85,7 +85,7 @@ def _cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_killed_harness_then_rollback_then_down_leaves_nothing(project: Path) -> None:
-    from drillbook.sandbox.topology import _our_processes
+    from drillbook.backends.postgres.sandbox.lifecycle import our_processes
 
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     harness = subprocess.Popen(
@@ -124,4 +124,4 @@ def test_killed_harness_then_rollback_then_down_leaves_nothing(project: Path) ->
     done = _cli(project, "sandbox", "down")
     assert done.returncode == 0, done.stdout + done.stderr
     assert not sandbox.exists()
-    assert _our_processes(sandbox) == []
+    assert our_processes(sandbox) == []

@@ -139,7 +139,7 @@ def test_region_kill_takes_every_process_and_revert_fails_back(
     ctx_for: Callable[..., Context], pg: Path
 ) -> None:
     from drillbook.backends.postgres.faults import RegionKill
-    from drillbook.sandbox import sandbox_status
+    from drillbook.backends.postgres.sandbox import sandbox_status
 
     ctx = ctx_for("region-a")
     fault = RegionKill(ctx)

@@ -16,13 +16,13 @@ import pytest
 
 
 def _processes_under(root: Path) -> list[int]:
-    from drillbook.sandbox.topology import _our_processes
+    from drillbook.backends.postgres.sandbox.lifecycle import our_processes
 
-    return _our_processes(root)
+    return our_processes(root)
 
 
 def _parser() -> argparse.ArgumentParser:
-    from drillbook.sandbox.commands import register
+    from drillbook.backends.postgres.sandbox.commands import register
 
     parser = argparse.ArgumentParser(prog="drillbook")
     register(parser.add_subparsers(dest="command"))
@@ -63,7 +63,7 @@ def test_up_status_down_via_commands_leaves_nothing(
 
 
 def test_status_reports_roles(pg: Path) -> None:
-    from drillbook.sandbox import sandbox_status
+    from drillbook.backends.postgres.sandbox import sandbox_status
 
     status = sandbox_status(pg)
     assert status["up"] is True
@@ -73,7 +73,7 @@ def test_status_reports_roles(pg: Path) -> None:
 
 
 def test_killed_supervisor_leaves_nothing_down_cannot_clean(fresh_root: Path) -> None:
-    from drillbook.sandbox import down, up
+    from drillbook.backends.postgres.sandbox import down, up
 
     root = fresh_root
     state = up(root)
@@ -95,7 +95,7 @@ from drillbook.backends.base import Context
 from drillbook.model import TargetSpec
 from drillbook.backends.postgres.faults import DestroyData
 from drillbook.backends.postgres.ledger import PostgresLedger
-from drillbook.sandbox import up
+from drillbook.backends.postgres.sandbox import up
 root = Path(sys.argv[1]); state_file = Path(sys.argv[2])
 up(root)
 target = TargetSpec("pg-primary", "postgres", {"sandbox": "region-a", "root": str(root)})
@@ -117,8 +117,8 @@ def test_killed_harness_mid_drill_is_reverted_then_cleaned(
     ``drillbook rollback`` does), then ``sandbox down`` leaves no process and no folder."""
     from drillbook.backends.base import Context
     from drillbook.backends.postgres.faults import DestroyData
+    from drillbook.backends.postgres.sandbox import down
     from drillbook.model import TargetSpec
-    from drillbook.sandbox import down
 
     root = fresh_root
     state_file = tmp_path / "fault-state.json"
@@ -149,8 +149,8 @@ def test_killed_harness_mid_drill_is_reverted_then_cleaned(
 def test_sync_standby_option_makes_replication_synchronous(fresh_root: Path) -> None:
     import psycopg
 
-    from drillbook.sandbox import up
-    from drillbook.sandbox.state import dsn_for_port
+    from drillbook.backends.postgres.sandbox import up
+    from drillbook.backends.postgres.sandbox.state import dsn_for_port
 
     state = up(fresh_root, sync=True)
     port = state["nodes"]["region-a"]["port"]

@@ -101,8 +101,8 @@ def test_archiving_twice_in_a_row_returns_the_last_completed_segment(
 def test_verify_backup_fails_on_a_corrupted_backup(
     ctx_for: Callable[..., Context], pg: Path
 ) -> None:
+    from drillbook.backends.postgres.sandbox.replication import take_base_backup
     from drillbook.backends.postgres.steps import VerifyBackup
-    from drillbook.sandbox.topology import take_base_backup
 
     victim = next((pg / "backups" / "base" / "base").rglob("1259"))  # pg_class's heap
     victim.write_bytes(b"\0" * victim.stat().st_size)

@@ -29,7 +29,7 @@ def sandbox() -> Iterator[Path]:
     from drillbook.backends.postgres import _available
 
     needs_backend("postgres", _available({}))
-    from drillbook.sandbox import down, up
+    from drillbook.backends.postgres.sandbox import down, up
 
     root = Path(tempfile.mkdtemp(prefix="drillbook-pgpressure-"))
     up(root)
@@ -47,7 +47,7 @@ def _ctx(root: Path, tmp: Path, **params: Any) -> Context:
 def _sql(root: Path, query: str, params: tuple[Any, ...] = ()) -> Any:
     import psycopg
 
-    from drillbook.sandbox.state import dsn_for_port, load_state
+    from drillbook.backends.postgres.sandbox.state import dsn_for_port, load_state
 
     port = int(load_state(root)["nodes"]["region-a"]["port"])
     with psycopg.connect(dsn_for_port(port), autocommit=True) as conn:

@@ -533,7 +533,7 @@ def check_postgres(project: Project) -> tuple[bool, str]:
     a primary (not in recovery), serves the router, and holds all the demo rows."""
     import psycopg
 
-    from drillbook.sandbox.state import dsn_for_port, load_state, read_router
+    from drillbook.backends.postgres.sandbox.state import dsn_for_port, load_state, read_router
 
     root = _pg_root(project)
     try:
@@ -551,13 +551,13 @@ def check_postgres(project: Project) -> tuple[bool, str]:
 
 
 def _pg_start(project: Project) -> None:
-    from drillbook.sandbox import up
+    from drillbook.backends.postgres.sandbox import up
 
     up(_pg_root(project))
 
 
 def _pg_stop(project: Project) -> None:
-    from drillbook.sandbox import down
+    from drillbook.backends.postgres.sandbox import down
 
     root = _pg_root(project)
     if root.exists():

@@ -146,8 +146,8 @@ class _ProxyFault(Fault):
             up = _host_port(str(upstream), "upstream") if upstream else ("127.0.0.1", port)
             return up, {"kind": "local", "path": str(service.route_path)}, target.name
         if target.backend == "postgres" and self.kind == "tcp":
+            from drillbook.backends.postgres.sandbox.app import ROUTE_FILE
             from drillbook.backends.postgres.target import pg_target
-            from drillbook.sandbox.app import ROUTE_FILE
 
             pg = pg_target(self.ctx)
             if pg.root is None or pg.node != "app":
@@ -157,7 +157,7 @@ class _ProxyFault(Fault):
                     "give `upstream` and `listen_port` and point the app at the proxy",
                     field="target",
                 )
-            from drillbook.sandbox.state import load_state, read_router
+            from drillbook.backends.postgres.sandbox.state import load_state, read_router
 
             region = read_router(pg.root)
             port = int(load_state(pg.root)["nodes"][region]["port"])

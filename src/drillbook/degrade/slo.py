@@ -80,8 +80,8 @@ class _WindowProbe(Probe):
 
             return LocalService(target, self.ctx.state_dir, self.ctx.workdir).url(path)
         if target.backend == "postgres" and target.params.get("sandbox") == "app":
+            from drillbook.backends.postgres.sandbox.state import NODE_APP, load_state
             from drillbook.backends.postgres.target import sandbox_root
-            from drillbook.sandbox.state import NODE_APP, load_state
 
             try:
                 port = int(load_state(sandbox_root(self.ctx, target))["nodes"][NODE_APP]["port"])

@@ -1,37 +1,18 @@
-"""The shipped control catalog and per-control coverage.
+"""Per-control coverage: which catalog controls a run's evidence answers, and when each is due.
 
-Why a data file: auditors and compliance teams edit control wording more often than code, and the
-scenario validator needs the ids without importing anything heavy.
+The catalog itself (:mod:`drillbook.controlcatalog`) sits below the scenario loader, which checks
+control ids; it is re-exported here for the evidence commands.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
-from pathlib import Path
-from types import MappingProxyType
-from typing import Any
 
-import yaml
+from drillbook.controlcatalog import Control, known_controls
 
 __all__ = ["Control", "Coverage", "EvidenceRecord", "coverage", "known_controls"]
-
-
-@dataclass(frozen=True)
-class Control:
-    """One control: what must be tested, how often, and which bundle fields answer it."""
-
-    id: str
-    framework: str
-    ref: str
-    title: str
-    requirement: str
-    frequency: str
-    interval_days: int
-    evidence: tuple[str, ...]
-    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -55,34 +36,6 @@ class Coverage:
     count_12m: int
     due: datetime | None
     status: str  # "ok" | "due" | "never"
-
-
-@cache
-def _load() -> Mapping[str, Control]:
-    # Beside this module, as the package ships it.
-    text = Path(__file__).with_name("controls.yaml").read_text("utf-8")
-    # libyaml's loader when PyYAML has it: the pure-Python one is several times slower.
-    data: dict[str, Any] = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    catalog: dict[str, Control] = {}
-    for entry in data["controls"]:
-        control = Control(
-            id=str(entry["id"]),
-            framework=str(entry["framework"]),
-            ref=str(entry["ref"]),
-            title=str(entry["title"]),
-            requirement=" ".join(str(entry["requirement"]).split()),
-            frequency=str(entry["frequency"]),
-            interval_days=int(entry["interval_days"]),
-            evidence=tuple(str(e) for e in entry["evidence"]),
-            note=str(entry.get("note", "")),
-        )
-        catalog[control.id] = control
-    return MappingProxyType(catalog)
-
-
-def known_controls() -> Mapping[str, Control]:
-    """Every control id a scenario may list in ``controls:``, mapped to its definition."""
-    return _load()
 
 
 def coverage(records: Iterable[EvidenceRecord], now: datetime) -> list[Coverage]:

@@ -27,8 +27,8 @@ def metrics_url(config: Config, name: str) -> str:
 
         return LocalService(target, config.state_dir, config.workdir).url("/metrics")
     if target.backend == "postgres" and target.params.get("sandbox") == "app":
+        from drillbook.backends.postgres.sandbox.state import load_state
         from drillbook.backends.postgres.target import sandbox_root
-        from drillbook.sandbox.state import load_state
 
         root = sandbox_root(context_for(config, "postgres", {}, [name]), target)
         port = load_state(root)["nodes"]["app"]["port"]

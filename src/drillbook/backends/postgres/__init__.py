@@ -19,7 +19,7 @@ _TIMEOUT_S = {"type": "number", "exclusiveMinimum": 0}
 
 
 def _available(settings: Mapping[str, Any]) -> str | None:
-    from drillbook.sandbox.pgbin import find_binaries
+    from drillbook.backends.postgres.sandbox.pgbin import find_binaries
 
     try:
         import psycopg  # noqa: F401

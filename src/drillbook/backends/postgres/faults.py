@@ -69,7 +69,7 @@ def _ready(target: PgTarget) -> bool:
 
 def _reconcile(target: PgTarget) -> None:
     if target.is_sandbox:
-        from drillbook.sandbox.topology import reconcile
+        from drillbook.backends.postgres.sandbox.replication import reconcile
 
         assert target.root is not None
         reconcile(target.root)
@@ -330,7 +330,7 @@ class RegionKill(_PgFault):
 
     def verify_reverted(self) -> bool:
         if self.target.is_sandbox:
-            from drillbook.sandbox.state import read_router
+            from drillbook.backends.postgres.sandbox.state import read_router
 
             assert self.target.root is not None
             return _ready(self.target) and read_router(self.target.root) == self.target.region()

@@ -16,8 +16,10 @@ __all__ = ["prepare_sandbox"]
 
 @contextlib.contextmanager
 def prepare_sandbox(ctx: Context) -> Iterator[None]:
-    from drillbook.sandbox.topology import SandboxError, is_up, reconcile, up
-    from drillbook.sandbox.topology import down as sandbox_down
+    from drillbook.backends.postgres.sandbox.lifecycle import down as sandbox_down
+    from drillbook.backends.postgres.sandbox.lifecycle import is_up, up
+    from drillbook.backends.postgres.sandbox.nodes import SandboxError
+    from drillbook.backends.postgres.sandbox.replication import reconcile
 
     roots: list[Path] = []
     for target in ctx.targets:

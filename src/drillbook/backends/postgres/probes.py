@@ -123,7 +123,7 @@ class AppHealthProbe(Probe):
     def check(self) -> ProbeResult:
         url = self.ctx.param("url")
         if not url:
-            from drillbook.sandbox.state import load_state
+            from drillbook.backends.postgres.sandbox.state import load_state
 
             target = pg_target(self.ctx)
             assert target.root is not None

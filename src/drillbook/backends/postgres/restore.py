@@ -269,7 +269,7 @@ def archive_current_wal(target: PgTarget, timeout_s: float = 30.0) -> str | None
 def _write_recovery_conf(target: PgTarget, data_dir: Path, recovery: RecoveryTarget) -> None:
     settings = recovery.settings()
     if target.is_sandbox:
-        from drillbook.sandbox.topology import write_node_conf
+        from drillbook.backends.postgres.sandbox.nodes import write_node_conf
 
         write_node_conf(data_dir, target.port(), settings)
     else:
@@ -346,7 +346,7 @@ def restore_base_backup(
         pending.parent.mkdir(parents=True, exist_ok=True)
         pending.write_text(json.dumps({"data_dir": str(data_dir), "at": time.time()}))
     if target.is_sandbox:
-        from drillbook.sandbox.control import SupervisorClient
+        from drillbook.backends.postgres.sandbox.control import SupervisorClient
 
         assert target.root is not None
         SupervisorClient(target.root).start(target.region())
@@ -354,7 +354,7 @@ def restore_base_backup(
         target.start_server(timeout_s)
     _wait_promoted(target, timeout_s)
     if target.is_sandbox:
-        from drillbook.sandbox.topology import set_primary_conf
+        from drillbook.backends.postgres.sandbox.replication import set_primary_conf
 
         assert target.root is not None
         set_primary_conf(target.root, target.region())  # recovery settings must not apply again

@@ -98,7 +98,7 @@ class Promote(RecoveryStep):
         target = pg_target(self.ctx)
         timeout = _timeout(self, 60.0)
         if target.is_sandbox:
-            from drillbook.sandbox.topology import promote
+            from drillbook.backends.postgres.sandbox.replication import promote
 
             assert target.root is not None
             promote(target.root, target.region(), timeout)
@@ -118,7 +118,11 @@ class RouterSwitch(RecoveryStep):
             raise ConfigError("router.switch needs `to` (the region that should serve)", field="to")
         target = pg_target(self.ctx)
         if target.is_sandbox:
-            from drillbook.sandbox.state import load_state, read_router, write_router
+            from drillbook.backends.postgres.sandbox.state import (
+                load_state,
+                read_router,
+                write_router,
+            )
 
             assert target.root is not None
             if str(to) not in load_state(target.root)["nodes"]:

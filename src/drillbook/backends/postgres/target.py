@@ -55,7 +55,7 @@ class PgTarget:
     # -- sandbox helpers --------------------------------------------------------------------
     def sandbox_state(self) -> dict[str, Any]:
         """The sandbox's state.json (sandbox targets only)."""
-        from drillbook.sandbox.state import load_state
+        from drillbook.backends.postgres.sandbox.state import load_state
 
         assert self.root is not None
         try:
@@ -67,7 +67,7 @@ class PgTarget:
 
     def region(self) -> str:
         """The sandbox node this target names now (``serving`` follows the router)."""
-        from drillbook.sandbox.state import read_router
+        from drillbook.backends.postgres.sandbox.state import read_router
 
         if self.node == "serving":
             assert self.root is not None
@@ -79,7 +79,7 @@ class PgTarget:
     # -- what every use needs ---------------------------------------------------------------
     def dsn(self, dbname: str | None = None, timeout_s: int = 2) -> str:
         if self.is_sandbox:
-            from drillbook.sandbox.state import dsn_for_port
+            from drillbook.backends.postgres.sandbox.state import dsn_for_port
 
             port = int(self.sandbox_state()["nodes"][self.region()]["port"])
             return dsn_for_port(
@@ -99,7 +99,7 @@ class PgTarget:
         return Path(self._require("data_dir"))
 
     def bin_dir(self) -> Path:
-        from drillbook.sandbox.pgbin import find_binaries
+        from drillbook.backends.postgres.sandbox.pgbin import find_binaries
 
         if self.is_sandbox:
             return Path(self.sandbox_state()["bin_dir"])
@@ -175,7 +175,7 @@ class PgTarget:
         return entry.pw_uid, entry.pw_gid
 
     def chown_tree(self, path: Path) -> None:
-        from drillbook.sandbox.pgbin import RunAs
+        from drillbook.backends.postgres.sandbox.pgbin import RunAs
 
         uid, gid = self.run_as()
         RunAs(uid, gid, "").chown_tree(path)
@@ -214,7 +214,7 @@ class PgTarget:
         (default 60) or ``timeout_s`` passes, whichever is first.
         """
         if self.is_sandbox:
-            from drillbook.sandbox.topology import start_node
+            from drillbook.backends.postgres.sandbox.nodes import start_node
 
             assert self.root is not None
             start_node(self.root, self.region(), timeout_s)
@@ -272,7 +272,7 @@ class PgTarget:
     def stop_server(self, timeout_s: float = 60.0) -> None:
         """Fast shutdown; then SIGKILL when it does not stop in time. Idempotent."""
         if self.is_sandbox:
-            from drillbook.sandbox.topology import stop_node
+            from drillbook.backends.postgres.sandbox.nodes import stop_node
 
             assert self.root is not None
             stop_node(self.root, self.region(), timeout_s)

@@ -61,7 +61,7 @@ class _Live:
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
 
-        from drillbook.sandbox.state import dsn_for_port, load_state
+        from drillbook.backends.postgres.sandbox.state import dsn_for_port, load_state
 
         lag = GaugeMetricFamily(
             "drillbook_pg_replication_lag_seconds",

@@ -7,7 +7,7 @@ slow init stays a zombie, holding postmaster.pid, and blocks a restart). So this
 backends come back to it too, and reaps continuously. It restarts nothing by itself: recovery is
 the drill's job. Control is a tiny JSON-over-HTTP API on 127.0.0.1 (port written to state.json).
 
-Run: ``python -m drillbook.sandbox.supervisor ROOT``.
+Run: ``python -m drillbook.backends.postgres.sandbox.supervisor ROOT``.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from drillbook.backends.postgres.sandbox.jsonhttp import JsonHandler
+from drillbook.backends.postgres.sandbox.state import NODE_APP, load_state, update_state
 from drillbook.procs import pid_alive
-from drillbook.sandbox.jsonhttp import JsonHandler
-from drillbook.sandbox.state import NODE_APP, load_state, update_state
 
 __all__ = ["Supervisor", "main"]
 
@@ -57,7 +57,7 @@ class Supervisor:
     # -- children ---------------------------------------------------------------------------
     def _command(self, name: str, node: dict[str, Any], state: dict[str, Any]) -> list[str]:
         if name == NODE_APP:
-            return [sys.executable, "-m", "drillbook.sandbox.app", str(self.root)]
+            return [sys.executable, "-m", "drillbook.backends.postgres.sandbox.app", str(self.root)]
         return [str(Path(state["bin_dir"]) / "postgres"), "-D", node["data_dir"]]
 
     def start(self, name: str) -> int:

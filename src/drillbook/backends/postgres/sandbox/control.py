@@ -7,7 +7,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from drillbook.sandbox.state import load_state
+from drillbook.backends.postgres.sandbox.state import load_state
 
 __all__ = ["SupervisorClient", "SupervisorDown"]
 

@@ -19,7 +19,8 @@ def _root(args: argparse.Namespace) -> Path:
 
 
 def _up(args: argparse.Namespace) -> int:
-    from drillbook.sandbox.topology import SandboxError, up
+    from drillbook.backends.postgres.sandbox.lifecycle import up
+    from drillbook.backends.postgres.sandbox.nodes import SandboxError
 
     try:
         state = up(_root(args), sync=bool(args.sync))
@@ -34,7 +35,8 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _down(args: argparse.Namespace) -> int:
-    from drillbook.sandbox.topology import SandboxError, down
+    from drillbook.backends.postgres.sandbox.lifecycle import down
+    from drillbook.backends.postgres.sandbox.nodes import SandboxError
 
     try:
         done = down(_root(args))
@@ -46,7 +48,7 @@ def _down(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from drillbook.sandbox.topology import sandbox_status
+    from drillbook.backends.postgres.sandbox.lifecycle import sandbox_status
 
     status: dict[str, Any] = sandbox_status(_root(args))
     if args.json:

@@ -3,8 +3,8 @@
 ``GET /health`` does a write and a read back through the region the router names, so a drill
 measures recovery where users feel it (a dead primary, a switched router), not at the database.
 ``GET /router`` says which region serves; ``GET /metrics`` is the Prometheus text format
-(:mod:`drillbook.sandbox.metrics`). Run by the supervisor: ``python -m drillbook.sandbox.app
-ROOT``; the port comes from state.json.
+(:mod:`drillbook.backends.postgres.sandbox.metrics`). Run by the supervisor:
+``python -m drillbook.backends.postgres.sandbox.app ROOT``; the port comes from state.json.
 """
 
 from __future__ import annotations
@@ -18,8 +18,13 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from drillbook.sandbox.jsonhttp import JsonHandler
-from drillbook.sandbox.state import NODE_APP, dsn_for_port, load_state, read_router
+from drillbook.backends.postgres.sandbox.jsonhttp import JsonHandler
+from drillbook.backends.postgres.sandbox.state import (
+    NODE_APP,
+    dsn_for_port,
+    load_state,
+    read_router,
+)
 
 __all__ = ["ROUTE_FILE", "database_port", "health_round_trip", "main"]
 
@@ -103,7 +108,7 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, root: Path, port: int) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.root = root
-        from drillbook.sandbox.metrics import SandboxMetrics
+        from drillbook.backends.postgres.sandbox.metrics import SandboxMetrics
 
         self.metrics = SandboxMetrics(root)
 
