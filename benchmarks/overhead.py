@@ -272,12 +272,16 @@ def run_drill(cmd: Sequence[str], cwd: Path, env: dict[str, str]) -> dict[str, A
     # The fault's revert is the platform's work (a restored server resyncing its standby), not
     # the harness's: it is shown on its own and left out of the bounded figure.
     revert = at("revert") - at("phase:revert") if "phase:revert" in events else 0.0
+    # Likewise the ledger's history before the fault (longer than the RPO, or a loss older than
+    # the first write could not be seen): the measure's need, shown on its own.
+    history = float(events["ledger_history"]["waited_s"]) if "ledger_history" in events else 0.0
     row.update(
-        startup_to_inject=at("inject") - spawned,
+        startup_to_inject=at("inject") - spawned - history,
+        ledger_history=history,
         exit_after_recovered=exited - at("recovered") - revert,
         revert=revert,
         to_run_start=at("run_start") - spawned,
-        run_start_to_inject=at("inject") - at("run_start"),
+        run_start_to_inject=at("inject") - at("run_start") - history,
         recovered_to_drill_end=at("drill_end") - at("recovered") - revert,
         drill_end_to_run_end=at("run_end") - at("drill_end"),
         run_end_to_exit=exited - at("run_end"),
@@ -508,6 +512,22 @@ def _part(rows: Sequence[dict[str, Any]], key: str) -> list[float]:
     return [r[key] for r in rows if key in r]
 
 
+def _load_note() -> str:
+    """Whether the machine was busy: a shared machine's figures are what a drill got there."""
+    load = os.getloadavg()[0]
+    cores = os.cpu_count() or 1
+    if load < 0.75 * cores:
+        return (
+            f"The machine was quiet while these ran (1-minute load {load:.2f} on {cores} cores, "
+            "mostly these runs themselves)."
+        )
+    return (
+        f"This machine is shared and was busy while these ran (1-minute load {load:.2f} on "
+        f"{cores} cores: other sessions' builds and tests): the figures are what a drill got "
+        "here, not a quiet machine's best."
+    )
+
+
 def _bound(values: Sequence[float], bound: float) -> str:
     if not values:
         return "no figures"
@@ -526,7 +546,7 @@ def _drill_rows(name: str, rows: Sequence[dict[str, Any]]) -> list[str]:
         f"{fmt('to_run_start')} + {fmt('run_start_to_inject')} | "
         f"{fmt('exit_after_recovered')} ({spread(exit_)}) | "
         f"{fmt('recovered_to_drill_end')} + {fmt('drill_end_to_run_end')} + "
-        f"{fmt('run_end_to_exit')} | {fmt('revert')} |"
+        f"{fmt('run_end_to_exit')} | {fmt('revert')} | {fmt('ledger_history')} |"
     ]
 
 
@@ -553,16 +573,17 @@ def render(
             f"(after one warm-up); {args.import_runs} import runs; {args.collect_runs} "
             "collection runs",
         ),
-        "This machine is shared and was busy while these ran (other sessions' builds and tests "
-        "on its 2 cores; the load average is above): the figures are what a drill got here, "
-        "not a quiet machine's best.",
+        _load_note(),
         "",
         "Whole `drillbook run scenarios/<id>.yaml` processes (no pytest; journal, report.html, "
         "summary.md, drills.csv and history written, reports rendered in the same process), this "
         "interpreter with this tree's `src` on PYTHONPATH. Start-up to inject = process spawned → "
         "the journal's `inject` event; recovery verified to exit = the `recovered` event → the "
         "process has exited, less the time inside the fault's own revert (the platform's work, "
-        "in its own column). Parts come from the run's own events.jsonl. A bare `python -c pass`, "
+        "in its own column); start-up to inject is also less the wait for the RPO ledger's "
+        "history (it must have written for longer than the RPO before the fault, or an older "
+        "loss could not be seen: the measure's need, in its own column). Parts come from the "
+        "run's own events.jsonl. A bare `python -c pass`, "
         "run in the same rounds to show the machine's state, took a median "
         f"{_med(_part(trivial['rows']['floor'], 'wall')):.3f} s.",
         "",
@@ -577,8 +598,8 @@ def render(
         "| drill | runs | wall median (s) | CPU median (s) | start-up to inject, median (spread) "
         "(s) | = to run_start + run_start to inject | recovery verified to exit, median "
         "(spread) (s) | = verify/verdict + journal + reports/history/exit | the fault's revert, "
-        "not counted (s) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "not counted (s) | the ledger's history before the fault, not counted (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
         *_drill_rows("trivial", mine),
         *(_drill_rows("db_restore", db_rows) if db_rows else []),
         "",
