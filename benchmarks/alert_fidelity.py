@@ -90,8 +90,9 @@ class Target:
     def up(self) -> None:
         ThreadingHTTPServer.allow_reuse_address = True
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), _Metrics)
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
 
     def down(self) -> None:
         if self.server is not None:
@@ -116,9 +117,14 @@ class Prom:
         self.sd = folder / "sd"
         self.log = open(folder / "prom.log", "wb")
         self.proc = subprocess.Popen(
-            ["prometheus", f"--config.file={folder}/prom.yml", f"--storage.tsdb.path={folder}/data",
-             f"--web.listen-address=127.0.0.1:{self.port}"],
-            stdout=self.log, stderr=subprocess.STDOUT,
+            [
+                "prometheus",
+                f"--config.file={folder}/prom.yml",
+                f"--storage.tsdb.path={folder}/data",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         give_up = time.monotonic() + 30
         while time.monotonic() < give_up:
@@ -131,8 +137,9 @@ class Prom:
 
     def query(self, promql: str, at: float | None = None) -> list[dict[str, Any]]:
         params = {"query": promql} | ({"time": str(at)} if at else {})
-        with urllib.request.urlopen(f"{self.url}/api/v1/query?{urllib.parse.urlencode(params)}",
-                                    timeout=5) as r:
+        with urllib.request.urlopen(
+            f"{self.url}/api/v1/query?{urllib.parse.urlencode(params)}", timeout=5
+        ) as r:
             result: list[dict[str, Any]] = json.load(r)["data"]["result"]
             return result
 
@@ -186,16 +193,25 @@ def run_eval(eval_s: float, outages: int, folder: Path) -> list[Outcome]:
     target = Target(free_port())
     target.up()
     (prom.sd / "bench.json").write_text(json.dumps([{"targets": [f"127.0.0.1:{target.port}"]}]))
-    config = Config(source="bench", workdir=folder, backends={"monitoring": {"prometheus_url": prom.url}})
+    config = Config(
+        source="bench", workdir=folder, backends={"monitoring": {"prometheus_url": prom.url}}
+    )
     clock = get_clock()
     outcomes: list[Outcome] = []
     try:
         for i in range(outages):
-            if not wait(lambda: prom.query('up{job="bench"} == 1')
-                        and not prom.query('ALERTS{alertname="BenchDown"}'), 60):
+            if not wait(
+                lambda: (
+                    prom.query('up{job="bench"} == 1')
+                    and not prom.query('ALERTS{alertname="BenchDown"}')
+                ),
+                60,
+            ):
                 raise RuntimeError("target not scraped up / alert not resolved")
             time.sleep(0.1 + (i % 7) * eval_s / 7)  # spread the fault across the evaluation cycle
-            spec = AlertsSpec(expect=(AlertSpec("BenchDown", notify=False),), poll_interval_s=POLL_S)
+            spec = AlertsSpec(
+                expect=(AlertSpec("BenchDown", notify=False),), poll_interval_s=POLL_S
+            )
             watch = AlertWatch(spec, config, clock, lambda *a, **k: None)
             t_inject, t_epoch = clock.monotonic(), time.time()
             target.down()
@@ -213,9 +229,14 @@ def run_eval(eval_s: float, outages: int, folder: Path) -> list[Outcome]:
                 stamp = prom.firing_since(t_epoch - 1)
                 time.sleep(0.2)
             assert o.tta_s is not None and o.tta_bracket_s is not None and stamp is not None
-            outcomes.append(Outcome(eval_s, o.tta_s, o.tta_bracket_s, stamp - t_epoch, o.active_at_s))
-            print(f"eval {eval_s}s outage {i}: TTA {o.tta_s:.3f}s, Prometheus firing at "
-                  f"{stamp - t_epoch:.3f}s", file=sys.stderr)
+            outcomes.append(
+                Outcome(eval_s, o.tta_s, o.tta_bracket_s, stamp - t_epoch, o.active_at_s)
+            )
+            print(
+                f"eval {eval_s}s outage {i}: TTA {o.tta_s:.3f}s, Prometheus firing at "
+                f"{stamp - t_epoch:.3f}s",
+                file=sys.stderr,
+            )
     finally:
         target.down()
         prom.stop()
@@ -243,7 +264,9 @@ def render(by_eval: dict[float, list[Outcome]], command: str, outages: int) -> t
             f"| {sum(o.in_bracket for o in outs)}/{len(outs)} "
             f"| {percentile(act, 50):.2f} | {_ms(goal)} | {p99 / goal:.2f} | {'yes' if met else 'no'} |"
         )
-        notes.append(f"- eval {eval_s:g} s: TTA |err| spread {spread(errs)} s; TTA spread {spread(ttas)} s.")
+        notes.append(
+            f"- eval {eval_s:g} s: TTA |err| spread {spread(errs)} s; TTA spread {spread(ttas)} s."
+        )
     text = header(
         "Timing fidelity of TTA (alert drills, real Prometheus)",
         command,
@@ -253,7 +276,7 @@ def render(by_eval: dict[float, list[Outcome]], command: str, outages: int) -> t
         "\nTarget: a /metrics server in the benchmark's process, scraped every 250 ms by the "
         "benchmark's own Debian Prometheus (rule `up == 0 for: 1s`); the fault closes its socket. "
         "Drill side: drillbook's AlertWatch polling `/api/v1/alerts` every 250 ms. Truth: "
-        "Prometheus' own record, the first `ALERTS{alertstate=\"firing\"}` sample. Goal: |error| "
+        'Prometheus\' own record, the first `ALERTS{alertstate="firing"}` sample. Goal: |error| '
         "p99 <= poll interval + 100 ms, and the truth inside drillbook's bracket every time.\n\n"
         "| eval interval | outages | fired | TTA p50 / max (s) | TTA abs err p50 / p99 (ms) | "
         "median signed err (ms) | truth in bracket | firing − activeAt p50 (s) | goal (ms) | "

@@ -23,8 +23,13 @@ def monitoring() -> dict[str, str]:
     from drillbook.backends.monitoring import _available
 
     needs_backend("monitoring", _available({}))
-    keys = ("DRILLBOOK_PROMETHEUS_URL", "DRILLBOOK_ALERTMANAGER_URL", "DRILLBOOK_PUSHGATEWAY_URL",
-            "DRILLBOOK_PROMETHEUS_SD_DIR", "DRILLBOOK_ALERT_RECEIVER")
+    keys = (
+        "DRILLBOOK_PROMETHEUS_URL",
+        "DRILLBOOK_ALERTMANAGER_URL",
+        "DRILLBOOK_PUSHGATEWAY_URL",
+        "DRILLBOOK_PROMETHEUS_SD_DIR",
+        "DRILLBOOK_ALERT_RECEIVER",
+    )
     return {k: os.environ.get(k, "") for k in keys}
 
 
@@ -38,7 +43,9 @@ def dead_target(monitoring: dict[str, str]) -> Iterator[Callable[[], str]]:
     def make() -> str:
         name = f"test-{uuid.uuid4().hex[:8]}"
         path = folder / f"{name}.json"
-        path.write_text(json.dumps([{"targets": [f"127.0.0.1:{dead_port()}"], "labels": {"target": name}}]))
+        path.write_text(
+            json.dumps([{"targets": [f"127.0.0.1:{dead_port()}"], "labels": {"target": name}}])
+        )
         made.append(path)
         return name
 

@@ -80,7 +80,9 @@ def test_an_unexpected_critical_alert_aborts_and_reverts(
     assert record["verdict"] == "aborted"
     assert "guard guard:quiet" in record["reasons"][0]
     assert record["reverts"] and record["reverts"][0]["ok"] is True
-    guard_fail = [e for e in record["timeline"] if e.get("probe") == "guard:quiet" and not e.get("ok")]
+    guard_fail = [
+        e for e in record["timeline"] if e.get("probe") == "guard:quiet" and not e.get("ok")
+    ]
     assert "DrillbookServiceDown" in guard_fail[0]["detail"]
 
 

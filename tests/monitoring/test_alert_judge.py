@@ -30,8 +30,9 @@ def test_tta_is_judged_at_the_brackets_upper_end() -> None:
 
 
 def test_missing_notification_and_acknowledgement_fail() -> None:
-    o = AlertOutcome("Down", rule_exists=True, notify=True, ack="silence", tta_s=1.0,
-                     tta_bracket_s=(0.5, 1.1))
+    o = AlertOutcome(
+        "Down", rule_exists=True, notify=True, ack="silence", tta_s=1.0, tta_bracket_s=(0.5, 1.1)
+    )
     bad = failed(alert_checks([o], {"tta": 60, "ttn": 60, "ttack": 60}, "P1"))
     assert set(bad) == {"notified:Down", "acknowledged:Down"}
     o.ttn_s, o.ttn_bracket_s = 2.0, (2.0, 2.0)
@@ -58,4 +59,8 @@ def test_an_alert_still_firing_after_recovery_fails_only_once_resolution_was_awa
 def test_response_targets_scenario_over_config_over_matrix() -> None:
     assert response_targets("P0", None, {}) == {"tta": 300.0, "ttn": 300.0, "ttack": 900.0}
     table = {"P0": {"tta": 120, "ttack": 600}}
-    assert response_targets("P0", table, {"tta": 30.0}) == {"tta": 30.0, "ttn": 300.0, "ttack": 600.0}
+    assert response_targets("P0", table, {"tta": 30.0}) == {
+        "tta": 30.0,
+        "ttn": 300.0,
+        "ttack": 600.0,
+    }

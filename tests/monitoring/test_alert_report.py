@@ -16,8 +16,15 @@ from drillbook.report.html import render_run_html
 def alert_drill(silent_fired: bool = False) -> dict:
     drill = make_drill("service_down_alert", rta=9.0, rto=60.0)
     drill["measures"].update(
-        {"alert": "ServiceDown", "tta_s": 3.5, "tta_bracket_s": [3.2, 3.6], "ttn_s": 3.7,
-         "ttn_bracket_s": [3.7, 3.7], "ttack_s": 50.0, "ttack_bracket_s": [50.0, 50.0]}
+        {
+            "alert": "ServiceDown",
+            "tta_s": 3.5,
+            "tta_bracket_s": [3.2, 3.6],
+            "ttn_s": 3.7,
+            "ttn_bracket_s": [3.7, 3.7],
+            "ttack_s": 50.0,
+            "ttack_bracket_s": [50.0, 50.0],
+        }
     )
     drill["objectives"]["alert_targets_s"] = {"tta": 30.0, "ttn": 45.0, "ttack": 40.0}
     drill["alerts"] = [
@@ -51,4 +58,8 @@ def test_junit_properties_carry_tta_ttn_ttack() -> None:
     from drillbook.report.junit import junit_properties
 
     props = dict(junit_properties(alert_drill()))
-    assert (props["drillbook.tta_s"], props["drillbook.ttn_s"], props["drillbook.ttack_s"]) == ("3.5", "3.7", "50")
+    assert (props["drillbook.tta_s"], props["drillbook.ttn_s"], props["drillbook.ttack_s"]) == (
+        "3.5",
+        "3.7",
+        "50",
+    )

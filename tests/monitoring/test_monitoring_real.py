@@ -41,11 +41,19 @@ def test_shipped_rules_pass_promtool() -> None:
     needs_backend("monitoring", None if promtool else "promtool is not installed")
     files = sorted(str(p) for p in RULES.glob("*.yml"))
     assert files
-    out = subprocess.run([str(promtool), "check", "rules", *files], capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [str(promtool), "check", "rules", *files], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stdout + out.stderr
-    for name in ("DrillbookServiceDown", "DrillbookHighErrorRate", "DrillbookHighLatency",
-                 "DrillbookReplicationLag", "DrillbookDiskAlmostFull", "DrillbookMemoryHigh",
-                 "DrillbookCertificateExpiry"):
+    for name in (
+        "DrillbookServiceDown",
+        "DrillbookHighErrorRate",
+        "DrillbookHighLatency",
+        "DrillbookReplicationLag",
+        "DrillbookDiskAlmostFull",
+        "DrillbookMemoryHigh",
+        "DrillbookCertificateExpiry",
+    ):
         assert f"alert: {name}" in RULES.joinpath("drillbook-sandbox.rules.yml").read_text()
 
 
@@ -58,7 +66,9 @@ def test_prometheus_probe_compares_and_reports_the_value(monitoring: dict[str, s
     assert not bad.ok and bad.value == 2.0 and "fails" in bad.detail
     empty = PrometheusProbe(ctx(query='up{job="no-such-job"}', comparator="==", value=1)).check()
     assert not empty.ok and "empty" in empty.detail
-    allowed = PrometheusProbe(ctx(query='up{job="no-such-job"}', comparator="==", value=1, empty="ok"))
+    allowed = PrometheusProbe(
+        ctx(query='up{job="no-such-job"}', comparator="==", value=1, empty="ok")
+    )
     assert allowed.check().ok
 
 
@@ -100,8 +110,12 @@ def test_an_alert_is_timed_from_fault_to_silence_to_resolution(
     )
     events: list[tuple[str, dict[str, object]]] = []
     clock = get_clock()
-    watch = AlertWatch(spec, Config(source="test", workdir=Path.cwd()), clock,
-                       lambda kind, **data: events.append((kind, data)))
+    watch = AlertWatch(
+        spec,
+        Config(source="test", workdir=Path.cwd()),
+        clock,
+        lambda kind, **data: events.append((kind, data)),
+    )
     watch.prepare(settle_s=5.0)
     assert watch.outcomes[0].rule_exists is True and watch.outcomes[0].for_s == 2.0
     sd = Path(monitoring["DRILLBOOK_PROMETHEUS_SD_DIR"]) / f"{name}.json"
@@ -109,7 +123,9 @@ def test_an_alert_is_timed_from_fault_to_silence_to_resolution(
     try:
         t0 = clock.monotonic()
         watch.start(t0, time.time())
-        sd.write_text(f'[{{"targets": ["127.0.0.1:{dead_port()}"], "labels": {{"target": "{name}"}}}}]')
+        sd.write_text(
+            f'[{{"targets": ["127.0.0.1:{dead_port()}"], "labels": {{"target": "{name}"}}}}]'
+        )
         o = watch.outcomes[0]
         assert wait_for(lambda: o.tta_s is not None and o.ttn_s is not None, 40.0), watch.errors
         silence = watch.silence_for("DrillbookServiceDown")
@@ -130,7 +146,13 @@ def test_an_alert_is_timed_from_fault_to_silence_to_resolution(
     assert o.resolve_s is not None
     assert watch.outcomes[1].tta_s is None  # the silent one stayed silent
     kinds = [k for k, _ in events]
-    for kind in ("alerts_armed", "alert_firing", "alert_notified", "alert_acknowledged", "alert_resolved"):
+    for kind in (
+        "alerts_armed",
+        "alert_firing",
+        "alert_notified",
+        "alert_acknowledged",
+        "alert_resolved",
+    ):
         assert kind in kinds
 
 
@@ -140,9 +162,13 @@ def test_a_silence_from_before_the_drill_acknowledges_nothing(
     from drillbook.backends.monitoring.watch import AlertWatch
 
     name = dead_target()
-    spec = AlertsSpec(expect=(AlertSpec("DrillbookServiceDown", {"target": name}, notify=False,
-                                        ack="silence"),), poll_interval_s=0.2)
-    watch = AlertWatch(spec, Config(source="test", workdir=Path.cwd()), get_clock(), lambda *a, **k: None)
+    spec = AlertsSpec(
+        expect=(AlertSpec("DrillbookServiceDown", {"target": name}, notify=False, ack="silence"),),
+        poll_interval_s=0.2,
+    )
+    watch = AlertWatch(
+        spec, Config(source="test", workdir=Path.cwd()), get_clock(), lambda *a, **k: None
+    )
     silence = watch.silence_for("DrillbookServiceDown")
     try:
         time.sleep(1.1)  # the silence is now older than t_inject, by more than the clocks' skew

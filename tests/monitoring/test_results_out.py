@@ -43,8 +43,14 @@ def test_json_and_slack_payloads_reach_a_local_receiver(receiver: WebhookReceive
     got = [(d.path, d.body) for d in receiver.snapshot()]
     assert [p for p, _ in got] == ["/json", "/json", "/slack"]  # slack did not want "start"
     start, end, slack = (b for _, b in got)
-    assert start["event"] == "start" and start["drill"] == "svc_restart" and start["run_id"] == "run-1"
-    assert end["verdict"] == "failed" and end["measures"]["tta_s"] == 4.5 and "alerts" not in end["measures"]
+    assert (
+        start["event"] == "start" and start["drill"] == "svc_restart" and start["run_id"] == "run-1"
+    )
+    assert (
+        end["verdict"] == "failed"
+        and end["measures"]["tta_s"] == 4.5
+        and "alerts" not in end["measures"]
+    )
     assert set(slack) == {"text"} and "svc_restart ended: failed" in slack["text"]
     assert "rta<=rto" in slack["text"]
 
@@ -94,12 +100,19 @@ def test_a_failed_notification_never_fails_the_drill_and_is_journaled(
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         dead = s.getsockname()[1]
-    pytester.makefile(".yaml", drillbook=CONFIG.replace("DEAD", str(dead)).replace("RECEIVER", receiver.url))
+    pytester.makefile(
+        ".yaml", drillbook=CONFIG.replace("DEAD", str(dead)).replace("RECEIVER", receiver.url)
+    )
     (pytester.path / "scenarios").mkdir()
     (pytester.path / "scenarios" / "s.yaml").write_text(SCENARIO)
-    pytester.makepyfile(test_notify_project="def test_scenario(drill_scenario, drill):\n    drill.run(drill_scenario)\n")
+    pytester.makepyfile(
+        test_notify_project="def test_scenario(drill_scenario, drill):\n    drill.run(drill_scenario)\n"
+    )
     pytester.runpytest_inprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
-    events = [json.loads(line) for line in (pytester.path / "reports" / "latest" / "events.jsonl").read_text().splitlines()]
+    events = [
+        json.loads(line)
+        for line in (pytester.path / "reports" / "latest" / "events.jsonl").read_text().splitlines()
+    ]
     failed = [e for e in events if e.get("kind") == "notify_failed"]
     assert [e["notify_event"] for e in failed] == ["start", "end"]
     assert all(e["host"] == f"127.0.0.1:{dead}" and "/hook" not in json.dumps(e) for e in failed)
@@ -115,10 +128,18 @@ def test_results_are_pushed_to_the_real_pushgateway(monitoring: dict[str, str]) 
         with urllib.request.urlopen(f"{url}/metrics", timeout=5) as r:
             text = r.read().decode()
         lines = [ln for ln in text.splitlines() if f'scenario="{scenario}"' in ln]
-        assert any(ln.startswith("drillbook_drill_rta_seconds{") and ln.endswith(" 3") for ln in lines)
-        assert any(ln.startswith("drillbook_drill_tta_seconds{") and ln.endswith(" 4.5") for ln in lines)
+        assert any(
+            ln.startswith("drillbook_drill_rta_seconds{") and ln.endswith(" 3") for ln in lines
+        )
+        assert any(
+            ln.startswith("drillbook_drill_tta_seconds{") and ln.endswith(" 4.5") for ln in lines
+        )
         assert any('verdict="failed"' in ln and ln.endswith(" 1") for ln in lines)
-        assert not any(ln.startswith("drillbook_drill_rpa_seconds{") for ln in lines)  # not measured
+        assert not any(
+            ln.startswith("drillbook_drill_rpa_seconds{") for ln in lines
+        )  # not measured
     finally:
-        req = urllib.request.Request(f"{url}/metrics/job/drillbook/scenario/{scenario}", method="DELETE")
+        req = urllib.request.Request(
+            f"{url}/metrics/job/drillbook/scenario/{scenario}", method="DELETE"
+        )
         urllib.request.urlopen(req, timeout=5).close()

@@ -49,7 +49,8 @@ def _cpu(extra: dict[str, Any]) -> dict[str, Any]:
             "duration": DURATION,
             **extra,
         },
-        "type": "object", "additionalProperties": False,
+        "type": "object",
+        "additionalProperties": False,
     }
 
 
@@ -57,14 +58,16 @@ def _memory(extra: dict[str, Any]) -> dict[str, Any]:
     return {
         "properties": {"size": SIZE, "percent": PERCENT, "duration": DURATION, **extra},
         "oneOf": [{"required": ["size"]}, {"required": ["percent"]}],
-        "type": "object", "additionalProperties": False,
+        "type": "object",
+        "additionalProperties": False,
     }
 
 
 def _io(extra: dict[str, Any]) -> dict[str, Any]:
     return {
         "properties": {"size": SIZE, "path": _PATH, "duration": DURATION, **extra},
-        "type": "object", "additionalProperties": False,
+        "type": "object",
+        "additionalProperties": False,
     }
 
 
@@ -106,7 +109,8 @@ def register_local(registry: Registry) -> None:
                 "offset": {"type": "string", "pattern": "^[+-][0-9]+(\\.[0-9]+)?[smhdy]?$"},
             },
             "required": ["file", "offset"],
-            "type": "object", "additionalProperties": False,
+            "type": "object",
+            "additionalProperties": False,
         },
     )
     registry.add_probe(
@@ -128,7 +132,8 @@ def register_local(registry: Registry) -> None:
                 {"required": ["match", "max_rss"]},
             ],
             "dependentRequired": {"max_rss": ["match"], "match": ["max_rss"]},
-            "type": "object", "additionalProperties": False,
+            "type": "object",
+            "additionalProperties": False,
         },
     )
 
@@ -150,7 +155,8 @@ def _register_disk(registry: Registry) -> None:
             },
             "required": ["path"],
             "not": {"required": ["size", "free"]},
-            "type": "object", "additionalProperties": False,
+            "type": "object",
+            "additionalProperties": False,
         },
     )
     registry.add_probe(
@@ -172,7 +178,8 @@ def _register_disk(registry: Registry) -> None:
                 {"required": ["max_percent"]},
                 {"required": ["max_bytes"]},
             ],
-            "type": "object", "additionalProperties": False,
+            "type": "object",
+            "additionalProperties": False,
         },
     )
 
@@ -207,7 +214,8 @@ def _register_tls(registry: Registry) -> None:
                 "wrong_host": {"type": "string", "minLength": 1, "maxLength": 253},
             },
             **_TLS_WHERE,
-            "type": "object", "additionalProperties": False,
+            "type": "object",
+            "additionalProperties": False,
         },
     )
     registry.add_probe(
@@ -224,7 +232,8 @@ def _register_tls(registry: Registry) -> None:
                 "min_days": {"type": "number", "minimum": 0, "maximum": 36500},
                 "timeout": DURATION,
             },
-            "type": "object", "additionalProperties": False,
+            "type": "object",
+            "additionalProperties": False,
         },
     )
     registry.add_recovery(
@@ -235,7 +244,8 @@ def _register_tls(registry: Registry) -> None:
         params_schema={
             "properties": {**_TLS_FILES, "days": {"type": "integer", "minimum": 1, "maximum": 825}},
             **_TLS_WHERE,
-            "type": "object", "additionalProperties": False,
+            "type": "object",
+            "additionalProperties": False,
         },
     )
 
@@ -261,7 +271,8 @@ def register_docker(registry: Registry) -> None:
             },
             "required": ["kind"],
             "not": {"required": ["size", "memory_percent"]},
-            "type": "object", "additionalProperties": False,
+            "type": "object",
+            "additionalProperties": False,
         },
     )
 
