@@ -6,7 +6,7 @@ wraps pytest (``drills/`` by default), which Python drills need. Both record the
 (journal, reports, history, evidence) and return the same exit codes.
 
 Exit codes are the same for every subcommand (CI scripts rely on them): 0 ok, 1 failed, 2 bad
-input, 3 aborted, 4 harness error; the table with their meaning is in :mod:`drillbook.exitcodes`.
+input, 3 aborted, 4 harness error, 5 no drill ran; the table with their meaning is in :mod:`drillbook.exitcodes`.
 
 Core subcommands live here (run, list, validate, rollback); features add theirs from a
 ``commands`` module (sandbox, report/trend/history, evidence) so this file stays one concern.
@@ -32,12 +32,21 @@ from drillbook.exitcodes import (
     EXIT_CONFIG,
     EXIT_ERROR,
     EXIT_FAILED,
+    EXIT_NO_DRILLS,
     EXIT_OK,
     code_for_verdicts,
 )
 from drillbook.version import __version__
 
-__all__ = ["EXIT_ABORTED", "EXIT_CONFIG", "EXIT_ERROR", "EXIT_FAILED", "EXIT_OK", "main"]
+__all__ = [
+    "EXIT_ABORTED",
+    "EXIT_CONFIG",
+    "EXIT_ERROR",
+    "EXIT_FAILED",
+    "EXIT_NO_DRILLS",
+    "EXIT_OK",
+    "main",
+]
 
 CORE_COMMANDS = frozenset({"run", "list", "validate", "rollback"})
 SCENARIO_SUFFIXES = (".yaml", ".yml")
@@ -157,8 +166,10 @@ def exit_code_for(journal: dict[str, Any] | None, pytest_code: int) -> int:
     """Map a pytest exit status plus the journal's verdicts to drillbook's exit codes."""
     if pytest_code == 4:  # pytest usage error: our ConfigError surfaces as one
         return EXIT_CONFIG
+    if pytest_code == 5:  # no test ran: a run that drilled nothing is not a pass
+        return EXIT_NO_DRILLS
     if journal is None:
-        return EXIT_OK if pytest_code in (0, 5) else EXIT_ERROR
+        return EXIT_OK if pytest_code == 0 else EXIT_ERROR
     code = code_for_verdicts(d.get("verdict") for d in journal.get("drills", []))
     if pytest_code == 2:
         return EXIT_ABORTED
@@ -353,7 +364,7 @@ def build_parser(features: bool = True) -> argparse.ArgumentParser:
         "(no pytest); drillbook run [PATH ...] [-k EXPR] [-- PYTEST ARGS] runs pytest drills "
         "(default: drills/); what follows -- is passed to pytest. "
         "Both write the journal, reports and history and exit 0 passed, 1 failed, 2 bad input, "
-        "3 aborted, 4 harness error.",
+        "3 aborted, 4 harness error, 5 no drill ran (nothing matched).",
     )
     p.add_argument(
         "paths",

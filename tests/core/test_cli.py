@@ -15,6 +15,7 @@ from drillbook.cli import (
     EXIT_CONFIG,
     EXIT_ERROR,
     EXIT_FAILED,
+    EXIT_NO_DRILLS,
     EXIT_OK,
     exit_code_for,
     main,
@@ -29,7 +30,7 @@ from drillbook.cli import (
         (["failed", "error"], 1, EXIT_ERROR),
         (["passed", "aborted"], 2, EXIT_ABORTED),
         ([], 4, EXIT_CONFIG),
-        ([], 5, EXIT_OK),
+        ([], 5, EXIT_NO_DRILLS),
     ],
 )
 def test_exit_codes_from_verdicts(verdicts: list[str], pytest_code: int, expected: int) -> None:
@@ -157,3 +158,19 @@ def test_help_and_feature_subcommands_still_load_the_features(
         main(["--config", "x.yaml", "evidence", "--help"])
     assert info.value.code == 0
     assert "verify" in capsys.readouterr().out
+
+
+def test_a_run_that_drilled_nothing_exits_5_not_0(tmp_path: Path) -> None:
+    """A scheduled ``drillbook run drills/ -k ...`` whose selection matched nothing must not
+    look like a run that passed (pytest's own 5, carried through)."""
+    (tmp_path / "drillbook.yaml").write_text("environment: test\ntargets: {}\n")
+    (tmp_path / "drills").mkdir()
+    (tmp_path / "drills" / "test_one.py").write_text("def test_one():\n    pass\n")
+    run = subprocess.run(
+        [sys.executable, "-m", "drillbook.cli", "run", "drills/", "-k", "no_such_drill"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == EXIT_NO_DRILLS, run.stdout + run.stderr
