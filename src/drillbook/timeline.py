@@ -30,7 +30,12 @@ DEFINITIONS: Mapping[str, str] = {
         "inject (until the fault is verified) counts toward no measure: it is the inject phase's "
         "own duration in the timeline, and a probe failing during it is not yet detection."
     ),
-    "TTD": "Time to detect: start of the first failing probe after t_inject, minus t_inject.",
+    "TTD": (
+        "Time to detect: the first failing answer after t_inject (the end of the earliest "
+        "failing probe), minus t_inject. A probe's answer is only known at its end, so a probe "
+        "that waited out its timeout detected nothing until then. Bracket: [last passing "
+        "probe's start, that answer]; the true moment lies in between and TTD is its upper end."
+    ),
     "RTA": (
         "Recovery time actual: the moment recovery is certain, minus t_inject: the end of the "
         "first passing probe of the first run of passing probes lasting stable_for (no probe "
@@ -211,8 +216,11 @@ def compute_measures(
     seq = by_probe[first_fail.probe]
     before = [s for s in seq if s.start < first_fail.start and s.ok]
     ttd_low = max(t_inject, before[-1].start) if before else t_inject
-    ttd = first_fail.start - t_inject
-    ttd_bracket = (ttd_low - t_inject, first_fail.end - t_inject)
+    # Detection is dated by the first failing answer (a probe's answer is known at its end, and
+    # a probe that waited out its timeout knew nothing until then), never by a probe's start.
+    first_answer = min((fails[0] for fails in failures.values()), key=lambda f: f.end)
+    ttd = first_answer.end - t_inject
+    ttd_bracket = (ttd_low - t_inject, ttd)
     unrecovered = Measures(
         detected=True,
         ttd_s=ttd,

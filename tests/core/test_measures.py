@@ -207,6 +207,20 @@ def test_a_passing_answer_that_came_late_dates_the_recovery_by_its_answer() -> N
     assert ok[0] is Verdict.FAILED  # 7.06 s is over a 7 s RTO; the probe's start was not
 
 
+def test_a_failing_answer_that_came_late_dates_detection_by_its_answer() -> None:
+    """A probe that began 0.1 s after the fault and waited out a 5 s timeout detected nothing
+    until 5.1 s; a faster probe's failing answer at 2.0 s is the detection. A 3 s response
+    target is missed when only the slow probe watches (its start was not a detection)."""
+    slow = [Sample("slow", -1.0, -0.99, True), Sample("slow", 0.1, 5.1, False)]
+    fast = [Sample("fast", -0.5, -0.49, True), Sample("fast", 1.99, 2.0, False)]
+    both = compute_measures([*slow, *fast], t_inject=0.0, stable_for=1.0)
+    assert both.ttd_s == pytest.approx(2.0)
+    alone = compute_measures(slow, t_inject=0.0, stable_for=1.0)
+    assert alone.ttd_s == pytest.approx(5.1)
+    assert alone.ttd_bracket_s == pytest.approx((0.0, 5.1))
+    assert judge(alone, Objectives(response_target_s=3.0), has_fault=True)[0] is Verdict.FAILED
+
+
 def test_ticks_longer_than_stable_for_agree_while_waiting_and_at_the_end() -> None:
     """A probe every second, stable_for 0.3 s: the drill waiting at 2.4 s sees the look at 2.0 s
     hold (nothing failed for 0.3 s); the failure at 3.0 s, seen at the end, is a relapse after
