@@ -24,8 +24,12 @@ __all__ = [
 
 REDACTED = "***"
 _SECRET_KEY = re.compile(
-    r"(pass(word|wd)?|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential|auth"
-    r"|session[_-]?key|signing[_-]?key|dsn|connection[_-]?string|[_.-]key$)",
+    # ``pass`` and ``auth`` only as a whole part of the name: ``db_pass`` and ``auth`` are
+    # secret, ``passes``, ``bypass``, ``author`` and ``authenticated`` are not (a harmless
+    # value hidden by name is a fault state rollback could no longer use).
+    r"(pass(word|wd|phrase)|(^|[_.-])pass($|[_.-])|secret|token|api[_-]?key|access[_-]?key"
+    r"|private[_-]?key|credential|(^|[_.-])auth($|[_.-])|authorization|session[_-]?key"
+    r"|signing[_-]?key|dsn|connection[_-]?string|[_.-]key$)",
     re.IGNORECASE,
 )
 #: The words that make a name secret in free text. A name is a whole identifier that contains one

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from drillbook.backends.base import get_registry
 from drillbook.clock import Clock, get_clock, utc_iso
@@ -26,7 +27,7 @@ from drillbook.config import Config, Overrides, load_config
 from drillbook.errors import DrillbookError
 from drillbook.intents import Intent, IntentLedger
 from drillbook.liveness import Liveness, here, liveness
-from drillbook.redact import redact_text
+from drillbook.redact import REDACTED, is_secret_key, redact_text
 from drillbook.wiring import context_for
 
 __all__ = [
@@ -83,8 +84,44 @@ def _config_for(intent: Intent, fallback: Config | None) -> Config:
     return load_config(Overrides(config_path=path), workdir=Path(intent.workdir))
 
 
+def _redacted_state(state: Any, path: str = "") -> list[str]:
+    """Where the ledger on disk lost a saved-state value to redaction (a secret-looking key).
+
+    The ledger never holds secrets, so a fault that saved one (or a harmless value under a key
+    that looks secret) cannot be reverted from disk: restoring ``***`` would do harm where
+    refusing does none. ARCHITECTURE.md tells backend authors to keep such values out of
+    ``state()``."""
+    found: list[str] = []
+    if isinstance(state, dict):
+        for key, value in state.items():
+            where = f"{path}.{key}" if path else str(key)
+            if value == REDACTED and is_secret_key(str(key)):
+                found.append(where)
+            else:
+                found += _redacted_state(value, where)
+    elif isinstance(state, list):
+        for i, value in enumerate(state):
+            found += _redacted_state(value, f"{path}[{i}]")
+    return found
+
+
+def _refusal(intent: Intent) -> str | None:
+    """Why this intent cannot be reverted from disk at all (retrying would not help), or None."""
+    lost = _redacted_state(dict(intent.state))
+    if not lost:
+        return None
+    return (
+        f"not reverted: the saved state's {', '.join(lost)} was redacted on disk (a "
+        f"secret-looking key), so this process cannot rebuild what to restore; revert by "
+        f"hand: {intent.plan or intent.fault_type}"
+    )
+
+
 def _revert_once(intent: Intent, cfg: Config) -> tuple[bool, str]:
     """Rebuild the fault in this process, revert it, and wait (30 s at most) to see it gone."""
+    refused = _refusal(intent)
+    if refused is not None:
+        return False, refused
     try:
         reg = get_registry().fault(intent.fault_type)
         clock = get_clock()
@@ -125,6 +162,11 @@ def revert_until_holds(
         ledger.revert_failed(intent.id, detail, attempt=1)
         say(still_injected(intent.fault_type, intent.targets, intent.id))
         return RollbackOutcome(intent, False, detail)
+    refused = _refusal(intent)
+    if refused is not None:
+        ledger.revert_failed(intent.id, refused, attempt=1)
+        say(still_injected(intent.fault_type, intent.targets, intent.id))
+        return RollbackOutcome(intent, False, refused)
     ok, detail, tries = False, "", 0
     for tries in backoff(cfg.safety.revert_retry_s):
         ok, detail = _revert_once(intent, cfg)
