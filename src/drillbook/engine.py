@@ -357,7 +357,9 @@ class Drill(
                 self.guard(g.probe, g.max_failures)
             if scenario.ledger is not None:
                 self.use_ledger(scenario.ledger)
-            warmup = 1.0 if scenario.ledger is not None else 0.0
+            # A ledger writes for a moment before the fault, so its writes span it. With an RPO
+            # the wait for the ledger's history (longer than the RPO) already does that.
+            warmup = 1.0 if scenario.ledger is not None and self.objectives.rpo_s is None else 0.0
             steady = list(scenario.steady_state)
             if scenario.alerts is not None:
                 self._arm_alerts(scenario)

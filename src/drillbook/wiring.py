@@ -42,4 +42,5 @@ def context_for(
         state_dir=config.state_dir,
         deadline=deadline,
         artifacts_dir=artifacts_dir,
+        peers=tuple(t for t in config.targets.values() if t.backend == backend),
     )

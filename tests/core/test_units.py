@@ -82,7 +82,8 @@ def test_ttd_rta_and_bracket_follow_the_definitions() -> None:
     samples = _samples("p", "+" * 11 + "-" * 5 + "+" * 20)
     m = compute_measures(samples, t_inject=1.0, stable_for=0.5)
     assert m.detected and m.recovered
-    assert m.ttd_s == pytest.approx(0.1)  # first failing probe at 1.1
+    assert m.ttd_s == pytest.approx(0.11)  # the first failing probe (1.1) answered at 1.11
+    assert m.ttd_bracket_s == pytest.approx((0.0, 0.11))  # [last passing start 1.0, that answer]
     # The first passing run starts at 1.6; recovery is certain when that probe answers, at 1.61.
     assert m.rta_s == pytest.approx(0.61)
     assert m.rta_bracket_s == pytest.approx(

@@ -230,6 +230,30 @@ def test_promotion_of_the_debian_standby(server: Debian, tmp_path: Path) -> None
         assert record["verdict"] == "passed", record["reasons"]
         assert not server.in_recovery(server.standby_port)  # promoted, for psql too
         assert record["measures"]["rpa_s"] is not None
+        # The revert did not start the old primary beside the promoted standby: two primaries
+        # taking writes would be worse than the fault. It says so, and what to do.
+        assert not _accepts_connections(server.port)
+        (revert,) = record["reverts"]
+        assert revert["ok"], revert
+        assert "pg-primary left stopped: pg-standby was promoted" in revert["detail"]
     finally:
-        server.reseed_standby()  # the old primary was started again by the revert
+        _start_cluster(server)  # the test's own failback: start the old primary, rebuild the
+        server.reseed_standby()  # standby from it, as the server fixture expects to find them
     assert server.in_recovery(server.standby_port)
+
+
+def _accepts_connections(port: int) -> bool:
+    done = subprocess.run(
+        ["pg_isready", "-h", "127.0.0.1", "-p", str(port)], capture_output=True, timeout=30
+    )
+    return done.returncode == 0
+
+
+def _start_cluster(debian: Debian) -> None:
+    if not _accepts_connections(debian.port):
+        subprocess.run(
+            ["pg_ctlcluster", debian.version, debian.cluster, "start"],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )

@@ -87,6 +87,10 @@ class Context:
     #: Where a step may keep files a reader of the report needs (a scratch server's log): the
     #: drill's folder in the run's report folder; None outside a journaled run.
     artifacts_dir: Path | None = None
+    #: Every target of this backend in drillbook.yaml, the fault's own included: for a revert
+    #: that must look at the rest of a cluster (a killed primary must not start again beside
+    #: the standby the drill promoted).
+    peers: tuple[TargetSpec, ...] = ()
 
     def target(self) -> TargetSpec:
         """The single target, for faults and probes that act on exactly one."""

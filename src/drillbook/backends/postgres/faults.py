@@ -75,6 +75,18 @@ def _reconcile(target: PgTarget) -> None:
         reconcile(target.root)
 
 
+def _in_recovery(target: PgTarget) -> bool | None:
+    """The server's own answer: True for a standby, False for a primary, None when down."""
+    import psycopg
+
+    try:
+        with psycopg.connect(target.dsn(timeout_s=1), autocommit=True) as conn:
+            row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+    except psycopg.Error:
+        return None
+    return bool(row and row[0])
+
+
 class _PgFault(Fault):
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
@@ -86,6 +98,58 @@ class _PgFault(Fault):
 
     def load_state(self, state: Mapping[str, Any]) -> None:
         self._state = dict(state)
+
+    def _cluster_facts(self) -> dict[str, Any]:
+        """Before a real primary is killed: that it was one, and which configured postgres
+        targets were its standbys then, so revert can tell whether the drill promoted one."""
+        if self.target.is_sandbox or _in_recovery(self.target) is not False:
+            return {}
+        standbys = []
+        for spec in self.ctx.peers:
+            real_peer = spec.name != self.target.name and "sandbox" not in spec.params
+            if real_peer and _in_recovery(pg_target(self.ctx, spec)) is True:
+                standbys.append(spec.name)
+        return {"was_primary": True, "standbys": standbys}
+
+    def _promoted_peer(self) -> str | None:
+        """A standby of the killed primary that is a primary now (the drill failed over)."""
+        for spec in self.ctx.peers:
+            was_standby = spec.name in self._state.get("standbys", ())
+            if was_standby and _in_recovery(pg_target(self.ctx, spec)) is False:
+                return spec.name
+        return None
+
+    def _start_unless_failed_over(self) -> None:
+        """Start a real server the fault killed, unless a standby was promoted in its place.
+
+        Starting it then would make two primaries (split brain: writes to both, lost on
+        reconciliation), which is worse than any fault a drill injects. It is left stopped, the
+        timeline says why and what to do, and the revert counts as done: the fault is gone,
+        the service runs on the promoted server."""
+        if _ready(self.target):
+            return
+        if self._state.get("was_primary"):
+            promoted = self._promoted_peer()
+            if promoted is not None:
+                self._state["left_stopped"] = promoted
+                return
+        self._state.pop("left_stopped", None)
+        self.target.start_server()
+
+    def verify_reverted(self) -> bool:
+        if self._state.get("left_stopped"):
+            return not _ready(self.target)
+        return _ready(self.target)
+
+    def revert_report(self) -> str:
+        promoted = self._state.get("left_stopped")
+        if not promoted:
+            return ""
+        return (
+            f"{self.target.name} left stopped: {promoted} was promoted during the drill and "
+            f"starting {self.target.name} would make two primaries; rebuild it as a standby of "
+            f"{promoted} (pg_rewind or a new base backup) before starting it"
+        )
 
     def _ident(self, key: str) -> str:
         value = str(self.ctx.param(key) or "")
@@ -110,7 +174,7 @@ class KillPostgres(_PgFault):
         pid = self.target.postmaster_pid()
         if pid is None:
             raise FaultError(f"{self.target.name}: no running postmaster")
-        self._state = {"pid": pid, "at": datetime.now(UTC).isoformat()}
+        self._state = {"pid": pid, "at": datetime.now(UTC).isoformat(), **self._cluster_facts()}
         os.kill(pid, signal.SIGKILL)
         # Only the postmaster: its backends may take a while to notice, and waiting for them
         # would push t_inject later than the crash and inflate the measured RPA.
@@ -120,12 +184,12 @@ class KillPostgres(_PgFault):
         return not pid_alive(int(self._state["pid"])) and not _ready(self.target)
 
     def revert(self) -> None:
-        if not _ready(self.target):
-            self.target.start_server()
-        _reconcile(self.target)
-
-    def verify_reverted(self) -> bool:
-        return _ready(self.target)
+        if self.target.is_sandbox:
+            if not _ready(self.target):
+                self.target.start_server()
+            _reconcile(self.target)
+        else:
+            self._start_unless_failed_over()
 
 
 class DestroyData(_PgFault):
@@ -311,8 +375,9 @@ class RegionKill(_PgFault):
         pid = self.target.postmaster_pid()
         if pid is None:
             raise FaultError(f"{self.target.name}: region has no running server")
+        facts = self._cluster_facts()
         pids = [pid, *_children(pid)]
-        self._state = {"pids": pids, "at": datetime.now(UTC).isoformat()}
+        self._state = {"pids": pids, "at": datetime.now(UTC).isoformat(), **facts}
         os.kill(pid, signal.SIGSTOP)  # freeze first, so no child outlives its siblings' deaths
         for each in pids:
             with contextlib.suppress(ProcessLookupError):
@@ -325,8 +390,8 @@ class RegionKill(_PgFault):
     def revert(self) -> None:
         if self.target.is_sandbox:
             _reconcile(self.target)
-        elif not _ready(self.target):
-            self.target.start_server()
+        else:
+            self._start_unless_failed_over()
 
     def verify_reverted(self) -> bool:
         if self.target.is_sandbox:
@@ -334,4 +399,4 @@ class RegionKill(_PgFault):
 
             assert self.target.root is not None
             return _ready(self.target) and read_router(self.target.root) == self.target.region()
-        return _ready(self.target)
+        return super().verify_reverted()
