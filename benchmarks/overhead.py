@@ -603,8 +603,12 @@ def render(
         *_drill_rows("trivial", mine),
         *(_drill_rows("db_restore", db_rows) if db_rows else []),
         "",
-        f"- Start-up to inject: {_bound(startup, BOUND_STARTUP)}.",
-        f"- Recovery verified to exit: {_bound(exit_, BOUND_EXIT)}.",
+        f"- Start-up to inject, both drills: {_bound(startup, BOUND_STARTUP)}; trivial: "
+        f"{_bound(_part(mine, 'startup_to_inject'), BOUND_STARTUP)}; db_restore: "
+        f"{_bound(_part(db_rows, 'startup_to_inject'), BOUND_STARTUP)}.",
+        f"- Recovery verified to exit, both drills: {_bound(exit_, BOUND_EXIT)}; trivial: "
+        f"{_bound(_part(mine, 'exit_after_recovered'), BOUND_EXIT)}; db_restore: "
+        f"{_bound(_part(db_rows, 'exit_after_recovered'), BOUND_EXIT)}.",
     ]
     if not db_rows:
         lines.append("- db_restore: not measured (the sandbox could not start here).")
