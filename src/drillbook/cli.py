@@ -269,12 +269,16 @@ def _run_direct(args: argparse.Namespace, paths: list[Path]) -> int:
     if lines:
         return EXIT_CONFIG
 
+    from drillbook.watchdog import spare_for
+
+    # Input is good (bad input touches nothing): the first inject's watchdog starts now, so its
+    # interpreter starts while this one imports the engine, not while the drill waits to inject.
+    spare = spare_for(cfg) if any(s.fault is not None for s in scenarios) else None
     from drillbook.runner import run_scenarios
     from drillbook.session import RunSession
 
-    outcome = run_scenarios(
-        RunSession(lambda: cfg, config=cfg), scenarios, parallel=getattr(args, "parallel", 1)
-    )
+    session = RunSession(lambda: cfg, config=cfg, spare_watchdog=spare)
+    outcome = run_scenarios(session, scenarios, parallel=getattr(args, "parallel", 1))
     code = code_for_verdicts(
         _as_expected(r, scenarios) for r in outcome.records if not r.get("dry_run")
     )

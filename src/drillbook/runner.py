@@ -125,6 +125,8 @@ def _run_one(session: RunSession, scenario: Scenario, stream: IO[str]) -> DrillR
         on_plan=lambda line: print(line, file=stream, flush=True),
         seams=wired_seams(),
     )
+    if scenario.fault is not None:
+        drill.adopt_spare_watchdog(session.take_spare_watchdog())
     result = drill.run_scenario()  # reverts and judges whatever happened, signals included
     session.results.append(result.record)
     if result.verdict is not Verdict.PASSED:

@@ -10,6 +10,7 @@ whichever started it.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from drillbook.errors import DrillbookError
 from drillbook.journal import RunJournal, environment_snapshot
 from drillbook.model import FaultSpec, LedgerSpec, ProbeSpec, RecoverySpec, Scenario
 from drillbook.record import DrillRecord
+from drillbook.watchdog import Watchdog
 
 __all__ = [
     "RunSession",
@@ -97,6 +99,16 @@ class RunSession:
     results: list[DrillRecord] = field(default_factory=list)
     reports_written: list[Path] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    #: A watchdog started at the beginning of the run for its first inject (see
+    #: :func:`drillbook.watchdog.spare_for`); the run stops it if no drill takes it.
+    spare_watchdog: tuple[str, Watchdog] | None = None
+    _spare_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take_spare_watchdog(self) -> tuple[str, Watchdog] | None:
+        """The early watchdog, to the first drill that asks (drills may run side by side)."""
+        with self._spare_lock:
+            spare, self.spare_watchdog = self.spare_watchdog, None
+        return spare
 
     def drill_config(self) -> Config:
         if self.config is None:
@@ -160,6 +172,10 @@ class RunSession:
         """Close what ``prepare`` opened; write journal.json, reports, history and (if asked)
         the evidence bundle. Returns False when evidence was asked for and none was written:
         that must fail the run, not hide in a warning. Problems land in ``self.problems``."""
+        spare = self.take_spare_watchdog()
+        if spare is not None:  # no drill injected: it would wait for an intent that never comes
+            spare[1].stop()
+            spare[1].reap()
         self.stack.close()
         journal = self.journal
         if journal is None:

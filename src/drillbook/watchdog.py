@@ -22,11 +22,15 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from drillbook.intents import IntentLedger
+from drillbook.intents import Intent, IntentLedger
 from drillbook.liveness import pid_alive
 
-__all__ = ["Watchdog", "await_intent", "main", "spawn"]
+if TYPE_CHECKING:
+    from drillbook.config import Config
+
+__all__ = ["Watchdog", "await_intent", "main", "spare_for", "spawn"]
 
 
 #: The watchdog starts at nice 10 where coreutils' nice is at hand: its interpreter start-up
@@ -116,6 +120,31 @@ def spawn(
     finally:
         os.close(write_fd)
     return Watchdog(proc, read_fd)
+
+
+#: How long a watchdog started at the beginning of a run waits for its drill's intent: the drill
+#: still has its steady state, backend preparation and ledger history ahead (it leaves at once
+#: if the harness dies, and the run stops it if no drill takes it).
+_SPARE_WAIT_S = 3600.0
+
+
+def spare_for(config: Config) -> tuple[str, Watchdog] | None:
+    """A watchdog for the run's first inject, started as soon as the config says where the
+    ledger is: its interpreter then starts while the harness is still importing and validating,
+    not while the drill waits to inject. None when the run will not inject or it cannot start."""
+    if config.dry_run or not config.safety.watchdog:
+        return None
+    intent_id = Intent.new_id()
+    try:
+        watchdog = spawn(
+            config.intent_ledger,
+            intent_id,
+            config.state_dir / "watchdog.log",
+            before_intent_s=_SPARE_WAIT_S,
+        )
+    except OSError:
+        return None  # the drill starts its own, and says so if that fails too
+    return intent_id, watchdog
 
 
 def await_intent(ledger: IntentLedger, intent_id: str, harness_pid: int, limit_s: float) -> bool:

@@ -81,6 +81,17 @@ class WatchdogPool(DrillState):
         if proc is not None:
             self._spare_watchdog = (intent_id, proc)
 
+    def adopt_spare_watchdog(self, spare: tuple[str, Watchdog] | None) -> None:
+        """Take a watchdog the run started early (:func:`drillbook.watchdog.spare_for`) for
+        this drill's inject; one this drill cannot use is stopped."""
+        if spare is None:
+            return
+        if self._spare_watchdog is None and not self.config.dry_run and self.config.safety.watchdog:
+            self._spare_watchdog = spare
+            return
+        spare[1].stop()
+        spare[1].reap()
+
     def _drop_spare_watchdog(self) -> None:
         spare, self._spare_watchdog = self._spare_watchdog, None
         if spare is not None:

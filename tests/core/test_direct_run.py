@@ -270,3 +270,43 @@ def test_expect_is_judged_as_the_plugin_judges_it(project: Path, expect: str, co
     done = drillbook(project, "run", "scenarios/svc_restart.yaml")
     assert journal(project)["drills"][0]["verdict"] == "failed", done.stdout + done.stderr
     assert done.returncode == code, done.stdout + done.stderr
+
+
+def _watchdogs_of(root: Path) -> list[int]:
+    """Live watchdog processes watching this project's intent ledger."""
+    ledger = str(root / ".drillbook" / "intents.jsonl").encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if b"drillbook.watchdog" in cmdline and ledger in cmdline and ") Z" not in stat:
+                found.append(int(entry.name))
+    return found
+
+
+def test_the_runs_early_watchdog_guards_the_inject_and_none_is_left_behind(
+    project: Path,
+) -> None:
+    """The watchdog started before the engine loads is the one the inject records as live;
+    a run whose drill never injected (unhealthy before injection) leaves no watchdog waiting."""
+    done = drillbook(project, "run", "scenarios/svc_restart.yaml")
+    assert done.returncode == 0, done.stdout + done.stderr
+    drill = journal(project)["drills"][0]
+    live = [e for e in drill["timeline"] if e["kind"] == "watchdog"]
+    intent = [e for e in drill["timeline"] if e["kind"] == "intent"]
+    assert live and live[0]["live"] is True and live[0]["intent"] == intent[0]["intent"]
+    assert _watchdogs_of(project) == []
+
+    (project / "scenarios" / "unhealthy.yaml").write_text(
+        SCENARIO.replace("svc_restart", "unhealthy").replace(
+            "{name: health, type: http, target: svc}",
+            "{name: health, type: http, url: 'http://127.0.0.1:9/health', timeout: 200ms}",
+        )
+    )
+    done = drillbook(project, "run", "scenarios/unhealthy.yaml")
+    assert done.returncode == 4, done.stdout + done.stderr  # nothing injected
+    assert _watchdogs_of(project) == []

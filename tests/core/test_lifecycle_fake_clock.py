@@ -41,8 +41,7 @@ class World:
 
 
 @pytest.fixture(autouse=True)
-def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[World]]:
-    monkeypatch.setenv("DRILLBOOK_NO_WATCHDOG", "1")  # the fault lives in this process only
+def world() -> Iterator[type[World]]:
     saved = dict(vars(World))
     yield World
     for key, value in saved.items():
@@ -106,7 +105,12 @@ def _drill(tmp_path: Path, clock: FakeClock, *, timeout_s: float = 600.0) -> Dri
         environment="test",
         targets={"flag": TargetSpec("flag", "test", {})},
         safety=SafetySettings(
-            max_targets=1, max_percent=100, fault_ttl_s=3600.0, revert_retry_s=120.0
+            max_targets=1,
+            max_percent=100,
+            fault_ttl_s=3600.0,
+            revert_retry_s=120.0,
+            watchdog=False,  # the fault lives in this process only
+            watchdog_off_by="this test",
         ),
         defaults=Defaults(
             probe_interval_s=0.05, probe_timeout_s=1.0, stable_for_s=0.1, timeout_s=timeout_s

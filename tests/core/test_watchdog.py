@@ -216,3 +216,20 @@ def test_the_watchdog_variable_takes_only_a_clear_yes_or_no(tmp_path: Path) -> N
         timeout=60,
     )
     assert out.returncode == 2 and "$DRILLBOOK_NO_WATCHDOG" in out.stderr
+
+
+def test_a_run_that_never_used_its_early_watchdog_stops_it(tmp_path: Path) -> None:
+    """The run's early watchdog waits for an intent for up to an hour; a run that ends without
+    injecting (a backend failed to prepare, a signal between drills) must not leave it."""
+    from drillbook.config import Config
+    from drillbook.session import RunSession
+    from drillbook.watchdog import spare_for
+
+    cfg = Config(source="test", workdir=tmp_path, state_dir=tmp_path / ".drillbook")
+    spare = spare_for(cfg)
+    assert spare is not None
+    _intent_id, watchdog = spare
+    assert watchdog.wait_ready(60)
+    session = RunSession(lambda: cfg, config=cfg, spare_watchdog=spare)
+    session.finish(0)
+    assert watchdog.proc.poll() is not None  # stopped and reaped, not left waiting
