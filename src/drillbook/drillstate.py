@@ -222,6 +222,9 @@ class DrillState:
     def _now(self) -> float:
         return self.clock.monotonic()
 
+    def _check_locks(self) -> None:
+        """A stop condition: see :meth:`drillbook.target_locks.TargetHolding._check_locks`."""
+
     def _off(self, mono: float | None = None) -> float:
         return round((self._now() if mono is None else mono) - self.started_mono, 6)
 

@@ -95,6 +95,13 @@ class TargetLock(Protocol):
 
     def release(self, *, clean: bool = True) -> None: ...
 
+    def lost(self) -> str | None:
+        """Why the lock stopped being ours while held (a lease that expired, a session the
+        server ended: another runner may take the target now), or None. The drill asks while
+        it waits, and aborts and reverts rather than go on drilling a target it no longer
+        holds."""
+        ...
+
 
 class Arbiter(Protocol):
     """Hands out target locks; refuses with :class:`TargetBusy`, never waits."""
@@ -107,6 +114,9 @@ class _FileLock:
     target: str
     taken_over: Holder | None
     fd: int | None
+
+    def lost(self) -> str | None:
+        return None  # a flock is held while its descriptor is open: this process's to lose
 
     def release(self, *, clean: bool = True) -> None:
         fd, self.fd = self.fd, None

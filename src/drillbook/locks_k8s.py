@@ -140,7 +140,9 @@ class _LeaseLock:
     ) -> None:
         self.target = target
         self.taken_over = taken_over
-        self.lost: str | None = None  # why the lease stopped being ours, if it did
+        self._lost: str | None = None  # why the lease stopped being ours, if it did
+        self._renewed = arbiter.now()  # the last renewal the API server accepted
+        self._error = ""  # the last renewal's failure, while they fail
         self._arbiter = arbiter
         self._lease = lease
         self._identity = _identity(holder)
@@ -159,15 +161,27 @@ class _LeaseLock:
                     return
                 try:
                     self._renew()
+                    self._renewed, self._error = self._arbiter.now(), ""
                 except Exception as exc:  # the next tick retries; expiry is the backstop
                     status = getattr(exc, "status", None)
+                    self._error = f"HTTP {status}" if status else type(exc).__name__
                     if status in (404, 409):
-                        self.lost = f"lease renewal refused (HTTP {status})"
+                        self._lost = f"lease renewal refused (HTTP {status})"
                         print(
-                            f"[drillbook] target {self.target!r}: lost its lease: {self.lost}",
+                            f"[drillbook] target {self.target!r}: lost its lease: {self._lost}",
                             file=sys.stderr,
                         )
                         return
+
+    def lost(self) -> str | None:
+        if self._lost is not None:
+            return self._lost
+        # Renewals that keep failing (the API server unreachable) let the lease expire: from
+        # then on another runner may take it, whatever this process believes.
+        silent = self._arbiter.now() - self._renewed
+        if silent > self._arbiter.settings.lease_duration_s:
+            return f"lease not renewed for {silent:.0f}s ({self._error or 'no answer'}): it expired"
+        return None
 
     def _renew(self) -> None:
         lease = self._lease
@@ -186,7 +200,7 @@ class _LeaseLock:
         with self._mutex:
             pass  # a renewal in flight has finished
         self._thread.join(timeout=5)
-        if not clean or self.lost:
+        if not clean or self.lost():
             return  # the record stays; the lease expires by its own duration
         from kubernetes import client
 

@@ -17,7 +17,8 @@ over and says so, like the file arbiter.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, fields
+import time
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from drillbook.errors import SafetyError
@@ -58,6 +59,11 @@ def lock_key(target: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+#: How often a held lock's session is asked whether it is still there (a drill checks its
+#: locks on every wait; the server is not asked more often than this).
+_PING_EVERY_S = 5.0
+
+
 @dataclass
 class _PgLock:
     target: str
@@ -65,6 +71,27 @@ class _PgLock:
     conn: psycopg.Connection[Any] | None
     key: int
     run_id: str
+    _pinged: float = field(default_factory=time.monotonic)
+    _lost: str | None = None
+
+    def lost(self) -> str | None:
+        """Whether the session holding the advisory lock is gone (the server then freed it)."""
+        conn = self.conn
+        if conn is None or self._lost is not None:
+            return self._lost
+        if time.monotonic() - self._pinged < _PING_EVERY_S:
+            return None
+        self._pinged = time.monotonic()
+        import psycopg
+
+        try:
+            conn.execute("SELECT 1")
+        except psycopg.Error as exc:
+            self._lost = redact_text(
+                f"its PostgreSQL session ended ({type(exc).__name__}: {exc}); the server freed "
+                "the advisory lock"
+            )
+        return self._lost
 
     def release(self, *, clean: bool = True) -> None:
         """Unlock and end the session; ``clean=False`` leaves the holder's record for the next

@@ -134,11 +134,14 @@ class SampleBook(DrillState):
         self._sample_arrived.clear()
 
     def _check_guards(self) -> None:
+        """The stop conditions, looked at on every wait: a guard probe that failed too often,
+        and a target lock this drill no longer holds."""
         for guard in self._guards:
             if not guard.tripped and guard.failures >= guard.max_failures:
                 guard.tripped = True
                 self._event("guard", guard=guard.name, failures=guard.failures, tripped=True)
                 raise DrillAborted(f"guard {guard.name} failed {guard.failures} times: aborting")
+        self._check_locks()
 
     def _probe_state(self) -> str:
         latest: dict[str, bool] = {}

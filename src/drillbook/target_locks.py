@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from drillbook.clock import epoch
 from drillbook.drillstate import DrillState
-from drillbook.errors import SafetyError
+from drillbook.errors import DrillAborted, SafetyError
 from drillbook.locks import Holder
 
 __all__ = ["TargetHolding"]
@@ -50,6 +50,15 @@ class TargetHolding(DrillState):
                     f"(intent {old.id}, {old.status}, pid {old.pid} on {old.host}): run "
                     f"`drillbook rollback` first"
                 )
+
+    def _check_locks(self) -> None:
+        """Abort (and so revert) once a held target's lock is lost: another runner may be
+        drilling the target already, and two drills on one target measure neither."""
+        for name, lock in self._locks.items():
+            why = lock.lost()
+            if why is not None:
+                self._event("lock", target=name, lost=True, detail=why)
+                raise DrillAborted(f"lost the lock on target {name!r}: {why}: aborting")
 
     def _release_targets(self) -> None:
         """Free every held target; a target whose fault is not known reverted keeps its

@@ -16,7 +16,7 @@ from drillbook.backends.base import Fault, Probe, ProbeResult, RecoveryStep, Reg
 from drillbook.clock import FakeClock
 from drillbook.config import Config, Defaults, SafetySettings
 from drillbook.engine import Drill
-from drillbook.errors import FaultError
+from drillbook.errors import DrillAborted, FaultError
 from drillbook.model import (
     FaultSpec,
     Objectives,
@@ -225,3 +225,41 @@ def test_a_step_past_the_drills_deadline_sees_the_deadline_in_its_context(
     drill.recover(RecoverySpec(RecoveryKind.SCRIPTED, "test.deadline", "look", {}, ("flag",)))
     drill.finish()
     assert len(seen) == 1 and 0.0 < seen[0] <= 100.0
+
+
+class LosingLock:
+    """A target lock that is lost after the drill has looked at it a few times."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.taken_over = None
+        self.looks = 0
+
+    def lost(self) -> str | None:
+        self.looks += 1
+        return "lease not renewed for 20s (HTTP 503): it expired" if self.looks > 3 else None
+
+    def release(self, *, clean: bool = True) -> None:
+        return None
+
+
+class LosingArbiter:
+    def acquire(self, target: str, holder: Any) -> LosingLock:
+        return LosingLock(target)
+
+
+def test_a_lock_lost_mid_drill_aborts_and_reverts(tmp_path: Path) -> None:
+    """Another runner may drill the target once its lock is gone: this drill stops and
+    reverts instead of measuring a target it no longer holds."""
+    clock = FakeClock()
+    drill = _drill(tmp_path, clock)
+    drill.arbiter = LosingArbiter()
+    drill.steady_state()
+    drill.inject(FAULT)  # the target stays down: only the lost lock can end the wait
+    with pytest.raises(DrillAborted, match="lost the lock on target 'flag'") as aborted:
+        drill.await_recovery()
+    result = drill.finish(aborted.value)
+    assert result.verdict is Verdict.ABORTED
+    assert World.revert_calls == 1 and World.healthy
+    lost = [e for e in result.record["timeline"] if e["kind"] == "lock" and e.get("lost")]
+    assert lost and "it expired" in lost[0]["detail"]

@@ -138,3 +138,24 @@ def test_a_killed_holder_is_taken_over_after_its_lease_duration(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_lease_taken_from_its_holder_is_reported_lost(kube_env: KubeEnv, lock_ns: str) -> None:
+    """Someone deletes the Lease while the drill holds it (another runner could now take the
+    target): the next renewal is refused and the lock says it is lost, so the drill aborts."""
+    lock = _arbiter(kube_env, lock_ns, 2).acquire("svc/c", _holder("run-a"))
+    try:
+        assert lock.lost() is None
+        kube_env.kube.custom.delete_namespaced_custom_object(
+            "coordination.k8s.io", "v1", lock_ns, "leases", lease_name("svc/c"), _request_timeout=T
+        )
+        deadline = time.monotonic() + 30  # renewals every third of the 2 s duration
+        while lock.lost() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        # 404 or 409, as the apiserver answers a replace of a deleted object: either way, not ours
+        assert lock.lost() in {
+            "lease renewal refused (HTTP 404)",
+            "lease renewal refused (HTTP 409)",
+        }
+    finally:
+        lock.release()
