@@ -99,6 +99,8 @@ class _PgLock:
         conn, self.conn = self.conn, None
         if conn is None:
             return
+        import psycopg
+
         try:
             if clean:
                 conn.execute(
@@ -106,6 +108,8 @@ class _PgLock:
                     (self.target, self.run_id),
                 )
             conn.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
+        except psycopg.Error:
+            pass  # the session is gone, and the lock with it; a record left is taken over
         finally:
             conn.close()  # ends the session: the lock is gone even if the unlock failed
 

@@ -93,6 +93,31 @@ def test_a_held_target_is_refused_naming_the_holder_and_freed_when_it_is_killed(
     again.release()
 
 
+def test_a_lock_whose_session_ended_is_reported_lost(pg_dsn: str) -> None:
+    """The server ends the session holding the advisory lock (an admin, a failover, a network
+    cut): the lock is free for another runner, and the holder's lock says so (within its ping
+    interval), so the drill aborts and reverts."""
+    import psycopg
+
+    lock = PgArbiter(pg_dsn).acquire("svc-lost", _me("run-l"))
+    try:
+        assert lock.lost() is None
+        with psycopg.connect(pg_dsn, autocommit=True) as admin:
+            ended = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
+                " AND objid = (%s::bigint & 4294967295)::oid AND granted",
+                (lock_key("svc-lost"),),
+            ).fetchall()
+        assert ended == [(True,)]
+        deadline = time.monotonic() + 30
+        while lock.lost() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        why = lock.lost()
+        assert why is not None and "session ended" in why
+    finally:
+        lock.release()
+
+
 def test_an_unreachable_lock_server_refuses_the_drill(tmp_path: Path) -> None:
     from drillbook.errors import SafetyError
 
