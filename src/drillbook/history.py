@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sqlite3
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -56,6 +57,7 @@ __all__ = [
     "record_run",
     "record_runs",
     "recorded_run_ids",
+    "resolve_location",
     "stats",
     "sync_reports_dir",
     "trend",
@@ -153,6 +155,25 @@ class _SQLiteStore:
 
     def blob(self, value: Any) -> bytes:
         return bytes(value)
+
+
+def resolve_location(
+    flag: str | None, configured: Callable[[], HistoryLocation]
+) -> HistoryLocation:
+    """Where a command reads the history: ``--history`` > ``$DRILLBOOK_HISTORY`` > the
+    config's ``history`` (or the reports folder's file), as the run that recorded it chose.
+
+    Each may be a SQLite file or a ``postgresql://`` DSN (its ``${VAR}``s filled from the
+    environment and registered as secrets). One rule for every command that reads history, so
+    trend, the quarterly report and evidence coverage read the same runs."""
+    from drillbook.history_pg import expand_dsn, is_dsn
+
+    explicit, source = (
+        (flag, "--history") if flag else (os.environ.get("DRILLBOOK_HISTORY"), "$DRILLBOOK_HISTORY")
+    )
+    if not explicit:
+        return configured()
+    return expand_dsn(explicit, source=source) if is_dsn(explicit) else Path(explicit)
 
 
 def _is_dsn(location: HistoryLocation) -> bool:

@@ -224,3 +224,25 @@ def test_a_runner_role_without_create_records_and_reads_once_the_schema_exists(
         with psycopg.connect(pg_dsn, autocommit=True) as conn:
             conn.execute(f"DROP OWNED BY {role}")
             conn.execute(f"DROP ROLE {role}")
+
+
+def test_evidence_coverage_reads_the_shared_postgresql_history(pg_dsn: str, tmp_path: Path) -> None:
+    """Runners that record into one PostgreSQL history prove a control's coverage together:
+    `evidence controls` reads the history the config names, not only a local SQLite file."""
+    run = journals(1)[0]
+    run["drills"][0]["controls"] = ["SOC2-A1.3"]
+    (tmp_path / "journal.json").write_text(json.dumps(run))
+    (tmp_path / "drillbook.yaml").write_text(f"environment: staging\nhistory: {pg_dsn}\n")
+    (tmp_path / "reports").mkdir()  # this runner has no local runs at all
+    ok = _drillbook("history", "import", "journal.json", cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    at = run["started_at"]
+    shown = _drillbook("evidence", "controls", "--at", at, cwd=tmp_path)
+    assert shown.returncode in (0, 1), shown.stdout + shown.stderr
+    (line,) = [ln for ln in shown.stdout.splitlines() if ln.startswith("SOC2-A1.3")]
+    assert at[:10] in line and run["drills"][0]["scenario"] in line
+    # The same reports folder with no history configured: the control was never tested here.
+    (tmp_path / "drillbook.yaml").write_text("environment: staging\n")
+    alone = _drillbook("evidence", "controls", "--at", at, cwd=tmp_path)
+    (line,) = [ln for ln in alone.stdout.splitlines() if ln.startswith("SOC2-A1.3")]
+    assert "never" in line

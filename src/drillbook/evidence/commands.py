@@ -37,6 +37,17 @@ def _guard(fn: Handler) -> Handler:
     return run
 
 
+def _history_of(args: argparse.Namespace, reports: Path) -> Path | str:
+    """The config's history (a shared PostgreSQL one, or its file), for this reports folder."""
+    from drillbook.config import Overrides, load_config
+
+    config = getattr(args, "config", None)
+    loaded = load_config(
+        Overrides(config_path=Path(config) if config else None, reports_dir=reports)
+    )
+    return loaded.history_location
+
+
 def _reports_dir(args: argparse.Namespace) -> Path:
     """--reports-dir, else the config's ``reports_dir``, else ``reports``."""
     value = getattr(args, "reports_dir", None)
@@ -233,8 +244,11 @@ def _cmd_controls(args: argparse.Namespace) -> int:
         if parsed is None:
             raise ConfigError("expected an ISO time like 2026-11-22T00:00:00Z", field="--at")
         now = parsed
-    history = Path(args.history) if args.history else None
-    records = collect_records(_reports_dir(args), history)
+    from drillbook.history import resolve_location
+
+    reports = _reports_dir(args)
+    history = resolve_location(args.history, lambda: _history_of(args, reports))
+    records = collect_records(reports, history)
     rows = []
     for cov in coverage(records, now):
         last = cov.last
@@ -328,5 +342,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     p = sub.add_parser("controls", help="per-control coverage from bundles and runs")
     p.add_argument("--at", help="evaluate coverage as of this UTC time (default: now)")
-    p.add_argument("--history", help="history database (default: <reports-dir>/history.sqlite)")
+    p.add_argument(
+        "--history",
+        help="history: a SQLite file or a postgresql:// DSN (default: $DRILLBOOK_HISTORY, then "
+        "the config's history, then <reports-dir>/history.sqlite)",
+    )
     p.set_defaults(handler=_guard(_cmd_controls))

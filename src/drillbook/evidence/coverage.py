@@ -11,10 +11,13 @@ import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drillbook.evidence.controls import EvidenceRecord
 from drillbook.evidence.index import read_index
+
+if TYPE_CHECKING:
+    from drillbook.history import HistoryLocation
 
 __all__ = ["collect_records", "parse_time"]
 
@@ -49,7 +52,7 @@ def _records(
     return out
 
 
-def _from_history(history: Path, seen: set[str]) -> list[EvidenceRecord]:
+def _from_history(history: HistoryLocation, seen: set[str]) -> list[EvidenceRecord]:
     try:
         from drillbook.history import load_run_journal, recorded_run_ids
     except ImportError:  # pragma: no cover - before the core history module existed
@@ -65,8 +68,11 @@ def _from_history(history: Path, seen: set[str]) -> list[EvidenceRecord]:
     return records
 
 
-def collect_records(reports_dir: Path, history: Path | None = None) -> list[EvidenceRecord]:
-    """Records from the bundle index, unbundled ``*/journal.json``, and the history database.
+def collect_records(
+    reports_dir: Path, history: HistoryLocation | None = None
+) -> list[EvidenceRecord]:
+    """Records from the bundle index, unbundled ``*/journal.json``, and the history (a SQLite
+    file or a shared PostgreSQL one: runners that share a history prove coverage together).
 
     ``history`` defaults to ``<reports_dir>/history.sqlite``; a missing database is no error.
     """
@@ -102,6 +108,6 @@ def collect_records(reports_dir: Path, history: Path | None = None) -> list[Evid
             drills = [d for d in journal.get("drills", []) or [] if isinstance(d, Mapping)]
             records.extend(_records(run_id, at, drills, None))
     db = history if history is not None else reports_dir / "history.sqlite"
-    if db.is_file():
+    if not isinstance(db, Path) or db.is_file():
         records.extend(_from_history(db, bundled | folders))
     return records

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
 import sqlite3
 import sys
 from collections.abc import Callable
@@ -51,24 +50,10 @@ def _reports_dir(args: argparse.Namespace) -> Path:
 
 
 def _history_path(args: argparse.Namespace) -> Path | str:
-    """``--history`` > ``$DRILLBOOK_HISTORY`` > ``history`` in the config > reports folder.
+    """See :func:`drillbook.history.resolve_location`."""
+    from drillbook.history import resolve_location
 
-    Each may be a SQLite file or a ``postgresql://`` DSN (its ``${VAR}``s filled from the
-    environment and registered as secrets)."""
-    from drillbook.history_pg import expand_dsn, is_dsn
-
-    flag = getattr(args, "history", None)
-    explicit, source = (
-        (flag, "--history")
-        if flag
-        else (
-            os.environ.get("DRILLBOOK_HISTORY"),
-            "$DRILLBOOK_HISTORY",
-        )
-    )
-    if not explicit:
-        return _config(args).history_location
-    return expand_dsn(explicit, source=source) if is_dsn(explicit) else Path(explicit)
+    return resolve_location(getattr(args, "history", None), lambda: _config(args).history_location)
 
 
 def _config(args: argparse.Namespace) -> Config:
