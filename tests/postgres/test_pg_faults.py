@@ -69,6 +69,27 @@ def test_destroy_data_deletes_the_folder_and_revert_restores(
     assert _count(ctx, "SELECT count(*) FROM accounts") == 1000
 
 
+def test_destroy_data_refuses_when_the_archive_holds_a_newer_foreign_timeline(
+    ctx_for: Callable[..., Context], pg: Path
+) -> None:
+    """A standby promoted onto the same archive left a newer timeline there: a restore to the
+    archive's end would replay that server's history. Refused before the folder is touched."""
+    from drillbook.backends.postgres.faults import DestroyData
+    from drillbook.errors import FaultError
+
+    ctx = ctx_for("region-a")
+    foreign = pg / "archive" / "000000FE.history"
+    foreign.write_text("1\t0/3000000\tno recovery target specified\n")
+    try:
+        with pytest.raises(FaultError, match="holds timeline 254, newer than this server's"):
+            DestroyData(ctx).preflight()
+        assert (pg / "region-a" / "data" / "PG_VERSION").exists()
+        assert _count(ctx, "SELECT count(*) FROM accounts") == 1000
+    finally:
+        foreign.unlink()
+    DestroyData(ctx).preflight()  # the archive of this cluster alone: the way back is there
+
+
 def test_destroy_data_refuses_a_folder_outside_the_sandbox(tmp_path: Path, pg: Path) -> None:
     from drillbook.backends.postgres.restore import safe_remove_data_dir
     from drillbook.backends.postgres.target import pg_target

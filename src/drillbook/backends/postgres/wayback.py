@@ -97,7 +97,48 @@ def _check_archive(target: PgTarget) -> str:
         raise FaultError(f"{target.name}: `wal_archive` or `restore_command` is needed to restore")
     listing = _run(target, ["ls", "-1", str(archive)], f"WAL archive {archive}")
     count = sum(1 for name in listing.splitlines() if len(name) >= 24)
+    _refuse_foreign_timeline(target, archive, listing)
     return f"archive {archive} readable ({count} files)"
+
+
+def _server_timeline(target: PgTarget) -> int | None:
+    """The timeline the running primary writes on (None: down, or a standby)."""
+    import psycopg
+
+    try:
+        with psycopg.connect(target.dsn(timeout_s=2), autocommit=True) as conn:
+            row = conn.execute("SELECT pg_walfile_name(pg_current_wal_lsn())").fetchone()
+    except psycopg.Error:
+        return None
+    return int(str(row[0])[:8], 16) if row and row[0] else None
+
+
+def _refuse_foreign_timeline(target: PgTarget, archive: Path, listing: str) -> None:
+    """A restore to the archive's end (``recovery_target_timeline = latest``) follows the newest
+    timeline the archive holds. One newer than the server's own was written by another server
+    (a standby promoted onto the same archive): the restore would replay that server's history,
+    not this one's. Refused before anything is destroyed."""
+    timelines = [
+        int(name[:8], 16)
+        for name in listing.split()
+        if len(name) == 16 and name.endswith(".history") and _is_hex(name[:8])
+    ]
+    own = _server_timeline(target) if timelines else None
+    if own is not None and max(timelines) > own:
+        raise FaultError(
+            f"{target.name}: the WAL archive {archive} holds timeline {max(timelines)}, newer "
+            f"than this server's {own} (another server promoted onto the same archive?): a "
+            "restore to the end of the archive would follow that server's history, not this "
+            "one's; give each cluster its own archive, or remove the foreign timeline"
+        )
+
+
+def _is_hex(text: str) -> bool:
+    try:
+        int(text, 16)
+    except ValueError:
+        return False
+    return True
 
 
 def check_way_back(target: PgTarget) -> str:
