@@ -175,11 +175,14 @@ class KubeFault(_KubeBound, Fault):
         self._state = dict(state)
 
     def token(self) -> str:
-        """A marker unique to this injection, written on what we change (for fallback reverts)."""
-        tok = self._state.get("token")
+        """A marker unique to this injection, written on what we change (for fallback reverts).
+
+        Saved as ``marker``: the intent ledger on disk hides values under secret-looking keys
+        such as ``token``, and a revert rebuilt from it after a crash needs the real value."""
+        tok = self._state.get("marker")
         if not tok:
             tok = short_hash(self.target.name, type(self).__name__, str(self.ctx.clock.wall()))
-            self._state["token"] = tok
+            self._state["marker"] = tok
         return f"{self.target.name}/{tok}"
 
 
