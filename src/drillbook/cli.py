@@ -6,7 +6,8 @@ wraps pytest (``drills/`` by default), which Python drills need. Both record the
 (journal, reports, history, evidence) and return the same exit codes.
 
 Exit codes are the same for every subcommand (CI scripts rely on them): 0 ok, 1 failed, 2 bad
-input, 3 aborted, 4 harness error, 5 no drill ran; the table with their meaning is in :mod:`drillbook.exitcodes`.
+input, 3 aborted, 4 harness error, 5 no drill ran; the table with their meaning is in
+:mod:`drillbook.exitcodes`.
 
 Core subcommands live here (run, list, validate, rollback); features add theirs from a
 ``commands`` module (sandbox, report/trend/history, evidence) so this file stays one concern.
