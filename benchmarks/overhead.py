@@ -6,7 +6,9 @@ the time before the fault goes in and the time after recovery is verified. So, f
 included, as a user gets them), from the process's own start:
 
 - start-up to inject: process spawned → the journal's ``inject`` event (interpreter, imports,
-  config, validation, backend preparation, steady state, the intent ledger, the fault's call);
+  config, validation, backend preparation, steady state, the intent ledger, the safety checks
+  before the fault), less the time the platform took to carry the fault out and show it (the
+  ``inject`` event's ``inject_s``: a server killed and its folder deleted), shown on its own;
 - recovery verified to exit: the journal's ``recovered`` event → the process has exited (verify
   checks, verdict, journal, report.html/summary.md/drills.csv, history), less the time inside the
   fault's own ``revert`` (the platform's work, such as a restored server resyncing its standby),
@@ -275,13 +277,16 @@ def run_drill(cmd: Sequence[str], cwd: Path, env: dict[str, str]) -> dict[str, A
     # Likewise the ledger's history before the fault (longer than the RPO, or a loss older than
     # the first write could not be seen): the measure's need, shown on its own.
     history = float(events["ledger_history"]["waited_s"]) if "ledger_history" in events else 0.0
+    # And the fault's own work, from the call until it is seen (SIGKILL, a folder deleted).
+    fault = float(events["inject"].get("inject_s") or 0.0)
     row.update(
-        startup_to_inject=at("inject") - spawned - history,
+        startup_to_inject=at("inject") - spawned - history - fault,
         ledger_history=history,
+        inject=fault,
         exit_after_recovered=exited - at("recovered") - revert,
         revert=revert,
         to_run_start=at("run_start") - spawned,
-        run_start_to_inject=at("inject") - at("run_start") - history,
+        run_start_to_inject=at("inject") - at("run_start") - history - fault,
         recovered_to_drill_end=at("drill_end") - at("recovered") - revert,
         drill_end_to_run_end=at("run_end") - at("drill_end"),
         run_end_to_exit=exited - at("run_end"),
@@ -546,7 +551,8 @@ def _drill_rows(name: str, rows: Sequence[dict[str, Any]]) -> list[str]:
         f"{fmt('to_run_start')} + {fmt('run_start_to_inject')} | "
         f"{fmt('exit_after_recovered')} ({spread(exit_)}) | "
         f"{fmt('recovered_to_drill_end')} + {fmt('drill_end_to_run_end')} + "
-        f"{fmt('run_end_to_exit')} | {fmt('revert')} | {fmt('ledger_history')} |"
+        f"{fmt('run_end_to_exit')} | {fmt('inject')} | {fmt('revert')} | "
+        f"{fmt('ledger_history')} |"
     ]
 
 
@@ -580,7 +586,9 @@ def render(
         "interpreter with this tree's `src` on PYTHONPATH. Start-up to inject = process spawned → "
         "the journal's `inject` event; recovery verified to exit = the `recovered` event → the "
         "process has exited, less the time inside the fault's own revert (the platform's work, "
-        "in its own column); start-up to inject is also less the wait for the RPO ledger's "
+        "in its own column); start-up to inject is less the fault's own inject, from the call "
+        "until the fault is seen (the `inject` event's `inject_s`: the platform's work, in its "
+        "own column); start-up to inject is also less the wait for the RPO ledger's "
         "history (it must have written for longer than the RPO before the fault, or an older "
         "loss could not be seen: the measure's need, in its own column). Parts come from the "
         "run's own events.jsonl. A bare `python -c pass`, "
@@ -597,9 +605,10 @@ def render(
         "",
         "| drill | runs | wall median (s) | CPU median (s) | start-up to inject, median (spread) "
         "(s) | = to run_start + run_start to inject | recovery verified to exit, median "
-        "(spread) (s) | = verify/verdict + journal + reports/history/exit | the fault's revert, "
-        "not counted (s) | the ledger's history before the fault, not counted (s) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "(spread) (s) | = verify/verdict + journal + reports/history/exit | the fault's inject, "
+        "not counted (s) | the fault's revert, not counted (s) | the ledger's history before "
+        "the fault, not counted (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
         *_drill_rows("trivial", mine),
         *(_drill_rows("db_restore", db_rows) if db_rows else []),
         "",

@@ -201,6 +201,7 @@ class Drill(
             injected = _Injected(spec, fault, intent, plan, selection.chosen, watchdog)
             self._injected.append(injected)
             self._event("intent", intent=intent.id, fault=spec.type, ttl_s=ttl, plan=plan)
+            called = self._now()
             try:
                 fault.inject()
             finally:
@@ -221,7 +222,15 @@ class Drill(
             self._t_inject = self._now()
             self._t_inject_epoch = epoch()
             self._kick_probes()  # the first failing look is TTD: take it now, not a tick later
-            self._event("inject", fault=spec.type, plan=plan, intent=intent.id)
+            # How long the platform took to show the fault (a server killed, a folder deleted):
+            # its work, not the harness's, and a figure the team may want on its own.
+            self._event(
+                "inject",
+                fault=spec.type,
+                plan=plan,
+                intent=intent.id,
+                inject_s=round(self._t_inject - called, 6),
+            )
 
     def mark_start(self) -> None:
         """For drills without a fault (e.g. backup verification): t_inject is now."""

@@ -38,6 +38,7 @@ class World:
     reverts_hold = True  # verify_reverted sees it gone
     revert_calls = 0
     step_takes_s = 0.0
+    inject_takes_s = 0.0  # the platform's time to carry the fault out
 
 
 @pytest.fixture(autouse=True)
@@ -62,6 +63,7 @@ class FlagFault(Fault):
         return "turn the flag off"
 
     def inject(self) -> None:
+        self.ctx.clock.sleep(World.inject_takes_s)
         World.healthy = False
 
     def verify_injected(self) -> bool:
@@ -144,6 +146,21 @@ def test_a_fault_that_never_shows_is_given_up_after_its_window_and_reverted(
     assert World.revert_calls == 1 and World.healthy
     assert [r["ok"] for r in result.record["reverts"]] == [True]
     assert result.verdict is not Verdict.PASSED
+
+
+def test_the_inject_event_says_how_long_the_platform_took_to_show_the_fault(
+    tmp_path: Path,
+) -> None:
+    """Killing a server and deleting its folder is the platform's work: the journal keeps it
+    apart, so the harness's own time before the fault can be told from it."""
+    clock = FakeClock()
+    World.inject_takes_s = 42.0
+    drill = _drill(tmp_path, clock)
+    drill.steady_state()
+    drill.inject(FAULT)
+    result = drill.finish()
+    (inject,) = [e for e in result.record["timeline"] if e["kind"] == "inject"]
+    assert inject["inject_s"] == pytest.approx(42.0, abs=0.01)
 
 
 def test_a_failing_revert_is_retried_on_the_clock_until_it_holds(tmp_path: Path) -> None:
