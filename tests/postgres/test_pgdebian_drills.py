@@ -250,10 +250,17 @@ def _accepts_connections(port: int) -> bool:
 
 
 def _start_cluster(debian: Debian) -> None:
-    if not _accepts_connections(debian.port):
-        subprocess.run(
-            ["pg_ctlcluster", debian.version, debian.cluster, "start"],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
+    """Start the cluster a test killed, as its operator would: a postmaster killed by the test
+    can stay a zombie of init for half a minute and keep its lock, so starts are retried for a
+    bounded minute, as scripts/testenv.d/pgdebian.sh does."""
+    command = ["pg_ctlcluster", debian.version, debian.cluster, "start"]
+    done = None
+    for _ in range(60):
+        if _accepts_connections(debian.port):
+            return
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        if done.returncode == 0:
+            return
+        time.sleep(1.0)
+    assert done is not None
+    raise AssertionError(f"{' '.join(command)}: {done.stdout}{done.stderr}")

@@ -35,8 +35,17 @@ def _engine_available(request: pytest.FixtureRequest) -> None:
 
 
 def _proc_ticks(pid: int) -> int:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:  # gone between ps and this read
+        return 0
     return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def _group_ticks(pgid: int) -> int:
+    """Read the group again on every look: stress-ng forks its worker after its parent starts,
+    and a list taken once may hold only the parent, which burns nothing."""
+    return sum(_proc_ticks(p) for p, _ in ps_group(pgid))
 
 
 def _write_bytes(pid: int) -> int:
@@ -73,9 +82,8 @@ def test_cpu_burn_uses_cpu_and_reverts(tmp_path: Path, engine: str) -> None:
     try:
         pgid = fault.state()["pid"]
         wait_for(fault.verify_injected, 15, "the workers")
-        pids = [p for p, _ in ps_group(pgid)]
-        before = sum(_proc_ticks(p) for p in pids)
-        wait_for(lambda: sum(_proc_ticks(p) for p in pids) >= before + 20, 20, "CPU time to grow")
+        before = _group_ticks(pgid)
+        wait_for(lambda: _group_ticks(pgid) >= before + 20, 20, "CPU time to grow")
     finally:
         fault.revert()
     assert ps_group(pgid) == []
