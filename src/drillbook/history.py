@@ -26,6 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
+from drillbook.clock import get_clock
 from drillbook.errors import ConfigError
 from drillbook.journaldoc import (
     drill_target_key,
@@ -273,7 +274,7 @@ def _insert(store: Store, journal: Mapping[str, Any], source: str) -> bool:
             exit_status if isinstance(exit_status, int) else None,
             str(journal.get("drillbook_version") or ""),
             source,
-            _iso(datetime.now().astimezone()),
+            _iso(get_clock().wall().astimezone()),
         ),
     )
     if cur.rowcount == 0:

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
+from drillbook.clock import get_clock
 from drillbook.errors import SafetyError
 from drillbook.history_pg import SCHEMA_LOCK_KEY
 from drillbook.locks import Arbiter, FileArbiter, Holder, TargetBusy, TargetLock
@@ -79,9 +80,9 @@ class _PgLock:
         conn = self.conn
         if conn is None or self._lost is not None:
             return self._lost
-        if time.monotonic() - self._pinged < _PING_EVERY_S:
+        if get_clock().monotonic() - self._pinged < _PING_EVERY_S:
             return None
-        self._pinged = time.monotonic()
+        self._pinged = get_clock().monotonic()
         import psycopg
 
         try:

@@ -19,11 +19,11 @@ import os
 import select
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from drillbook.clock import epoch, get_clock
 from drillbook.intents import Intent, IntentLedger
 from drillbook.liveness import pid_alive
 
@@ -52,10 +52,10 @@ class Watchdog:
         it died first or said nothing within ``timeout_s``."""
         if self.live or self.ready_fd is None:
             return self.live and self.proc.poll() is None
-        deadline = time.monotonic() + timeout_s
+        deadline = get_clock().monotonic() + timeout_s
         got = b""
         while len(got) < len(_READY):
-            left = deadline - time.monotonic()
+            left = deadline - get_clock().monotonic()
             if left <= 0 or not select.select([self.ready_fd], [], [], left)[0]:
                 break
             chunk = os.read(self.ready_fd, len(_READY) - len(got))
@@ -153,11 +153,11 @@ def await_intent(ledger: IntentLedger, intent_id: str, harness_pid: int, limit_s
 
     The ledger is read once more after the harness is seen gone: it cannot write after that, so
     an intent recorded just before it died is seen."""
-    deadline = time.monotonic() + limit_s
+    deadline = get_clock().monotonic() + limit_s
     while ledger.get(intent_id) is None:
-        if not pid_alive(harness_pid) or time.monotonic() > deadline:
+        if not pid_alive(harness_pid) or get_clock().monotonic() > deadline:
             return ledger.get(intent_id) is not None
-        time.sleep(0.2)
+        get_clock().sleep(0.2)
     return True
 
 
@@ -195,10 +195,10 @@ def main(argv: list[str] | None = None) -> int:
         intent = ledger.get(args.intent_id)
         if intent is None or intent.status == "reverted":
             return 0  # reverted (and moved to the archive)
-        remaining = intent.expires_at - time.time()
+        remaining = intent.expires_at - epoch()
         if remaining <= 0:
             break
-        time.sleep(min(1.0, remaining))
+        get_clock().sleep(min(1.0, remaining))
     try:  # started at nice 10 to wait; the revert itself gets normal priority where allowed
         os.setpriority(os.PRIO_PROCESS, 0, 0)
     except OSError:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -195,11 +194,13 @@ class Probe(ABC):
 
     def safe_check(self) -> ProbeResult:
         """``check`` with any exception turned into a not-ok result (a probe must not crash a drill)."""
-        start = time.perf_counter()
+        start = get_clock().monotonic()
         try:
             return self.check()
         except Exception as exc:
-            return ProbeResult(False, time.perf_counter() - start, f"{type(exc).__name__}: {exc}")
+            return ProbeResult(
+                False, get_clock().monotonic() - start, f"{type(exc).__name__}: {exc}"
+            )
 
     async def aopen(self) -> None:
         """Get ready on the running loop before the first tick (open a kept-alive connection).

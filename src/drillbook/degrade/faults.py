@@ -22,12 +22,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from drillbook.backends.base import Context, Fault, Selection
+from drillbook.clock import epoch
 from drillbook.durations import parse_duration
 from drillbook.errors import ConfigError, FaultError
 
@@ -208,7 +208,7 @@ class _ProxyFault(Fault):
         faults = self._faults()
         duration = _seconds(self.ctx, "duration")
         if duration is not None:
-            faults["active_until"] = time.time() + duration
+            faults["active_until"] = epoch() + duration
         lifetime = _seconds(self.ctx, "max_lifetime", allow_zero=False) or _DEFAULT_LIFETIME_S
         _write_json(
             config_path,
@@ -219,7 +219,7 @@ class _ProxyFault(Fault):
                 "upstream": list(self.upstream),
                 "faults": faults,
                 "pidfile": str(pidfile),
-                "exit_at": time.time() + lifetime,
+                "exit_at": epoch() + lifetime,
             },
         )
         try:

@@ -21,9 +21,10 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
+
+from drillbook.clock import epoch, get_clock
 
 __all__ = ["main", "port_open", "proxy_alive", "spawn", "stop"]
 
@@ -94,13 +95,13 @@ def spawn(config_path: Path, tag: str, pidfile: Path, log_path: Path, wait_s: fl
             close_fds=True,
         )
     _children[proc.pid] = proc
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
+    deadline = get_clock().monotonic() + wait_s
+    while get_clock().monotonic() < deadline:
         if read_pidfile(pidfile) == proc.pid:
             return proc.pid
         if proc.poll() is not None:
             break
-        time.sleep(0.01)
+        get_clock().sleep(0.01)
     if proc.poll() is None:
         proc.kill()
         proc.wait(5)
@@ -119,16 +120,16 @@ def stop(pid: int | None, tag: str, timeout_s: float = 5.0) -> None:
     assert pid is not None
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    deadline = get_clock().monotonic() + timeout_s
+    while get_clock().monotonic() < deadline:
         if not proxy_alive(pid, tag):
             return
-        time.sleep(0.02)
+        get_clock().sleep(0.02)
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and proxy_alive(pid, tag):
-        time.sleep(0.02)
+    deadline = get_clock().monotonic() + timeout_s
+    while get_clock().monotonic() < deadline and proxy_alive(pid, tag):
+        get_clock().sleep(0.02)
 
 
 async def _serve(config: dict[str, Any], pidfile: Path) -> None:
@@ -145,7 +146,7 @@ async def _serve(config: dict[str, Any], pidfile: Path) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(sig, done.set)
-    loop.call_later(max(0.0, float(config["exit_at"]) - time.time()), done.set)
+    loop.call_later(max(0.0, float(config["exit_at"]) - epoch()), done.set)
     tmp = pidfile.with_name(pidfile.name + ".tmp")
     tmp.write_text(f"{os.getpid()}\n")
     os.replace(tmp, pidfile)  # the pid file says "listening": written after the bind

@@ -8,6 +8,8 @@ import ipaddress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from drillbook.clock import epoch
+
 if TYPE_CHECKING:
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
@@ -47,7 +49,7 @@ def make_ca(days: int = 3650, name: str = "drillbook sandbox CA") -> tuple[bytes
     from cryptography.hazmat.primitives import hashes, serialization
 
     key = _key()
-    now = dt.datetime.now(dt.UTC)
+    now = dt.datetime.fromtimestamp(epoch(), dt.UTC)
     subject = _name(name)
     cert = (
         x509.CertificateBuilder()

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from drillbook.backends.base import Context, Fault, Probe, Selection
+from drillbook.clock import get_clock
 from drillbook.errors import ConfigError, FaultError, SafetyError
 from drillbook.model import ProbeResult
 from drillbook.pressure.sizes import parse_size
@@ -162,7 +162,7 @@ class DiskProbe(Probe):
     free bytes, or the folder's bytes when ``max_bytes`` is the check."""
 
     def check(self) -> ProbeResult:
-        start = time.perf_counter()
+        start = get_clock().monotonic()
         raw = self.ctx.param("path")
         folder = Path(str(raw))
         folder = folder if folder.is_absolute() else self.ctx.workdir / folder
@@ -188,4 +188,4 @@ class DiskProbe(Probe):
             if value > budget:
                 problems.append(f"{folder} holds {value} bytes > {budget}")
         detail = "; ".join(problems) or f"free {usage.free} bytes"
-        return ProbeResult(not problems, time.perf_counter() - start, detail, value=value)
+        return ProbeResult(not problems, get_clock().monotonic() - start, detail, value=value)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from pathlib import Path
 
 from drillbook.backends.base import Probe
+from drillbook.clock import get_clock
 from drillbook.model import ProbeResult
 from drillbook.pressure import procs
 from drillbook.pressure.sizes import parse_size
@@ -37,7 +37,7 @@ def matching_rss(pattern: str) -> int:
 
 class MemoryProbe(Probe):
     def check(self) -> ProbeResult:
-        start = time.perf_counter()
+        start = get_clock().monotonic()
         problems = []
         available = procs.mem_available()
         value = available
@@ -58,4 +58,4 @@ class MemoryProbe(Probe):
                     f"processes matching {self.ctx.param('match')!r}: RSS {value} > {bound}"
                 )
         detail = "; ".join(problems) or f"MemAvailable {available}"
-        return ProbeResult(not problems, time.perf_counter() - start, detail, value=value)
+        return ProbeResult(not problems, get_clock().monotonic() - start, detail, value=value)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
+
+from drillbook.clock import get_clock
 
 __all__ = [
     "alive",
@@ -93,10 +94,10 @@ def kill_group(pgid: int, leader_start: int | None, *, grace_s: float = 3.0) -> 
             os.killpg(pgid, sig)
         except (ProcessLookupError, PermissionError):
             return
-        deadline = time.monotonic() + grace_s
-        while time.monotonic() < deadline and group_members(pgid):
+        deadline = get_clock().monotonic() + grace_s
+        while get_clock().monotonic() < deadline and group_members(pgid):
             _reap_if_child(pgid)
-            time.sleep(0.05)
+            get_clock().sleep(0.05)
     _reap_if_child(pgid)
 
 

@@ -17,12 +17,12 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from drillbook.backends.base import Context, Fault
+from drillbook.clock import epoch
 from drillbook.durations import parse_duration
 from drillbook.errors import ConfigError, FaultError, SafetyError
 from drillbook.pressure import procs
@@ -102,7 +102,7 @@ class _Hog(Fault):
                 "start_time": procs.start_time(pid),
                 "engine": engine,
                 "argv": argv,
-                "deadline_epoch": time.time() + seconds,
+                "deadline_epoch": epoch() + seconds,
             }
         )
 

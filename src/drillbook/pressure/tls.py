@@ -21,12 +21,12 @@ import shutil
 import socket
 import ssl
 import subprocess
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from drillbook.backends.base import Context, Fault, Probe, RecoveryStep, Selection
+from drillbook.clock import epoch, get_clock
 from drillbook.durations import parse_duration
 from drillbook.errors import ConfigError, FaultError, RecoveryError
 from drillbook.model import ProbeResult
@@ -102,7 +102,7 @@ class TlsCertFault(Fault):
     def _broken(self, files: Mapping[str, Path | None]) -> tuple[bytes, bytes]:
         kind = self._kind()
         host = str(self.ctx.param("host", "localhost"))
-        now = dt.datetime.now(dt.UTC)
+        now = dt.datetime.fromtimestamp(epoch(), dt.UTC)
         ca = _ca(files)
         if kind == "expired":
             return issue(
@@ -212,7 +212,7 @@ class TlsProbe(Probe):
     certificate itself even when verification fails, so a report draws it falling."""
 
     def check(self) -> ProbeResult:
-        start = time.perf_counter()
+        start = get_clock().monotonic()
         host = str(self.ctx.param("host", "127.0.0.1"))
         server_name = str(self.ctx.param("server_name", "localhost"))
         timeout = parse_duration(self.ctx.param("timeout", 2.0), allow_zero=False)
@@ -228,13 +228,15 @@ class TlsProbe(Probe):
                 pass
         except (ssl.SSLError, ssl.CertificateError, OSError) as exc:
             reason = getattr(exc, "verify_message", None) or str(exc)
-            return ProbeResult(False, time.perf_counter() - start, f"{reason}", value=days)
+            return ProbeResult(False, get_clock().monotonic() - start, f"{reason}", value=days)
         min_days = float(self.ctx.param("min_days", 0))
         if days is None or days < min_days:
             return ProbeResult(
-                False, time.perf_counter() - start, f"{days} days left < {min_days}", value=days
+                False, get_clock().monotonic() - start, f"{days} days left < {min_days}", value=days
             )
-        return ProbeResult(True, time.perf_counter() - start, f"{days:.1f} days left", value=days)
+        return ProbeResult(
+            True, get_clock().monotonic() - start, f"{days:.1f} days left", value=days
+        )
 
 
 def _days_left(host: str, port: int, server_name: str, timeout: float) -> float | None:
@@ -255,7 +257,7 @@ def _days_left(host: str, port: int, server_name: str, timeout: float) -> float 
     if not der:
         return None
     after = x509.load_der_x509_certificate(der).not_valid_after_utc
-    left = (after - dt.datetime.now(dt.UTC)).total_seconds() / 86400
+    left = (after - dt.datetime.fromtimestamp(epoch(), dt.UTC)).total_seconds() / 86400
     return round(left, 3)
 
 
@@ -268,7 +270,7 @@ class TlsRenew(RecoveryStep):
         if ca is None:
             raise RecoveryError("tls.renew needs the CA: `ca_cert` and `ca_key`, or `dir`")
         days = int(self.ctx.param("days", 30))
-        now = dt.datetime.now(dt.UTC)
+        now = dt.datetime.fromtimestamp(epoch(), dt.UTC)
         cert, key = issue(
             str(self.ctx.param("host", "localhost")),
             ca=ca,

@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from drillbook.clock import epoch
+
 __all__ = ["main"]
 
 
@@ -32,7 +34,7 @@ def _ensure(folder: Path) -> None:
         write_atomic(folder / "ca.pem", ca[0], 0o644)
     if not (folder / "cert.pem").exists():
         ca = ((folder / "ca.pem").read_bytes(), (folder / "ca-key.pem").read_bytes())
-        now = dt.datetime.now(dt.UTC)
+        now = dt.datetime.fromtimestamp(epoch(), dt.UTC)
         for host in ("localhost",):
             cert, key = issue(
                 host,

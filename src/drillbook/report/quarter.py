@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from tabulate import tabulate
 
+from drillbook.clock import get_clock
 from drillbook.history import DrillRow, HistoryLocation, drill_rows, percentile, quarter_bounds
 from drillbook.report.definitions import MEASURE_DEFINITIONS, PERCENTILE_NOTE
 from drillbook.report.fmt import fmt_pct, fmt_s
@@ -290,7 +290,7 @@ def render_quarter_html(report: QuarterReport) -> str:
             r=report,
             passed=sum(1 for d in report.drills if d.verdict == "passed"),
             means=_means_line(report.drills),
-            generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            generated=get_clock().wall().strftime("%Y-%m-%d %H:%M UTC"),
             definitions=MEASURE_DEFINITIONS,
             percentile_note=PERCENTILE_NOTE,
         )

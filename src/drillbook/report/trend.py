@@ -8,11 +8,11 @@ fires when the latest RTA is above the previous quarter's p90 or above the RTO.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 from tabulate import tabulate
 
+from drillbook.clock import get_clock
 from drillbook.history import TrendSeries
 from drillbook.report.definitions import MEASURE_DEFINITIONS, PERCENTILE_NOTE
 from drillbook.report.fmt import fmt_pct, fmt_s
@@ -114,7 +114,7 @@ def render_trend_html(series: Sequence[TrendSeries], *, title_note: str = "") ->
         .render(
             cards=cards,
             headers=TREND_HEADERS,
-            generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            generated=get_clock().wall().strftime("%Y-%m-%d %H:%M UTC"),
             note=title_note,
             total_runs=sum(s.count for s in series),
             regressions=[s for s in series if s.regression],

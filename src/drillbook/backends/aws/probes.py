@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import time
 from typing import Any
 
 from drillbook.backends.base import Context
+from drillbook.clock import get_clock
 from drillbook.model import ProbeResult
 
 from .common import AwsProbe
@@ -61,20 +61,20 @@ class RdsAvailable(AwsProbe):
         return parts[0], region
 
     def check(self) -> ProbeResult:
-        start = time.perf_counter()
+        start = get_clock().monotonic()
         region = self.region()
         via = None
         if self.tparam("record"):
             via = self._via_record()
             if via is None:
                 return ProbeResult(
-                    False, time.perf_counter() - start, f"{self.tparam('record')}: no answer"
+                    False, get_clock().monotonic() - start, f"{self.tparam('record')}: no answer"
                 )
             identifier, region = via
         else:
             identifier = str(self.tparam("instance") or self.require("id"))
         inst = describe_instance(self.fast_client("rds", region), identifier)
-        latency = time.perf_counter() - start
+        latency = get_clock().monotonic() - start
         if inst is None:
             return ProbeResult(False, latency, f"{identifier}: not found in {region}")
         status = str(inst.get("DBInstanceStatus"))
@@ -92,9 +92,9 @@ class RdsAvailable(AwsProbe):
                 with socket.create_connection((address, port), timeout=2.0):
                     pass
             except OSError as exc:
-                latency = time.perf_counter() - start
+                latency = get_clock().monotonic() - start
                 return ProbeResult(False, latency, f"{where}: {address}:{port}: {exc}", status)
-            latency = time.perf_counter() - start
+            latency = get_clock().monotonic() - start
         return ProbeResult(True, latency, f"{where}: available", status)
 
 
@@ -104,7 +104,7 @@ class Ec2Running(AwsProbe):
     warm = (("ec2", None),)
 
     def check(self) -> ProbeResult:
-        start = time.perf_counter()
+        start = get_clock().monotonic()
         ids = self.tparam("ids") or ([self.tparam("id")] if self.tparam("id") else None)
         tags = dict(self.tparam("tags") or {})
         found = describe_instances(self.fast_client("ec2"), ids, tags)
@@ -113,7 +113,7 @@ class Ec2Running(AwsProbe):
         want = int(self.tparam("min", len(found) or 1))
         ok = len(running) >= want and want > 0
         detail = f"{len(running)}/{len(found)} running (need {want}) in {self.region()}"
-        return ProbeResult(ok, time.perf_counter() - start, detail, len(running))
+        return ProbeResult(ok, get_clock().monotonic() - start, detail, len(running))
 
 
 class AsgInService(AwsProbe):
@@ -123,13 +123,13 @@ class AsgInService(AwsProbe):
     warm = (("autoscaling", None), ("ec2", None))
 
     def check(self) -> ProbeResult:
-        start = time.perf_counter()
+        start = get_clock().monotonic()
         name = str(self.tparam("group") or self.require("id"))
         groups = self.fast_client("autoscaling").describe_auto_scaling_groups(
             AutoScalingGroupNames=[name]
         )["AutoScalingGroups"]
         if not groups:
-            return ProbeResult(False, time.perf_counter() - start, f"no group {name}")
+            return ProbeResult(False, get_clock().monotonic() - start, f"no group {name}")
         group: dict[str, Any] = groups[0]
         members = [
             i["InstanceId"]
@@ -142,7 +142,7 @@ class AsgInService(AwsProbe):
             running = sum(1 for i in found if i["State"]["Name"] == "running")
         want = int(self.tparam("min", group.get("DesiredCapacity", 1)))
         detail = f"{name}: {running} healthy in service (need {want})"
-        return ProbeResult(running >= want, time.perf_counter() - start, detail, running)
+        return ProbeResult(running >= want, get_clock().monotonic() - start, detail, running)
 
 
 class Route53Resolves(AwsProbe):
@@ -152,13 +152,13 @@ class Route53Resolves(AwsProbe):
     warm = (("route53", ROUTE53_REGION),)
 
     def check(self) -> ProbeResult:
-        start = time.perf_counter()
+        start = get_clock().monotonic()
         r53 = self.fast_client("route53", ROUTE53_REGION)
         zone_id = find_zone_id(r53, str(self.require("zone")))
         name = str(self.require("record"))
         found = resolve_answer(r53, zone_id, name, str(self.tparam("record_type", "CNAME")))
         answer, how = found.values, found.how
-        latency = time.perf_counter() - start
+        latency = get_clock().monotonic() - start
         expect = self.tparam("expect")
         if expect is not None:
             wanted = {
@@ -181,7 +181,7 @@ class HealthCheck(AwsProbe):
     warm = (("route53", ROUTE53_REGION),)
 
     def check(self) -> ProbeResult:
-        start = time.perf_counter()
+        start = get_clock().monotonic()
         check_id = health_check_id(self)
         ok, why = health_check_healthy(self.fast_client("route53", ROUTE53_REGION), check_id)
-        return ProbeResult(ok, time.perf_counter() - start, f"health check {check_id}: {why}")
+        return ProbeResult(ok, get_clock().monotonic() - start, f"health check {check_id}: {why}")

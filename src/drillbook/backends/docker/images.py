@@ -17,11 +17,11 @@ import json
 import shutil
 import subprocess
 import tarfile
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from drillbook.clock import epoch
 from drillbook.errors import FaultError
 
 __all__ = ["BUSYBOX_REPO", "VARIANTS", "build_busybox", "ensure_image", "find_static_busybox"]
@@ -64,7 +64,7 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o644) -> Non
     info = tarfile.TarInfo(name)
     info.size = len(data)
     info.mode = mode
-    info.mtime = int(time.time())
+    info.mtime = int(epoch())
     tar.addfile(info, io.BytesIO(data))
 
 

@@ -9,11 +9,11 @@ to revert against a cluster other than the one the state was recorded on.
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from drillbook.backends.base import Context, Fault, Probe, RecoveryStep
+from drillbook.clock import get_clock
 from drillbook.errors import ConfigError, FaultError, SafetyError
 from drillbook.model import ProbeResult
 
@@ -193,11 +193,11 @@ class KubeProbe(_KubeBound, Probe):
 
     def safe_check(self) -> ProbeResult:
         """``check`` with API errors turned into a one-line not-ok result."""
-        start = time.perf_counter()
+        start = get_clock().monotonic()
         try:
             return self.check()
         except Exception as exc:
-            return ProbeResult(False, time.perf_counter() - start, describe(exc))
+            return ProbeResult(False, get_clock().monotonic() - start, describe(exc))
 
 
 class KubeStep(_KubeBound, RecoveryStep):

@@ -11,11 +11,11 @@ does not prove packets flow; pair it with an HTTP probe through the Service wher
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any
 
 from drillbook.backends.base import Selection
+from drillbook.clock import get_clock
 from drillbook.errors import RecoveryError
 from drillbook.model import ProbeResult
 
@@ -169,7 +169,7 @@ class TrafficAllowed(KubeProbe):
     """Ok when NetworkPolicies let the client reach at least ``min_pods`` of the target's pods."""
 
     def check(self) -> ProbeResult:
-        start = time.perf_counter()
+        start = get_clock().monotonic()
         p = self.ctx.params
         src_ns = str(p.get("from_namespace") or self.ns)
         src_labels = {str(k): str(v) for k, v in (p.get("from_labels") or {}).items()}
@@ -207,7 +207,7 @@ class TrafficAllowed(KubeProbe):
         detail = f"{reachable}/{len(pods)} pods reachable from {src_ns}"
         if not ok:
             detail += f": {why}"
-        return ProbeResult(ok, time.perf_counter() - start, detail, reachable)
+        return ProbeResult(ok, get_clock().monotonic() - start, detail, reachable)
 
 
 class DeleteNetworkPolicy(KubeStep):

@@ -7,10 +7,10 @@ API errors become a not-ok result through ``Probe.safe_check``.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any
 
+from drillbook.clock import get_clock
 from drillbook.model import ProbeResult
 
 from .common import KubeProbe, T
@@ -38,7 +38,7 @@ class DeploymentAvailable(_DeploymentProbe):
     """Ok when available replicas >= ``min_available`` (default: the desired replica count)."""
 
     def check(self) -> ProbeResult:
-        start = time.perf_counter()
+        start = get_clock().monotonic()
         dep = self._read()
         want = self.ctx.param("min_available")
         if want is None:
@@ -46,7 +46,7 @@ class DeploymentAvailable(_DeploymentProbe):
         have = dep.status.available_replicas or 0
         return ProbeResult(
             have >= want,
-            time.perf_counter() - start,
+            get_clock().monotonic() - start,
             f"{self._name()}: {have} available, want >= {want}",
             have,
         )
@@ -56,9 +56,9 @@ class RolloutComplete(_DeploymentProbe):
     """Ok when the Deployment's latest rollout is complete (``kubectl rollout status``)."""
 
     def check(self) -> ProbeResult:
-        start = time.perf_counter()
+        start = get_clock().monotonic()
         ok, why = complete(self._read())
-        return ProbeResult(ok, time.perf_counter() - start, f"{self._name()}: {why}")
+        return ProbeResult(ok, get_clock().monotonic() - start, f"{self._name()}: {why}")
 
 
 class PodsReady(KubeProbe):
@@ -66,7 +66,7 @@ class PodsReady(KubeProbe):
     matching, non-terminating pod Ready."""
 
     def check(self) -> ProbeResult:
-        start = time.perf_counter()
+        start = get_clock().monotonic()
         sel = self.ctx.param("selector") or self.target.selector
         if isinstance(sel, Mapping):
             sel = ",".join(f"{k}={v}" for k, v in sel.items())
@@ -81,7 +81,7 @@ class PodsReady(KubeProbe):
         want = int(self.ctx.param("min_ready", 1))
         ok = ready >= want and (not self.ctx.param("all") or ready == len(pods))
         return ProbeResult(
-            ok, time.perf_counter() - start, f"{ready}/{len(pods)} pods ready ({sel})", ready
+            ok, get_clock().monotonic() - start, f"{ready}/{len(pods)} pods ready ({sel})", ready
         )
 
 
@@ -89,7 +89,7 @@ class Endpoints(KubeProbe):
     """Ok when the Service has at least ``min_ready`` ready endpoint addresses."""
 
     def check(self) -> ProbeResult:
-        start = time.perf_counter()
+        start = get_clock().monotonic()
         name = self.ctx.param("service") or self.target.service
         if not name:
             raise ValueError("no service: set `service:` on the probe or the target")
@@ -99,7 +99,7 @@ class Endpoints(KubeProbe):
         want = int(self.ctx.param("min_ready", 1))
         return ProbeResult(
             ready >= want,
-            time.perf_counter() - start,
+            get_clock().monotonic() - start,
             f"service {name}: {ready} ready, {not_ready} not ready endpoints",
             ready,
         )

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections.abc import Mapping
 from typing import Any
 
 from drillbook.backends.base import Context, Fault, Selection
 from drillbook.backends.local.service import LocalService
+from drillbook.clock import get_clock
 from drillbook.errors import FaultError
 from drillbook.procs import parse_signal, pid_alive, process_state
 
@@ -66,9 +66,9 @@ class ProcessKill(_LocalFault):
         if self.service.running():
             return
         if self.service.managed and self.service.supervisor_pid() is not None:
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and not self.service.running():
-                time.sleep(0.05)
+            deadline = get_clock().monotonic() + 10
+            while get_clock().monotonic() < deadline and not self.service.running():
+                get_clock().sleep(0.05)
             if self.service.running():
                 return
         self.service.start()

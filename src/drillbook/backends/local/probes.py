@@ -10,13 +10,13 @@ import asyncio
 import importlib
 import shlex
 import subprocess
-import time
 from typing import Any
 from urllib.parse import urlsplit
 
 from drillbook.backends.base import Context, Probe
 from drillbook.backends.local import httpclient
 from drillbook.backends.local.service import LocalService
+from drillbook.clock import get_clock
 from drillbook.errors import ConfigError
 from drillbook.model import ProbeResult
 from drillbook.redact import redact_text
@@ -113,16 +113,16 @@ class HttpProbe(Probe):
             return ProbeResult(False, 0.0, str(exc))
         target = self._head(url)
         if target is None:  # https and friends: urllib in the thread pool, bounded here too
-            start = time.perf_counter()
+            start = get_clock().monotonic()
             try:
                 async with asyncio.timeout(self.timeout):
                     return await super().acheck()
             except TimeoutError:
                 return ProbeResult(
-                    False, time.perf_counter() - start, f"timed out after {self.timeout:g}s"
+                    False, get_clock().monotonic() - start, f"timed out after {self.timeout:g}s"
                 )
         host, port, head = target
-        start = time.perf_counter()
+        start = get_clock().monotonic()
         try:
             async with asyncio.timeout(self.timeout):
                 response, conn = await httpclient.request(
@@ -131,11 +131,13 @@ class HttpProbe(Probe):
         except TimeoutError:
             self._drop()
             return ProbeResult(
-                False, time.perf_counter() - start, f"timed out after {self.timeout:g}s"
+                False, get_clock().monotonic() - start, f"timed out after {self.timeout:g}s"
             )
         except (OSError, ValueError) as exc:
             self._drop()
-            return ProbeResult(False, time.perf_counter() - start, f"{type(exc).__name__}: {exc}")
+            return ProbeResult(
+                False, get_clock().monotonic() - start, f"{type(exc).__name__}: {exc}"
+            )
         except BaseException:
             self._drop()
             raise
@@ -144,7 +146,7 @@ class HttpProbe(Probe):
         else:
             conn.close()
             self._conn = None
-        return self._judge(response.status, response.body, time.perf_counter() - start)
+        return self._judge(response.status, response.body, get_clock().monotonic() - start)
 
     async def aopen(self) -> None:
         if not self.keepalive or self._conn is not None:
@@ -186,19 +188,23 @@ class HttpProbe(Probe):
         import urllib.error
         import urllib.request
 
-        start = time.perf_counter()
+        start = get_clock().monotonic()
         request = urllib.request.Request(
             self.url, method=self.method, headers={"User-Agent": "drillbook-probe"}
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as resp:
-                return self._judge(resp.status, resp.read(MAX_BODY), time.perf_counter() - start)
+                return self._judge(
+                    resp.status, resp.read(MAX_BODY), get_clock().monotonic() - start
+                )
         except urllib.error.HTTPError as exc:
             return self._judge(
-                exc.code, exc.read(MAX_BODY) if exc.fp else b"", time.perf_counter() - start
+                exc.code, exc.read(MAX_BODY) if exc.fp else b"", get_clock().monotonic() - start
             )
         except (OSError, ValueError) as exc:
-            return ProbeResult(False, time.perf_counter() - start, f"{type(exc).__name__}: {exc}")
+            return ProbeResult(
+                False, get_clock().monotonic() - start, f"{type(exc).__name__}: {exc}"
+            )
 
 
 class TcpProbe(Probe):
@@ -216,20 +222,22 @@ class TcpProbe(Probe):
         self.timeout = _timeout(ctx)
 
     async def acheck(self) -> ProbeResult:
-        start = time.perf_counter()
+        start = get_clock().monotonic()
         try:
             async with asyncio.timeout(self.timeout):
                 _, writer = await asyncio.open_connection(self.host, self.port)
             writer.close()
             return ProbeResult(
-                True, time.perf_counter() - start, f"connected {self.host}:{self.port}"
+                True, get_clock().monotonic() - start, f"connected {self.host}:{self.port}"
             )
         except TimeoutError:
             return ProbeResult(
-                False, time.perf_counter() - start, f"timed out after {self.timeout:g}s"
+                False, get_clock().monotonic() - start, f"timed out after {self.timeout:g}s"
             )
         except OSError as exc:
-            return ProbeResult(False, time.perf_counter() - start, f"{type(exc).__name__}: {exc}")
+            return ProbeResult(
+                False, get_clock().monotonic() - start, f"{type(exc).__name__}: {exc}"
+            )
 
     def check(self) -> ProbeResult:
         return asyncio.run(self.acheck())
@@ -248,7 +256,7 @@ class CommandProbe(Probe):
         self.timeout = _timeout(ctx, 10.0)
 
     def check(self) -> ProbeResult:
-        start = time.perf_counter()
+        start = get_clock().monotonic()
         try:
             out = subprocess.run(
                 self.argv,
@@ -259,16 +267,18 @@ class CommandProbe(Probe):
             )
         except subprocess.TimeoutExpired:
             return ProbeResult(
-                False, time.perf_counter() - start, f"timed out after {self.timeout:g}s"
+                False, get_clock().monotonic() - start, f"timed out after {self.timeout:g}s"
             )
         except OSError as exc:
-            return ProbeResult(False, time.perf_counter() - start, f"{type(exc).__name__}: {exc}")
+            return ProbeResult(
+                False, get_clock().monotonic() - start, f"{type(exc).__name__}: {exc}"
+            )
         text = (out.stdout or out.stderr or b"").decode(errors="replace").strip()
         tail = redact_text(text).splitlines()[-1:] or [""]  # redact before cutting (see steps)
         ok = out.returncode == self.expect_exit
         return ProbeResult(
             ok,
-            time.perf_counter() - start,
+            get_clock().monotonic() - start,
             f"exit {out.returncode}: {tail[0][:200]}",
             out.returncode,
         )
@@ -295,8 +305,10 @@ class PythonProbe(Probe):
         self.kwargs = dict(ctx.param("kwargs") or {})
 
     def check(self) -> ProbeResult:
-        start = time.perf_counter()
+        start = get_clock().monotonic()
         value = self.func(**self.kwargs)
         if isinstance(value, ProbeResult):
             return value
-        return ProbeResult(bool(value), time.perf_counter() - start, f"returned {value!r}"[:200])
+        return ProbeResult(
+            bool(value), get_clock().monotonic() - start, f"returned {value!r}"[:200]
+        )

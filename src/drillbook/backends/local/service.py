@@ -18,12 +18,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from drillbook.backends.local.supervisor import read_state
+from drillbook.clock import get_clock
 from drillbook.durations import parse_duration
 from drillbook.errors import ConfigError, FaultError
 from drillbook.model import TargetSpec
@@ -214,13 +214,13 @@ class LocalService:
         finally:
             log.close()
         _children[proc.pid] = proc
-        deadline = time.monotonic() + (timeout or self._duration("start_timeout", 15.0))
-        while time.monotonic() < deadline:
+        deadline = get_clock().monotonic() + (timeout or self._duration("start_timeout", 15.0))
+        while get_clock().monotonic() < deadline:
             if self.running() and self.listening():
                 return True
             if proc.poll() is not None:
                 break
-            time.sleep(0.05)
+            get_clock().sleep(0.05)
         raise FaultError(
             f"local target {self.target.name} did not start (see {self.dir}/{self.target.name}.log)"
         )
@@ -235,10 +235,10 @@ class LocalService:
                     os.kill(child, sig)
             if sig == signal.SIGTERM:
                 os.kill(pid, sig)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and pid_alive(pid):
+        deadline = get_clock().monotonic() + timeout
+        while get_clock().monotonic() < deadline and pid_alive(pid):
             _reap()
-            time.sleep(0.05)
+            get_clock().sleep(0.05)
         if pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
         proc = _children.pop(pid, None)

@@ -6,10 +6,10 @@ import os
 import shlex
 import signal
 import subprocess
-import time
 
 from drillbook.backends.base import RecoveryStep
 from drillbook.backends.local.service import LocalService
+from drillbook.clock import get_clock
 from drillbook.errors import ConfigError, RecoveryError
 from drillbook.procs import process_state
 from drillbook.redact import redact_text
@@ -26,7 +26,9 @@ class CommandStep(RecoveryStep):
             raise ConfigError("the command step needs `command:`", field="command")
         argv = shlex.split(cmd) if isinstance(cmd, str) else [str(a) for a in cmd]
         timeout = (
-            None if self.ctx.deadline is None else max(0.1, self.ctx.deadline - time.monotonic())
+            None
+            if self.ctx.deadline is None
+            else max(0.1, self.ctx.deadline - get_clock().monotonic())
         )
         expect = int(self.ctx.param("expect_exit", 0))
         try:

@@ -15,7 +15,6 @@ A probe never raises for an unhealthy target: an unreachable Prometheus is a not
 from __future__ import annotations
 
 import operator
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -27,6 +26,7 @@ from drillbook.backends.monitoring.api import (
     PrometheusClient,
     settings_from,
 )
+from drillbook.clock import get_clock
 from drillbook.model import ProbeResult
 
 __all__ = ["COMPARATORS", "AlertProbe", "PrometheusProbe", "QuietProbe"]
@@ -55,12 +55,12 @@ class PrometheusProbe(Probe):
         self.empty_ok = ctx.param("empty", "fail") == "ok"
 
     def check(self) -> ProbeResult:
-        start = time.perf_counter()
+        start = get_clock().monotonic()
         try:
             samples = self.client.query(self.query)
         except MonitoringError as exc:
-            return ProbeResult(False, time.perf_counter() - start, str(exc))
-        latency = time.perf_counter() - start
+            return ProbeResult(False, get_clock().monotonic() - start, str(exc))
+        latency = get_clock().monotonic() - start
         if not samples:
             return ProbeResult(self.empty_ok, latency, f"{self.query}: empty result", None)
         compare = COMPARATORS[self.comparator]
@@ -96,12 +96,12 @@ class AlertProbe(Probe):
         self.firing = _firing(ctx, self.source)
 
     def check(self) -> ProbeResult:
-        start = time.perf_counter()
+        start = get_clock().monotonic()
         try:
             found = [a for a in self.firing() if a.matches(self.name, self.labels)]
         except MonitoringError as exc:
-            return ProbeResult(False, time.perf_counter() - start, str(exc))
-        latency = time.perf_counter() - start
+            return ProbeResult(False, get_clock().monotonic() - start, str(exc))
+        latency = get_clock().monotonic() - start
         state = f"{self.name} is {'firing' if found else 'not firing'} ({self.source})"
         return ProbeResult(bool(found) == self.want_firing, latency, state, len(found))
 
@@ -116,7 +116,7 @@ class QuietProbe(Probe):
         self.firing = _firing(ctx, self.source)
 
     def check(self) -> ProbeResult:
-        start = time.perf_counter()
+        start = get_clock().monotonic()
         try:
             found = [
                 a
@@ -124,8 +124,8 @@ class QuietProbe(Probe):
                 if a.matches(None, self.labels) and a.name not in self.expected
             ]
         except MonitoringError as exc:
-            return ProbeResult(False, time.perf_counter() - start, str(exc))
-        latency = time.perf_counter() - start
+            return ProbeResult(False, get_clock().monotonic() - start, str(exc))
+        latency = get_clock().monotonic() - start
         if found:
             names = ", ".join(sorted({a.name for a in found}))
             return ProbeResult(False, latency, f"unexpected alert firing: {names}", len(found))

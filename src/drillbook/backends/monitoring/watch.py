@@ -29,7 +29,7 @@ from drillbook.backends.monitoring.api import (
     settings_from,
 )
 from drillbook.backends.monitoring.receiver import WebhookReceiver
-from drillbook.clock import Clock
+from drillbook.clock import Clock, epoch
 from drillbook.config import Config
 from drillbook.errors import ConfigError, DrillbookError
 from drillbook.model import AlertSpec, AlertsSpec
@@ -475,7 +475,7 @@ class AlertWatch:
             raise ConfigError(
                 "no Alertmanager configured", field="backends.monitoring.alertmanager_url"
             )
-        now = datetime.now(UTC)
+        now = datetime.fromtimestamp(epoch(), UTC)
         return self.am.create_silence(
             {"alertname": name},
             created_by="drillbook-test",

@@ -12,9 +12,8 @@ import contextlib
 import os
 import re
 import signal
-import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from drillbook.backends.postgres.restore import (
     write_mark,
 )
 from drillbook.backends.postgres.target import PgTarget, pg_target
+from drillbook.clock import epoch, get_clock
 from drillbook.errors import ConfigError, FaultError, SafetyError
 from drillbook.procs import pid_alive
 
@@ -51,9 +51,9 @@ def _children(pid: int) -> list[int]:
 
 def _wait_gone(pids: list[int], timeout_s: float = 10.0) -> None:
     """Return once every pid is dead (a killed server's backends notice within milliseconds)."""
-    deadline = time.monotonic() + timeout_s
-    while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    deadline = get_clock().monotonic() + timeout_s
+    while any(pid_alive(p) for p in pids) and get_clock().monotonic() < deadline:
+        get_clock().sleep(0.01)
 
 
 def _ready(target: PgTarget) -> bool:
@@ -174,7 +174,7 @@ class KillPostgres(_PgFault):
         pid = self.target.postmaster_pid()
         if pid is None:
             raise FaultError(f"{self.target.name}: no running postmaster")
-        self._state = {"pid": pid, "at": datetime.now(UTC).isoformat(), **self._cluster_facts()}
+        self._state = {"pid": pid, "at": get_clock().wall().isoformat(), **self._cluster_facts()}
         os.kill(pid, signal.SIGKILL)
         # Only the postmaster: its backends may take a while to notice, and waiting for them
         # would push t_inject later than the crash and inflate the measured RPA.
@@ -221,7 +221,7 @@ class DestroyData(_PgFault):
             self.preflight()
         data_dir = self.target.data_dir()
         pid = self.target.postmaster_pid()
-        self._state = {"pid": pid, "data_dir": str(data_dir), "at": datetime.now(UTC).isoformat()}
+        self._state = {"pid": pid, "data_dir": str(data_dir), "at": get_clock().wall().isoformat()}
         if not self.target.is_sandbox:
             save_auto_conf(self.ctx.state_dir, self.target)
         if pid is not None:
@@ -252,7 +252,7 @@ class _LogicalFault(_PgFault):
     """Shared by drop/delete: keep a quarantine copy first, so revert can always undo the damage."""
 
     def _copy_name(self, table: str) -> str:
-        return f"drillbook_quarantine_{table.replace('.', '_')}_{int(time.time())}"
+        return f"drillbook_quarantine_{table.replace('.', '_')}_{int(epoch())}"
 
     def _snapshot_and_run(self, statement: str, table: str, where: str | None) -> None:
         import psycopg
@@ -265,13 +265,13 @@ class _LogicalFault(_PgFault):
             affected = int(count_row[0]) if count_row else 0
             if copy:
                 conn.execute(f"CREATE TABLE {copy} AS {selector}")
-            began = time.time()
+            began = epoch()
             with conn.transaction():
                 row = conn.execute("SELECT txid_current()::text, clock_timestamp()").fetchone()
                 assert row is not None
                 xid, before = str(row[0]), row[1]
                 conn.execute(statement)
-            committed = time.time()  # the COMMIT has returned (harness clock, like the ledger)
+            committed = epoch()  # the COMMIT has returned (harness clock, like the ledger)
         self._state = {
             "table": table,
             "where": where,
@@ -377,7 +377,7 @@ class RegionKill(_PgFault):
             raise FaultError(f"{self.target.name}: region has no running server")
         facts = self._cluster_facts()
         pids = [pid, *_children(pid)]
-        self._state = {"pids": pids, "at": datetime.now(UTC).isoformat(), **facts}
+        self._state = {"pids": pids, "at": get_clock().wall().isoformat(), **facts}
         os.kill(pid, signal.SIGSTOP)  # freeze first, so no child outlives its siblings' deaths
         for each in pids:
             with contextlib.suppress(ProcessLookupError):

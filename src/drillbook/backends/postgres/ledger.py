@@ -15,12 +15,12 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-import time
 import uuid
 from dataclasses import dataclass
 
 from drillbook.backends.base import Context, Ledger, LedgerMeasure
 from drillbook.backends.postgres.target import pg_target
+from drillbook.clock import epoch, get_clock
 from drillbook.dataloss import data_loss
 from drillbook.durations import parse_duration
 from drillbook.errors import ConfigError, RecoveryError
@@ -84,7 +84,7 @@ class PostgresLedger(Ledger):
                     (self.retention_s,),
                 )
         if self.started_at is None:
-            self.started_at = time.time()
+            self.started_at = epoch()
         self._stop.clear()
         self._thread = threading.Thread(
             target=self._write_loop, name="drillbook-ledger", daemon=True
@@ -96,12 +96,12 @@ class PostgresLedger(Ledger):
 
         interval = 1.0 / self.rate_per_s
         conn: psycopg.Connection[tuple[object, ...]] | None = None
-        due = time.monotonic()
+        due = get_clock().monotonic()
         sql = f"INSERT INTO {self.table} (run_id, seq) VALUES (%s, %s)"
         while not self._stop.is_set():
-            now = time.monotonic()
+            now = get_clock().monotonic()
             if due > now:
-                self._stop.wait(due - now)
+                get_clock().wait(self._stop, due - now)
                 continue
             due = max(due + interval, now - interval)  # no catch-up burst after an outage
             seq = self._next_seq
@@ -111,9 +111,9 @@ class PostgresLedger(Ledger):
                     conn.execute("SET statement_timeout = '3s'")
                     conn.execute(self._ddl())
                 self._next_seq += 1  # a seq is used once it may have reached the server
-                sent = time.time()
+                sent = epoch()
                 conn.execute(sql, (self.run_id, seq))
-                ack = Ack(seq, time.time(), sent)
+                ack = Ack(seq, epoch(), sent)
                 with self._lock:
                     self.acks.append(ack)
             except psycopg.Error:
@@ -146,9 +146,9 @@ class PostgresLedger(Ledger):
         """Sequence numbers of this run present in the table now (empty if the table is gone)."""
         import psycopg
 
-        deadline = time.monotonic() + timeout_s
+        deadline = get_clock().monotonic() + timeout_s
         last = ""
-        while time.monotonic() < deadline:
+        while get_clock().monotonic() < deadline:
             try:
                 with psycopg.connect(self.target.dsn(timeout_s=2), autocommit=True) as conn:
                     exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (self.table,))
@@ -161,7 +161,7 @@ class PostgresLedger(Ledger):
                     return {int(r[0]) for r in rows}
             except psycopg.Error as exc:
                 last = str(exc).strip()
-                time.sleep(0.2)
+                get_clock().sleep(0.2)
         raise RecoveryError(f"ledger: cannot read {self.target.name} back: {last[:200]}")
 
     def _forget_run(self) -> None:

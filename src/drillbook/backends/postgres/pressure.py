@@ -17,13 +17,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from drillbook.backends.base import Context, Fault, Probe, RecoveryStep, Selection
 from drillbook.backends.postgres.target import pg_target
+from drillbook.clock import get_clock
 from drillbook.durations import parse_duration
 from drillbook.errors import ConfigError, FaultError, RecoveryError
 from drillbook.model import ProbeResult
@@ -132,9 +132,9 @@ class _Holder(Fault):
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
                 (tag,),
             )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and self.held():
-            time.sleep(0.1)
+        deadline = get_clock().monotonic() + 10
+        while get_clock().monotonic() < deadline and self.held():
+            get_clock().sleep(0.1)
 
     def verify_reverted(self) -> bool:
         pid = self._state.get("pid")
@@ -239,14 +239,14 @@ class ConnectionsProbe(Probe):
     Its value is the number of client sessions."""
 
     def check(self) -> ProbeResult:
-        start = time.perf_counter()
+        start = get_clock().monotonic()
         target = pg_target(self.ctx)
         max_conn, _, open_now = _settings(target.dsn())
         pct = 100.0 * open_now / max_conn
         bound = float(self.ctx.param("max_percent", 80))
         ok = pct <= bound
         detail = f"{open_now}/{max_conn} client sessions ({pct:.0f}%, bound {bound:g}%)"
-        return ProbeResult(ok, time.perf_counter() - start, detail, value=open_now)
+        return ProbeResult(ok, get_clock().monotonic() - start, detail, value=open_now)
 
 
 class TerminateSessions(RecoveryStep):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
 
 from drillbook.backends.base import Probe
 from drillbook.backends.postgres.target import pg_target
+from drillbook.clock import get_clock
 from drillbook.durations import parse_duration
 from drillbook.model import ProbeResult
 
@@ -39,7 +39,7 @@ class SqlProbe(Probe):
         query = str(self.ctx.param("query", "SELECT 1"))
         expected = self.ctx.param("expected")
         writable = _writable_by_default(self.ctx.param("writable"), target.role())
-        start = time.perf_counter()
+        start = get_clock().monotonic()
         try:
             with psycopg.connect(target.dsn(timeout_s=2), autocommit=True) as conn:
                 conn.execute("SET statement_timeout = '5s'")
@@ -48,13 +48,13 @@ class SqlProbe(Probe):
                     if rec and rec[0]:
                         return ProbeResult(
                             False,
-                            time.perf_counter() - start,
+                            get_clock().monotonic() - start,
                             "in recovery: read-only, not yet serving writes",
                         )
                 row = conn.execute(query).fetchone()
         except psycopg.Error as exc:
-            return ProbeResult(False, time.perf_counter() - start, _first_line(exc))
-        latency = time.perf_counter() - start
+            return ProbeResult(False, get_clock().monotonic() - start, _first_line(exc))
+        latency = get_clock().monotonic() - start
         value = None if row is None else row[0]
         if expected is None:
             return ProbeResult(True, latency, f"{query} -> {value}", value)
@@ -70,13 +70,13 @@ class ReadyProbe(Probe):
         import psycopg
 
         target = pg_target(self.ctx)
-        start = time.perf_counter()
+        start = get_clock().monotonic()
         try:
             with psycopg.connect(target.dsn(timeout_s=2), autocommit=True) as conn:
                 row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
         except psycopg.Error as exc:
-            return ProbeResult(False, time.perf_counter() - start, _first_line(exc))
-        latency = time.perf_counter() - start
+            return ProbeResult(False, get_clock().monotonic() - start, _first_line(exc))
+        latency = get_clock().monotonic() - start
         in_recovery = bool(row and row[0])
         if _writable_by_default(self.ctx.param("primary"), target.role()) and in_recovery:
             return ProbeResult(False, latency, "ready but in recovery (not writable)")
@@ -94,7 +94,7 @@ class ReplicationLagProbe(Probe):
         max_lag = parse_duration(str(self.ctx.param("max_lag", "5s")))
         max_bytes = int(self.ctx.param("max_bytes", 16 * 1024 * 1024))
         need = int(self.ctx.param("standbys", 1))
-        start = time.perf_counter()
+        start = get_clock().monotonic()
         try:
             with psycopg.connect(target.dsn(timeout_s=2), autocommit=True) as conn:
                 rows = conn.execute(
@@ -104,8 +104,8 @@ class ReplicationLagProbe(Probe):
                     " FROM pg_stat_replication"
                 ).fetchall()
         except psycopg.Error as exc:
-            return ProbeResult(False, time.perf_counter() - start, _first_line(exc))
-        latency = time.perf_counter() - start
+            return ProbeResult(False, get_clock().monotonic() - start, _first_line(exc))
+        latency = get_clock().monotonic() - start
         streaming = [r for r in rows if r[1] == "streaming"]
         if len(streaming) < need:
             return ProbeResult(
@@ -129,13 +129,13 @@ class AppHealthProbe(Probe):
             assert target.root is not None
             port = load_state(target.root)["nodes"]["app"]["port"]
             url = f"http://127.0.0.1:{port}/health"
-        start = time.perf_counter()
+        start = get_clock().monotonic()
         try:
             with urllib.request.urlopen(str(url), timeout=float(self.ctx.param("timeout", 3))) as r:
                 body = json.loads(r.read() or b"{}")
-                return ProbeResult(True, time.perf_counter() - start, f"{r.status} {body}")
+                return ProbeResult(True, get_clock().monotonic() - start, f"{r.status} {body}")
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode(errors="replace")[:200]
-            return ProbeResult(False, time.perf_counter() - start, f"{exc.code} {detail}")
+            return ProbeResult(False, get_clock().monotonic() - start, f"{exc.code} {detail}")
         except OSError as exc:
-            return ProbeResult(False, time.perf_counter() - start, _first_line(exc))
+            return ProbeResult(False, get_clock().monotonic() - start, _first_line(exc))

@@ -10,13 +10,12 @@ import json
 import os
 import shutil
 import signal
-import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from drillbook.backends.postgres.target import PgTarget
+from drillbook.clock import epoch, get_clock
 from drillbook.errors import RecoveryError, SafetyError
 
 __all__ = [
@@ -244,9 +243,9 @@ def archive_current_wal(target: PgTarget, timeout_s: float = 30.0) -> str | None
         # waiting for it timed out (CI, twice). One byte back names the last completed one.
         row = conn.execute("SELECT pg_switch_wal()::text").fetchone()
         segment = _walfile_before(conn, str(row[0])) if row else ""
-        deadline = time.monotonic() + timeout_s
+        deadline = get_clock().monotonic() + timeout_s
         status: tuple[Any, ...] = ()
-        while time.monotonic() < deadline:
+        while get_clock().monotonic() < deadline:
             # The archive folder is the authority where we know it; pg_stat_archiver otherwise
             # (its last_archived_wal may also name a .history, .partial or .backup file).
             if archive is not None and (archive / segment).exists():
@@ -258,7 +257,7 @@ def archive_current_wal(target: PgTarget, timeout_s: float = 30.0) -> str | None
             last = str(status[0]) if status and status[0] else ""
             if len(last) == 24 and last[8:] >= segment[8:]:  # log/segment, ignore the timeline
                 return segment
-            time.sleep(0.05)
+            get_clock().sleep(0.05)
     raise RecoveryError(
         f"WAL segment {segment} not archived within {timeout_s}s "
         f"(archiver: last archived {status[0] if status else None}, last failed "
@@ -289,10 +288,10 @@ def _write_recovery_conf(target: PgTarget, data_dir: Path, recovery: RecoveryTar
 def _wait_promoted(target: PgTarget, timeout_s: float) -> None:
     import psycopg
 
-    deadline = time.monotonic() + timeout_s
+    deadline = get_clock().monotonic() + timeout_s
     seen_pid = False
     last = "not started"
-    while time.monotonic() < deadline:
+    while get_clock().monotonic() < deadline:
         pid = target.postmaster_pid()
         seen_pid = seen_pid or pid is not None
         if seen_pid and pid is None:
@@ -307,7 +306,7 @@ def _wait_promoted(target: PgTarget, timeout_s: float) -> None:
                 last = "replaying WAL"
         except psycopg.Error as exc:
             last = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        time.sleep(0.05)
+        get_clock().sleep(0.05)
     raise RecoveryError(f"{target.name}: recovery not finished after {timeout_s:.0f}s ({last})")
 
 
@@ -324,27 +323,27 @@ def restore_base_backup(
     backup = target.backup_dir()
     if not (backup / "PG_VERSION").exists():
         raise RecoveryError(f"{target.name}: no plain-format base backup at {backup}")
-    started = time.monotonic()
+    started = get_clock().monotonic()
     original = b"" if target.is_sandbox else _original_auto_conf(state_dir, target, backup)
     target.stop_server()
     data_dir = target.data_dir()
     kept = ""
     if data_dir.exists():
         if keep_old:
-            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+            stamp = get_clock().wall().strftime("%Y%m%dT%H%M%SZ")
             old = data_dir.with_name(f"{data_dir.name}{OLD_MARK}{stamp}")
             os.replace(data_dir, old)
             kept = f"; old folder kept at {old} (drillbook postgres cleanup removes it)"
         else:
             safe_remove_data_dir(target, data_dir)
     copy_backup(backup, data_dir)
-    copied = time.monotonic() - started
+    copied = get_clock().monotonic() - started
     _write_recovery_conf(target, data_dir, recovery)
     target.chown_tree(data_dir)
     if not target.is_sandbox and state_dir is not None:
         pending = _pending_path(state_dir, target.name)
         pending.parent.mkdir(parents=True, exist_ok=True)
-        pending.write_text(json.dumps({"data_dir": str(data_dir), "at": time.time()}))
+        pending.write_text(json.dumps({"data_dir": str(data_dir), "at": epoch()}))
     if target.is_sandbox:
         from drillbook.backends.postgres.sandbox.control import SupervisorClient
 
@@ -360,7 +359,7 @@ def restore_base_backup(
         set_primary_conf(target.root, target.region())  # recovery settings must not apply again
     else:
         _put_back_config(target, data_dir, original)
-    total = time.monotonic() - started
+    total = get_clock().monotonic() - started
     return (
         f"restored {backup} into {data_dir} {recovery.describe()} "
         f"(copy {copied:.1f}s, total {total:.1f}s){kept}"

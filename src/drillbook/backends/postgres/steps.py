@@ -8,7 +8,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from drillbook.backends.postgres.restore import (
 )
 from drillbook.backends.postgres.runcmd import root_cause, tail_log
 from drillbook.backends.postgres.target import PgTarget, pg_target
+from drillbook.clock import get_clock
 from drillbook.errors import ConfigError, RecoveryError
 from drillbook.redact import redact_text
 
@@ -83,10 +83,10 @@ class RestoreDump(RecoveryStep):
         if self.ctx.param("clean", True):
             args += ["--clean", "--if-exists"]
         args.append(str(dump))
-        started = time.monotonic()
+        started = get_clock().monotonic()
         target.run_program(args, _timeout(self, 600.0))
         what = f"table {table}" if table else "database"
-        return f"pg_restore {what} from {dump} in {time.monotonic() - started:.1f}s"
+        return f"pg_restore {what} from {dump} in {get_clock().monotonic() - started:.1f}s"
 
 
 class Promote(RecoveryStep):
@@ -340,9 +340,9 @@ class VerifyBackup(RecoveryStep):
         the server's own FATAL line."""
         import psycopg
 
-        deadline = time.monotonic() + timeout
+        deadline = get_clock().monotonic() + timeout
         last = "not started"
-        while time.monotonic() < deadline:
+        while get_clock().monotonic() < deadline:
             if proc.poll() is not None:
                 raise RecoveryError(
                     f"scratch server exited ({proc.returncode}) during recovery: "
@@ -362,7 +362,7 @@ class VerifyBackup(RecoveryStep):
                     raise RecoveryError(
                         f"scratch server refused the drill's role/database: {last}"
                     ) from None
-            time.sleep(0.05)
+            get_clock().sleep(0.05)
         raise RecoveryError(
             f"scratch server not ready after {timeout:.0f}s ({last}): {_fatal_lines(log)}"
         )

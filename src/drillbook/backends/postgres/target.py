@@ -18,13 +18,13 @@ import os
 import pwd
 import signal
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from drillbook.backends.base import Context
 from drillbook.backends.postgres.runcmd import lock_held, root_cause, run_command, tail_log
+from drillbook.clock import get_clock
 from drillbook.errors import ConfigError, FaultError, RecoveryError
 from drillbook.model import TargetSpec
 from drillbook.procs import pid_alive
@@ -219,22 +219,24 @@ class PgTarget:
             assert self.root is not None
             start_node(self.root, self.region(), timeout_s)
             return
-        deadline = time.monotonic() + timeout_s
-        lock_until = time.monotonic() + min(timeout_s, float(self.params.get("lock_wait_s", 60)))
+        deadline = get_clock().monotonic() + timeout_s
+        lock_until = get_clock().monotonic() + min(
+            timeout_s, float(self.params.get("lock_wait_s", 60))
+        )
         while True:
             try:
-                self._start_once(max(1.0, deadline - time.monotonic()))
+                self._start_once(max(1.0, deadline - get_clock().monotonic()))
                 break
             except RecoveryError as exc:
                 log = self.log_file()
                 seen = f"{exc} {tail_log(log, 10) if log else ''}"
-                if not lock_held(seen) or time.monotonic() > lock_until:
+                if not lock_held(seen) or get_clock().monotonic() > lock_until:
                     if log is not None and "FATAL" not in str(exc):
                         cause = root_cause(tail_log(log, 20))
                         raise RecoveryError(f"{exc}; server log {log}: {cause}") from None
                     raise
-                time.sleep(0.5)
-        self.wait_ready(max(1.0, deadline - time.monotonic()))
+                get_clock().sleep(0.5)
+        self.wait_ready(max(1.0, deadline - get_clock().monotonic()))
 
     def _start_once(self, timeout_s: float) -> None:
         command = self.params.get("start_command")
@@ -291,18 +293,18 @@ class PgTarget:
         if pid is None:
             return
         os.kill(pid, signal.SIGINT)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and self.postmaster_pid() is not None:
-            time.sleep(0.05)
+        deadline = get_clock().monotonic() + timeout_s
+        while get_clock().monotonic() < deadline and self.postmaster_pid() is not None:
+            get_clock().sleep(0.05)
         if self.postmaster_pid() is not None:
             os.kill(pid, signal.SIGKILL)
 
     def wait_ready(self, timeout_s: float = 60.0, primary: bool | None = None) -> None:
         import psycopg
 
-        deadline = time.monotonic() + timeout_s
+        deadline = get_clock().monotonic() + timeout_s
         last = "not tried"
-        while time.monotonic() < deadline:
+        while get_clock().monotonic() < deadline:
             try:
                 with psycopg.connect(self.dsn(timeout_s=1), autocommit=True) as conn:
                     row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
@@ -311,7 +313,7 @@ class PgTarget:
                     last = "still in recovery" if primary else "not a standby"
             except psycopg.Error as exc:
                 last = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            time.sleep(0.05)
+            get_clock().sleep(0.05)
         raise RecoveryError(f"{self.name} not ready after {timeout_s:.0f}s: {last}")
 
 

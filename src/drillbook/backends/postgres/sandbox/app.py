@@ -25,6 +25,7 @@ from drillbook.backends.postgres.sandbox.state import (
     load_state,
     read_router,
 )
+from drillbook.clock import get_clock
 
 __all__ = ["ROUTE_FILE", "database_port", "health_round_trip", "main"]
 
@@ -79,9 +80,9 @@ class _Handler(JsonHandler):
             self.end_headers()
             self.wfile.write(body)
             return
-        start = time.perf_counter()
+        start = get_clock().monotonic()
         self._get()
-        self.server.metrics.observe(self.path, self._code, time.perf_counter() - start)
+        self.server.metrics.observe(self.path, self._code, get_clock().monotonic() - start)
 
     def send_response(self, code: int, message: str | None = None) -> None:
         self._code = code

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ from drillbook.backends.postgres.sandbox.state import (
     load_state,
     update_state,
 )
+from drillbook.clock import get_clock
 
 __all__ = [
     "DEMO_ROWS",
@@ -43,6 +43,6 @@ def seed_demo_data(root: Path) -> None:
     pg_run(state, ["pg_dump", "-d", dsn_for_port(port), "-Fc", "-f", str(dump)])
 
     def change(data: dict[str, Any]) -> None:
-        data["dump"] = {"path": str(dump), "taken_at": datetime.now(UTC).isoformat()}
+        data["dump"] = {"path": str(dump), "taken_at": get_clock().wall().isoformat()}
 
     update_state(root, change)

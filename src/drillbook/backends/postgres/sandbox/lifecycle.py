@@ -13,8 +13,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +45,7 @@ from drillbook.backends.postgres.sandbox.state import (
     save_state,
     write_router,
 )
+from drillbook.clock import get_clock
 from drillbook.procs import pid_alive
 
 __all__ = [
@@ -85,14 +84,14 @@ def _start_supervisor(root: Path, timeout_s: float = 15.0) -> None:
         env=env,
     )
     log.close()
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    deadline = get_clock().monotonic() + timeout_s
+    while get_clock().monotonic() < deadline:
         if proc.poll() is not None:
             raise SandboxError(f"supervisor exited ({proc.returncode}); see {root}/logs")
         if (load_state(root).get("supervisor") or {}).get("port"):
             _ADOPTED.append(proc)
             return
-        time.sleep(0.05)
+        get_clock().sleep(0.05)
     raise SandboxError("supervisor did not start")
 
 
@@ -117,7 +116,7 @@ def up(root: Path, *, sync: bool = False, timeout_s: float = 120.0) -> dict[str,
         run_as.chown_tree(root / sub)
     state: dict[str, Any] = {
         "root": str(root),
-        "created_at": datetime.now(UTC).isoformat(),
+        "created_at": get_clock().wall().isoformat(),
         "sync": sync,
         "bin_dir": str(binaries.bin_dir),
         "user": run_as.name,
@@ -218,18 +217,18 @@ def down(root: Path, timeout_s: float = 30.0) -> list[str]:
                 os.kill(pid, signal.SIGINT)
                 done.append(f"stopped stray pid {pid}")
         grace = 10.0
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and our_processes(root):
-        time.sleep(0.05)
+    deadline = get_clock().monotonic() + grace
+    while get_clock().monotonic() < deadline and our_processes(root):
+        get_clock().sleep(0.05)
     for pid in our_processes(root):  # the supervisor was killed, or ignored us: by pid
         try:
             os.kill(pid, signal.SIGKILL)
             done.append(f"killed stray pid {pid}")
         except ProcessLookupError:
             pass
-    deadline = time.monotonic() + 10.0
-    while time.monotonic() < deadline and our_processes(root):
-        time.sleep(0.05)
+    deadline = get_clock().monotonic() + 10.0
+    while get_clock().monotonic() < deadline and our_processes(root):
+        get_clock().sleep(0.05)
     for proc in list(_ADOPTED):
         try:
             proc.wait(timeout=5)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import socket
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from drillbook.backends.postgres.sandbox.control import SupervisorClient
 from drillbook.backends.postgres.sandbox.pgbin import RunAs
 from drillbook.backends.postgres.sandbox.state import NODE_APP, dsn_for_port, load_state
+from drillbook.clock import get_clock
 
 __all__ = [
     "NODE_CONF",
@@ -136,9 +136,9 @@ def wait_ready(
     ``root`` and ``node``, fail at once when the supervisor saw the server exit."""
     import psycopg
 
-    deadline = time.monotonic() + timeout_s
+    deadline = get_clock().monotonic() + timeout_s
     last = "not tried"
-    while time.monotonic() < deadline:
+    while get_clock().monotonic() < deadline:
         if (
             root is not None
             and node is not None
@@ -154,14 +154,14 @@ def wait_ready(
                 last = "in recovery" if in_recovery else "not in recovery"
         except psycopg.Error as exc:
             last = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        time.sleep(0.05)
+        get_clock().sleep(0.05)
     raise SandboxError(f"server on port {port} not ready after {timeout_s}s: {last}")
 
 
 def start_node(root: Path, name: str, timeout_s: float = 60.0, primary: bool | None = None) -> int:
     """Start through the supervisor and wait until it serves. A postmaster that exits at once
     (the killed one's backends still hold its shared memory for a moment) is started again."""
-    deadline = time.monotonic() + timeout_s
+    deadline = get_clock().monotonic() + timeout_s
     attempts = 0
     while True:
         attempts += 1
@@ -173,16 +173,16 @@ def start_node(root: Path, name: str, timeout_s: float = 60.0, primary: bool | N
         try:
             wait_ready(
                 node_port(state, name),
-                max(1.0, deadline - time.monotonic()),
+                max(1.0, deadline - get_clock().monotonic()),
                 primary=primary,
                 root=root,
                 node=name,
             )
             return pid
         except SandboxError as exc:
-            if "exited" not in str(exc) or attempts >= 5 or time.monotonic() > deadline:
+            if "exited" not in str(exc) or attempts >= 5 or get_clock().monotonic() > deadline:
                 raise
-            time.sleep(0.3)
+            get_clock().sleep(0.3)
 
 
 def stop_node(root: Path, name: str, timeout_s: float = 15.0) -> bool:
@@ -190,13 +190,13 @@ def stop_node(root: Path, name: str, timeout_s: float = 15.0) -> bool:
 
 
 def _wait_http(port: int, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    deadline = get_clock().monotonic() + timeout_s
+    while get_clock().monotonic() < deadline:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/router", timeout=1):
                 return
         except OSError:
-            time.sleep(0.05)
+            get_clock().sleep(0.05)
     raise SandboxError(f"app on port {port} not answering after {timeout_s}s")
 
 

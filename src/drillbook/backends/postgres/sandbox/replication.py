@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +37,7 @@ from drillbook.backends.postgres.sandbox.state import (
     update_state,
     write_router,
 )
+from drillbook.clock import get_clock
 
 __all__ = [
     "promote",
@@ -76,7 +75,7 @@ def take_base_backup(root: Path, source: str = REGION_A) -> Path:
     target = backups / "base"
     shutil.rmtree(target, ignore_errors=True)
     os.replace(fresh, target)
-    stamp = datetime.now(UTC).isoformat()
+    stamp = get_clock().wall().isoformat()
 
     def change(data: dict[str, Any]) -> None:
         data["base_backup"] = {"path": str(target), "taken_at": stamp, "source": source}
@@ -173,11 +172,11 @@ def _streaming_to(primary_port: int, standby: str) -> bool:
 
 
 def wait_streaming(primary_port: int, standby: str, timeout_s: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    deadline = get_clock().monotonic() + timeout_s
+    while get_clock().monotonic() < deadline:
         if _streaming_to(primary_port, standby):
             return True
-        time.sleep(0.1)
+        get_clock().sleep(0.1)
     return False
 
 

@@ -20,14 +20,13 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from datetime import UTC, datetime
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from drillbook.backends.postgres.sandbox.jsonhttp import JsonHandler
 from drillbook.backends.postgres.sandbox.state import NODE_APP, load_state, update_state
+from drillbook.clock import get_clock
 from drillbook.procs import pid_alive
 
 __all__ = ["Supervisor", "main"]
@@ -112,19 +111,19 @@ class Supervisor:
             return True
         sig = signal.SIGTERM if name == NODE_APP else signal.SIGINT
         self._signal(pid, sig)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        deadline = get_clock().monotonic() + timeout_s
+        while get_clock().monotonic() < deadline:
             with self.lock:
                 if name not in self.children:
                     return True
-            time.sleep(0.02)
+            get_clock().sleep(0.02)
         self._signal(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 5.0
-        while time.monotonic() < deadline:
+        deadline = get_clock().monotonic() + 5.0
+        while get_clock().monotonic() < deadline:
             with self.lock:
                 if name not in self.children:
                     return False
-            time.sleep(0.02)
+            get_clock().sleep(0.02)
         return False
 
     @staticmethod
@@ -135,7 +134,7 @@ class Supervisor:
     def reap_forever(self) -> None:
         while not self.stopping.is_set():
             self.reap_once()
-            time.sleep(0.02)
+            get_clock().sleep(0.02)
 
     def reap_once(self) -> None:
         while True:
@@ -219,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         data["supervisor"] = {
             "pid": os.getpid(),
             "port": server.server_address[1],
-            "started_at": datetime.now(UTC).isoformat(),
+            "started_at": get_clock().wall().isoformat(),
         }
 
     update_state(root, change)
