@@ -17,6 +17,7 @@ import pytest
 
 from drillbook.intents import IntentLedger
 from drillbook.procs import pid_alive, process_state
+from signalkit import default_signals
 
 CONFIG = """\
 environment: test
@@ -69,6 +70,7 @@ def start_harness(project: Path) -> subprocess.Popen[bytes]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=default_signals,
     )
 
 

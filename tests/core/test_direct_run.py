@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from signalkit import default_signals
+
 REPO = Path(__file__).resolve().parents[2]
 
 CONFIG = """\
@@ -172,6 +174,7 @@ def test_a_signal_mid_drill_reverts_and_exits_3(project: Path, signum: int) -> N
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_signals,
     )
     try:
         deadline = time.monotonic() + 120

@@ -45,6 +45,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from signalkit import default_signals
+
 __all__ = [
     "CELLS",
     "PHASES",
@@ -846,13 +848,6 @@ def run_rollback(project: Project, in_process: bool = True) -> tuple[int, str]:
     return proc.returncode, (proc.stdout + proc.stderr).strip()
 
 
-def _default_signals() -> None:
-    """In the harness child: default dispositions, so a runner that ignores SIGINT/SIGHUP (nohup,
-    a background job of a non-interactive shell) does not make the harness ignore them too."""
-    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_DFL)
-
-
 def run_trial(
     project: Project,
     phase: str,
@@ -891,7 +886,7 @@ def run_trial(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_default_signals,
+            preexec_fn=default_signals,
         )
     finally:
         log.close()
