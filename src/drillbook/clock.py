@@ -12,7 +12,16 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-__all__ = ["Clock", "FakeClock", "SystemClock", "epoch", "get_clock", "set_clock", "utc_iso"]
+__all__ = [
+    "Clock",
+    "FakeClock",
+    "SystemClock",
+    "epoch",
+    "get_clock",
+    "real_wall",
+    "set_clock",
+    "utc_iso",
+]
 
 
 class Clock(Protocol):
@@ -101,6 +110,12 @@ def epoch() -> float:
     intent's expiry (the watchdog reads it), a lock's lease, the ledger's rows (stamped by the
     database), alert times (stamped by Prometheus). Never faked: the other side is not."""
     return time.time()
+
+
+def real_wall() -> datetime:
+    """:func:`epoch` as an aware UTC datetime: for a moment another system judges on its own
+    clock (a certificate's validity, an Alertmanager silence). Never faked."""
+    return datetime.fromtimestamp(time.time(), UTC)
 
 
 _iso_second: tuple[int, str] = (-1, "")

@@ -206,8 +206,10 @@ class Drill(
                 fault.inject()
             finally:
                 # Whatever inject managed to do, remember how to undo it.
+                returned = self._now()
                 with contextlib.suppress(Exception):
                     self.intents.injected(intent.id, fault.state())
+                ledger_s = self._now() - returned  # the harness's own work, not the platform's
             verify_by = self._now() + min(30.0, max(5.0, self.timeout / 4))
             # t_inject is when the fault is seen: first looks come fast (a killed process is
             # usually gone within a millisecond), so the stamp is not a poll period late.
@@ -229,7 +231,7 @@ class Drill(
                 fault=spec.type,
                 plan=plan,
                 intent=intent.id,
-                inject_s=round(self._t_inject - called, 6),
+                inject_s=round(self._t_inject - called - ledger_s, 6),
             )
 
     def mark_start(self) -> None:

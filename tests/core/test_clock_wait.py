@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from drillbook.clock import FakeClock, SystemClock, epoch
+from drillbook.clock import FakeClock, SystemClock, epoch, real_wall
 
 
 def test_fake_clock_wait_advances_and_does_not_block() -> None:
@@ -27,3 +27,4 @@ def test_epoch_is_real_even_under_a_fake_clock() -> None:
     fake = FakeClock()
     assert abs(epoch() - fake.wall().timestamp()) > 3600
     assert abs(epoch() - SystemClock().wall().timestamp()) < 60
+    assert abs(real_wall().timestamp() - epoch()) < 60 and real_wall().tzinfo is not None

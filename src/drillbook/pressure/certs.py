@@ -8,7 +8,7 @@ import ipaddress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from drillbook.clock import epoch
+from drillbook.clock import real_wall
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -49,7 +49,7 @@ def make_ca(days: int = 3650, name: str = "drillbook sandbox CA") -> tuple[bytes
     from cryptography.hazmat.primitives import hashes, serialization
 
     key = _key()
-    now = dt.datetime.fromtimestamp(epoch(), dt.UTC)
+    now = real_wall()
     subject = _name(name)
     cert = (
         x509.CertificateBuilder()

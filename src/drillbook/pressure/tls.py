@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from drillbook.backends.base import Context, Fault, Probe, RecoveryStep, Selection
-from drillbook.clock import epoch, get_clock
+from drillbook.clock import get_clock, real_wall
 from drillbook.durations import parse_duration
 from drillbook.errors import ConfigError, FaultError, RecoveryError
 from drillbook.model import ProbeResult
@@ -102,7 +102,7 @@ class TlsCertFault(Fault):
     def _broken(self, files: Mapping[str, Path | None]) -> tuple[bytes, bytes]:
         kind = self._kind()
         host = str(self.ctx.param("host", "localhost"))
-        now = dt.datetime.fromtimestamp(epoch(), dt.UTC)
+        now = real_wall()
         ca = _ca(files)
         if kind == "expired":
             return issue(
@@ -257,7 +257,7 @@ def _days_left(host: str, port: int, server_name: str, timeout: float) -> float 
     if not der:
         return None
     after = x509.load_der_x509_certificate(der).not_valid_after_utc
-    left = (after - dt.datetime.fromtimestamp(epoch(), dt.UTC)).total_seconds() / 86400
+    left = (after - real_wall()).total_seconds() / 86400
     return round(left, 3)
 
 
@@ -270,7 +270,7 @@ class TlsRenew(RecoveryStep):
         if ca is None:
             raise RecoveryError("tls.renew needs the CA: `ca_cert` and `ca_key`, or `dir`")
         days = int(self.ctx.param("days", 30))
-        now = dt.datetime.fromtimestamp(epoch(), dt.UTC)
+        now = real_wall()
         cert, key = issue(
             str(self.ctx.param("host", "localhost")),
             ca=ca,

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from drillbook.clock import epoch
+from drillbook.clock import real_wall
 
 __all__ = ["main"]
 
@@ -34,7 +34,7 @@ def _ensure(folder: Path) -> None:
         write_atomic(folder / "ca.pem", ca[0], 0o644)
     if not (folder / "cert.pem").exists():
         ca = ((folder / "ca.pem").read_bytes(), (folder / "ca-key.pem").read_bytes())
-        now = dt.datetime.fromtimestamp(epoch(), dt.UTC)
+        now = real_wall()
         for host in ("localhost",):
             cert, key = issue(
                 host,

@@ -15,7 +15,7 @@ import contextlib
 import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from drillbook.backends.monitoring.api import (
     settings_from,
 )
 from drillbook.backends.monitoring.receiver import WebhookReceiver
-from drillbook.clock import Clock, epoch
+from drillbook.clock import Clock, real_wall
 from drillbook.config import Config
 from drillbook.errors import ConfigError, DrillbookError
 from drillbook.model import AlertSpec, AlertsSpec
@@ -475,7 +475,7 @@ class AlertWatch:
             raise ConfigError(
                 "no Alertmanager configured", field="backends.monitoring.alertmanager_url"
             )
-        now = datetime.fromtimestamp(epoch(), UTC)
+        now = real_wall()
         return self.am.create_silence(
             {"alertname": name},
             created_by="drillbook-test",
